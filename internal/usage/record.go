@@ -1,0 +1,106 @@
+// Package usage defines the usage record: the one row per metered GenAI call that
+// the connector emits and the exporter stores. It is also the attribute schema the
+// processor writes onto spans, so that the three components agree on one set of
+// names and the connector converts without re-reading any instrumentation dialect.
+package usage
+
+import (
+	"encoding/hex"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// Attribute keys. The processor writes them on the metered span; the connector
+// copies them onto the usage log record (with the identity and timing fields it
+// derives from the span itself). Every key sits under the "genaimeter." prefix so
+// it never collides with an instrumentation's own attributes.
+const (
+	Prefix = "genaimeter."
+
+	AttrEventID          = Prefix + "event_id"
+	AttrTenantID         = Prefix + "tenant_id"
+	AttrUserID           = Prefix + "user_id"
+	AttrServiceName      = Prefix + "service_name"
+	AttrEnvironment      = Prefix + "environment"
+	AttrProvider         = Prefix + "provider"
+	AttrOperation        = Prefix + "operation"
+	AttrRequestModel     = Prefix + "request_model"
+	AttrResponseModel    = Prefix + "response_model"
+	AttrCatalogProvider  = Prefix + "catalog_provider"
+	AttrCatalogModel     = Prefix + "catalog_model"
+	AttrInputTokens      = Prefix + "input_tokens"
+	AttrOutputTokens     = Prefix + "output_tokens"
+	AttrCacheReadTokens  = Prefix + "cache_read_tokens"
+	AttrCacheWriteTokens = Prefix + "cache_write_tokens"
+	AttrReasoningTokens  = Prefix + "reasoning_tokens"
+	AttrCostUSD          = Prefix + "cost_usd"
+	AttrPricingStatus    = Prefix + "pricing_status"
+	AttrPricingDetail    = Prefix + "pricing_detail"
+	AttrBillable         = Prefix + "billable"
+	AttrBillableReason   = Prefix + "billable_reason"
+	AttrTraceID          = Prefix + "trace_id"
+	AttrSpanID           = Prefix + "span_id"
+)
+
+// EventName is the log record event name of a usage record.
+const EventName = "genaimeter.usage"
+
+// Pricing statuses. A call is either priced (CostUSD set) or carries one of the
+// other statuses and no cost: it is never priced at a silent zero.
+const (
+	StatusPriced   = "priced"
+	StatusUnpriced = "unpriced" // the model (or provider) is not in the catalog
+	StatusNoUsage  = "no_usage" // the span reports no token usage at all
+)
+
+// Unattributed is the tenant of a call whose tenant could not be found.
+const Unattributed = "unattributed"
+
+// Record is one metered GenAI call. Token counts follow the OTel GenAI semantic
+// conventions: InputTokens is the total input including cache reads and writes,
+// OutputTokens includes reasoning tokens.
+type Record struct {
+	EventID         string
+	Time            time.Time
+	TenantID        string
+	UserID          string
+	ServiceName     string
+	Environment     string
+	Provider        string
+	Operation       string
+	RequestModel    string
+	ResponseModel   string
+	CatalogProvider string
+	CatalogModel    string
+
+	InputTokens      int64
+	OutputTokens     int64
+	CacheReadTokens  int64
+	CacheWriteTokens int64
+	ReasoningTokens  int64
+
+	// CostUSD is the exact decimal cost in USD as text (for example "0.000135"),
+	// empty when the call is not priced.
+	CostUSD       string
+	PricingStatus string
+	// PricingDetail says why a call is not priced (or how it was), for humans.
+	PricingDetail string
+
+	Billable       bool
+	BillableReason string
+
+	TraceID string // 32 lowercase hex digits
+	SpanID  string // 16 lowercase hex digits
+}
+
+// EventID derives the idempotency key of a call from its span identity, so that a
+// replayed span (an exporter retry, a duplicated batch) maps onto the same record.
+func EventID(traceID pcommon.TraceID, spanID pcommon.SpanID) string {
+	var buf [48]byte
+	hex.Encode(buf[:32], traceID[:])
+	hex.Encode(buf[32:], spanID[:])
+	return string(buf[:])
+}
+
+func hexDecode(dst []byte, s string) (int, error) { return hex.Decode(dst, []byte(s)) }

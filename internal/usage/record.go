@@ -41,6 +41,10 @@ const (
 	AttrBillableReason   = Prefix + "billable_reason"
 	AttrTraceID          = Prefix + "trace_id"
 	AttrSpanID           = Prefix + "span_id"
+
+	// AttrSkipped is set on a GenAI span the processor could not meter (its
+	// usage is malformed), with the reason; such a span yields no record.
+	AttrSkipped = Prefix + "skipped"
 )
 
 // EventName is the log record event name of a usage record.

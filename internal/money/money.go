@@ -1,0 +1,77 @@
+// Package money holds the exact-decimal helpers shared by genaimeter: every
+// amount of US dollars is an apd.Decimal and crosses process boundaries only in
+// the canonical text form produced by Format (no exponent, no trailing zeros).
+package money
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cockroachdb/apd/v3"
+)
+
+// exact is the context for operations that must never round: with precision 0
+// apd performs Add, Sub and Mul exactly (and reports an error for Quo, which is
+// the point: division by a non-power of ten has no exact result).
+var exact = apd.BaseContext
+
+// Format renders d in canonical form: plain notation, no exponent, trailing
+// zeros removed, "0" for any zero ("-0" is never produced). It does not modify d.
+func Format(d *apd.Decimal) string {
+	if d.Form != apd.Finite {
+		return d.String()
+	}
+	var r apd.Decimal
+	r.Reduce(d)
+	if r.IsZero() {
+		return "0"
+	}
+	return r.Text('f')
+}
+
+// AppendFormat appends the canonical form of d to b (see Format).
+func AppendFormat(b []byte, d *apd.Decimal) []byte {
+	return append(b, Format(d)...)
+}
+
+// Parse reads a decimal literal ("0.000135", "12", "1.5e-6"). It rejects
+// NaN, infinities and anything that is not a plain number, so that a malformed
+// price or amount can never turn into a silent zero.
+func Parse(s string) (apd.Decimal, error) {
+	var d apd.Decimal
+	t := strings.TrimSpace(s)
+	if t == "" {
+		return d, errors.New("empty decimal")
+	}
+	if _, _, err := d.SetString(t); err != nil {
+		return d, fmt.Errorf("invalid decimal %q: %w", s, err)
+	}
+	if d.Form != apd.Finite {
+		return d, fmt.Errorf("invalid decimal %q: not a finite number", s)
+	}
+	return d, nil
+}
+
+// MustParse is Parse for literals known to be valid (tests, constants).
+func MustParse(s string) apd.Decimal {
+	d, err := Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+// Sum returns the exact sum of xs.
+func Sum(xs ...*apd.Decimal) (apd.Decimal, error) {
+	var s apd.Decimal
+	for _, x := range xs {
+		if _, err := exact.Add(&s, &s, x); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+// Equal reports whether a and b are numerically equal (0.10 == 0.1).
+func Equal(a, b *apd.Decimal) bool { return a.Cmp(b) == 0 }

@@ -1,0 +1,88 @@
+package pricing
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/cockroachdb/apd/v3"
+
+	"github.com/genaimeter/genaimeter/internal/money"
+)
+
+// Explanation says how a price was obtained: for `genaimeter price --explain`
+// and for debugging disputed records. It is built by Explain, off the hot path.
+type Explanation struct {
+	ProviderID, ProviderName string
+	ProviderMatchedBy        string // "id", "provider_match", "model_match" (optionally after "litellm prefix, ")
+	ModelOwner               string // provider that lists the model, when reached via fallback_model_providers
+	ModelID, ModelName       string
+	ModelMatch               string // the model's match rule
+	MatchedName              string // normalised (lowercased, date-normalised) name that matched
+	PriceEntry               int    // index of the conditional price applied
+	PriceEntries             int    // number of conditional prices (0: a single unconditional price)
+	Constraint               string // constraint of the applied entry
+	Tiered                   bool
+	TierInput                int64 // input_tokens used to choose tiers
+	Buckets                  []Bucket
+}
+
+// Bucket is one priced unit of the call.
+type Bucket struct {
+	UsageKey, PriceKey string
+	Quantity           int64  // leaf quantity charged (after more specific units were taken out)
+	Price              string // price literal applied, per Per units
+	Per                int64
+	Tier               string // "" untiered, "base", or the tier threshold crossed
+	Cost               apd.Decimal
+}
+
+func (e *Explanation) fillMatch(r *resolution) {
+	e.ProviderID, e.ProviderName, e.ProviderMatchedBy = r.prov.id, r.prov.name, r.how
+	if r.owner != nil && r.owner != r.prov {
+		e.ModelOwner = r.owner.id
+	}
+	e.ModelID, e.ModelName, e.ModelMatch, e.MatchedName = r.model.id, r.model.name, r.model.match.String(), r.name
+}
+
+// Explain prices q like Price and also returns how.
+func (c *Catalog) Explain(q *Query, r *Result) *Explanation {
+	ex := &Explanation{}
+	c.price(q, r, ex)
+	return ex
+}
+
+// Write renders the explanation for humans.
+func (e *Explanation) Write(w io.Writer, r *Result) {
+	fmt.Fprintf(w, "status:    %s\n", r.Status)
+	if r.Status == UnknownModel {
+		fmt.Fprintf(w, "reason:    %s\n", r.Detail)
+		return
+	}
+	fmt.Fprintf(w, "provider:  %s (%s), matched by %s\n", e.ProviderID, e.ProviderName, e.ProviderMatchedBy)
+	fmt.Fprintf(w, "model:     %s (%s), rule %s, matched %q", e.ModelID, e.ModelName, e.ModelMatch, e.MatchedName)
+	if e.ModelOwner != "" {
+		fmt.Fprintf(w, " via fallback provider %s", e.ModelOwner)
+	}
+	fmt.Fprintln(w)
+	if r.Status == InvalidUsage {
+		fmt.Fprintf(w, "reason:    %s\n", r.Detail)
+		return
+	}
+	if e.PriceEntries == 0 {
+		fmt.Fprintln(w, "price:     single price entry")
+	} else {
+		fmt.Fprintf(w, "price:     entry %d of %d (%s)\n", e.PriceEntry, e.PriceEntries, e.Constraint)
+	}
+	if e.Tiered {
+		fmt.Fprintf(w, "tiers:     chosen by input_tokens = %d\n", e.TierInput)
+	}
+	for i := range e.Buckets {
+		b := &e.Buckets[i]
+		tier := ""
+		if b.Tier != "" {
+			tier = " [" + b.Tier + "]"
+		}
+		fmt.Fprintf(w, "  %-28s %12d × %s / %d%s = %s\n", b.UsageKey, b.Quantity, b.Price, b.Per, tier, money.Format(&b.Cost))
+	}
+	fmt.Fprintf(w, "total:     %s USD\n", money.Format(&r.Cost))
+}

@@ -1,0 +1,330 @@
+// Package sqlitestore is the SQLite usage ledger: the table the genai_ledger
+// exporter writes usage records into and the genaimeter CLI reads back. It lives
+// outside the exporter so that both use one schema and one set of queries.
+//
+// Guarantees:
+//   - A record is stored at most once: event_id is the primary key and inserts
+//     are INSERT ... ON CONFLICT(event_id) DO NOTHING, so a replayed batch adds
+//     nothing (the first stored version of an event wins).
+//   - A batch is one transaction: either every new record of it is stored or
+//     none is, so a failed batch can be retried as a whole without double counts.
+//   - Costs are exact decimal text and are only ever summed as decimals in Go,
+//     never as floating point in SQL.
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/apd/v3"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/genaimeter/genaimeter/internal/usage"
+)
+
+// DriverName is the database/sql driver this package uses (modernc.org/sqlite,
+// pure Go, so the collector builds with CGO off).
+const DriverName = "sqlite"
+
+// BusyTimeout is how long a connection waits for a lock held by another
+// connection or process (for example the CLI reading while the collector
+// writes) before it fails with SQLITE_BUSY.
+const BusyTimeout = 5 * time.Second
+
+// TimeLayout is how the time column is written: RFC 3339 in UTC with a fixed
+// nine-digit fraction. time.RFC3339Nano would trim trailing zeros, and then
+// "…:05Z" sorts after "…:05.5Z" as text; with a fixed width, text order is time
+// order, so range filters and the (time) indexes work on plain string compares.
+const TimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// ErrInvalidRecord marks a record that can never be stored (see ValidateRecord):
+// retrying it is pointless.
+var ErrInvalidRecord = errors.New("invalid usage record")
+
+// Store is an open ledger database. It is safe for concurrent use; writes are
+// serialised inside the process so that concurrent batches queue on a mutex
+// instead of failing on SQLite's single-writer lock.
+type Store struct {
+	db   *sql.DB
+	path string
+
+	writeMu sync.Mutex
+}
+
+// Open opens (creating if needed) the database file at path, creating its
+// parent directory if it is missing. Every connection gets WAL journaling (the
+// CLI can read while the collector writes), a busy timeout, synchronous=FULL
+// (a committed batch survives a power loss; the ledger is billing data) and
+// BEGIN IMMEDIATE transactions (a write transaction takes the write lock up
+// front instead of failing on a lock upgrade). Open does not create tables:
+// call Migrate.
+func Open(path string) (*Store, error) {
+	if err := checkPath(path); err != nil {
+		return nil, err
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("sqlitestore: create directory of %q: %w", path, err)
+		}
+	}
+	dsn := path + "?_txlock=immediate" +
+		fmt.Sprintf("&_pragma=busy_timeout(%d)", BusyTimeout.Milliseconds()) +
+		"&_pragma=journal_mode(WAL)" +
+		"&_pragma=synchronous(FULL)"
+	db, err := sql.Open(DriverName, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: open %q: %w", path, err)
+	}
+	// sql.Open is lazy: connect now so that a bad path or a file that is not a
+	// database fails here, at start-up, and not on the first batch.
+	if err := db.Ping(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("sqlitestore: open %q: %w", path, err)
+	}
+	return &Store{db: db, path: path}, nil
+}
+
+// checkPath refuses names that SQLite would not treat as a plain file: the
+// in-memory database (one per pooled connection, and gone on exit) and a "?"
+// which the driver reads as the start of its DSN parameters.
+func checkPath(path string) error {
+	switch {
+	case path == "":
+		return errors.New("sqlitestore: path must not be empty")
+	case path == ":memory:" || strings.HasPrefix(path, "file:"):
+		return fmt.Errorf("sqlitestore: path must be a file path, got %q", path)
+	case strings.Contains(path, "?"):
+		return fmt.Errorf("sqlitestore: path must not contain '?', got %q", path)
+	}
+	return nil
+}
+
+// Path returns the file path the store was opened with.
+func (s *Store) Path() string { return s.path }
+
+// DB exposes the underlying handle for read-only inspection (tests, tools).
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close closes the database. It is safe to call on a nil Store and more than once.
+func (s *Store) Close() error {
+	if s == nil || s.db == nil {
+		return nil
+	}
+	return s.db.Close()
+}
+
+// SchemaVersion is the version Migrate brings a database to: len(migrations)
+// (a test holds the two together).
+const SchemaVersion = 1
+
+// migrations[i] takes the schema from version i to version i+1. Append only:
+// a database records the version it reached and later binaries run forward
+// from there.
+var migrations = []string{
+	`CREATE TABLE usage_records (
+		event_id           TEXT    NOT NULL PRIMARY KEY,
+		time               TEXT    NOT NULL,
+		tenant_id          TEXT,
+		user_id            TEXT,
+		service_name       TEXT,
+		environment        TEXT,
+		provider           TEXT,
+		operation          TEXT,
+		request_model      TEXT,
+		response_model     TEXT,
+		catalog_provider   TEXT,
+		catalog_model      TEXT,
+		input_tokens       INTEGER NOT NULL,
+		output_tokens      INTEGER NOT NULL,
+		cache_read_tokens  INTEGER NOT NULL,
+		cache_write_tokens INTEGER NOT NULL,
+		reasoning_tokens   INTEGER NOT NULL,
+		cost_usd           TEXT,
+		pricing_status     TEXT    NOT NULL,
+		pricing_detail     TEXT,
+		billable           INTEGER NOT NULL,
+		billable_reason    TEXT,
+		trace_id           TEXT,
+		span_id            TEXT
+	);
+	CREATE INDEX usage_records_tenant_time ON usage_records (tenant_id, time);
+	CREATE INDEX usage_records_time ON usage_records (time);`,
+}
+
+// Migrate creates the schema or brings it forward to SchemaVersion, in one
+// transaction. It refuses a database written by a newer schema, which this
+// binary would misread.
+func (s *Store) Migrate(ctx context.Context) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: migrate: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("sqlitestore: migrate: %w", err)
+	}
+	var current int
+	err = tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&current)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+			return fmt.Errorf("sqlitestore: migrate: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("sqlitestore: migrate: read schema version: %w", err)
+	}
+	if current > SchemaVersion {
+		return fmt.Errorf("sqlitestore: database %q has schema version %d, this binary knows up to %d", s.path, current, SchemaVersion)
+	}
+	for v := current; v < SchemaVersion; v++ {
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("sqlitestore: migrate to version %d: %w", v+1, err)
+		}
+	}
+	if current < SchemaVersion {
+		if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, SchemaVersion); err != nil {
+			return fmt.Errorf("sqlitestore: migrate: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlitestore: migrate: %w", err)
+	}
+	return nil
+}
+
+// ValidateRecord reports why r can never be stored, or nil. The checks are the
+// ones the table and Summary rely on: an event id, a pricing status, and a cost
+// that is a finite, non-negative decimal (Summary sums it exactly and would
+// otherwise fail on every read).
+func ValidateRecord(r *usage.Record) error {
+	var errs []error
+	if r.EventID == "" {
+		errs = append(errs, errors.New("event_id: must not be empty"))
+	}
+	if r.PricingStatus == "" {
+		errs = append(errs, errors.New("pricing_status: must not be empty"))
+	}
+	if r.CostUSD != "" {
+		if _, err := parseCost(r.CostUSD); err != nil {
+			errs = append(errs, fmt.Errorf("cost_usd: %w", err))
+		}
+	}
+	if y := r.Time.UTC().Year(); y < 0 || y > 9999 {
+		errs = append(errs, fmt.Errorf("time: year %d out of range [0, 9999]", y))
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrInvalidRecord, errors.Join(errs...))
+}
+
+func parseCost(s string) (*apd.Decimal, error) {
+	d, _, err := apd.NewFromString(s)
+	if err != nil {
+		return nil, fmt.Errorf("not a decimal: %q", s)
+	}
+	if d.Form != apd.Finite {
+		return nil, fmt.Errorf("not a finite decimal: %q", s)
+	}
+	if d.Negative && !d.IsZero() {
+		return nil, fmt.Errorf("must be >= 0, got %q", s)
+	}
+	return d, nil
+}
+
+const insertSQL = `INSERT INTO usage_records (
+	event_id, time, tenant_id, user_id, service_name, environment, provider, operation,
+	request_model, response_model, catalog_provider, catalog_model,
+	input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+	cost_usd, pricing_status, pricing_detail, billable, billable_reason, trace_id, span_id
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (event_id) DO NOTHING`
+
+// Insert stores recs in one transaction with one prepared statement and
+// reports how many were new and how many were already stored (including
+// repeats within recs). On error nothing of recs is stored. A record failing
+// ValidateRecord fails the whole call with ErrInvalidRecord before anything is
+// written: callers filter with ValidateRecord first.
+func (s *Store) Insert(ctx context.Context, recs []usage.Record) (inserted, duplicates int, err error) {
+	if len(recs) == 0 {
+		return 0, 0, nil
+	}
+	for i := range recs {
+		if err := ValidateRecord(&recs[i]); err != nil {
+			return 0, 0, fmt.Errorf("sqlitestore: record %d (event_id %q): %w", i, recs[i].EventID, err)
+		}
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, 0, fmt.Errorf("sqlitestore: insert: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	stmt, err := tx.PrepareContext(ctx, insertSQL)
+	if err != nil {
+		return 0, 0, fmt.Errorf("sqlitestore: insert: %w", err)
+	}
+	defer stmt.Close()
+	for i := range recs {
+		r := &recs[i]
+		res, err := stmt.ExecContext(ctx,
+			r.EventID, r.Time.UTC().Format(TimeLayout), nullable(r.TenantID), nullable(r.UserID),
+			nullable(r.ServiceName), nullable(r.Environment), nullable(r.Provider), nullable(r.Operation),
+			nullable(r.RequestModel), nullable(r.ResponseModel), nullable(r.CatalogProvider), nullable(r.CatalogModel),
+			r.InputTokens, r.OutputTokens, r.CacheReadTokens, r.CacheWriteTokens, r.ReasoningTokens,
+			nullable(r.CostUSD), r.PricingStatus, nullable(r.PricingDetail), r.Billable, nullable(r.BillableReason),
+			nullable(r.TraceID), nullable(r.SpanID))
+		if err != nil {
+			return 0, 0, fmt.Errorf("sqlitestore: insert event_id %q: %w", r.EventID, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return 0, 0, fmt.Errorf("sqlitestore: insert event_id %q: %w", r.EventID, err)
+		}
+		// DO NOTHING affects no row: the event is already stored.
+		if n == 1 {
+			inserted++
+		} else {
+			duplicates++
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, 0, fmt.Errorf("sqlitestore: insert: commit: %w", err)
+	}
+	return inserted, duplicates, nil
+}
+
+// nullable stores an empty optional text field as NULL, so that "not known"
+// is one value in queries (IS NULL) rather than two.
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// IsTransient reports whether err is a SQLite lock conflict (SQLITE_BUSY or
+// SQLITE_LOCKED, including their extended codes) that may well succeed when
+// retried.
+func IsTransient(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,297 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/genaimeter/genaimeter/internal/store/sqlitestore/sqlitestoretest"
+	"github.com/genaimeter/genaimeter/internal/usage"
+)
+
+func openTemp(t testing.TB) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "nested", "dir", "usage.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	require.NoError(t, s.Migrate(context.Background()))
+	return s
+}
+
+func pricedRecord() usage.Record {
+	return usage.Record{
+		EventID:          "0af7651916cd43dd8448eb211c80319cb7ad6b7169203331",
+		Time:             time.Date(2026, 3, 4, 5, 6, 7, 500_000_000, time.FixedZone("CET", 3600)),
+		TenantID:         "acme",
+		UserID:           "u-1",
+		ServiceName:      "chat",
+		Environment:      "prod",
+		Provider:         "openai",
+		Operation:        "chat",
+		RequestModel:     "gpt-4o-mini",
+		ResponseModel:    "gpt-4o-mini-2024-07-18",
+		CatalogProvider:  "openai",
+		CatalogModel:     "gpt-4o-mini",
+		InputTokens:      500,
+		OutputTokens:     100,
+		CacheReadTokens:  200,
+		CacheWriteTokens: 10,
+		ReasoningTokens:  20,
+		CostUSD:          "0.000135",
+		PricingStatus:    usage.StatusPriced,
+		PricingDetail:    "catalog 2026-03-01",
+		Billable:         true,
+		BillableReason:   "tenant plan",
+		TraceID:          "0af7651916cd43dd8448eb211c80319c",
+		SpanID:           "b7ad6b7169203331",
+	}
+}
+
+// unpricedRecord leaves every optional field empty: they must be stored as NULL.
+func unpricedRecord() usage.Record {
+	return usage.Record{
+		EventID:       "e2",
+		Time:          time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC),
+		TenantID:      "acme",
+		RequestModel:  "mystery-model",
+		InputTokens:   7,
+		PricingStatus: usage.StatusUnpriced,
+	}
+}
+
+func TestOpenSetsPragmasAndCreatesDirectory(t *testing.T) {
+	s := openTemp(t)
+	var mode string
+	require.NoError(t, s.DB().QueryRow(`PRAGMA journal_mode`).Scan(&mode))
+	assert.Equal(t, "wal", mode)
+	var busy int64
+	require.NoError(t, s.DB().QueryRow(`PRAGMA busy_timeout`).Scan(&busy))
+	assert.Equal(t, int64(5000), busy)
+	var sync int64
+	require.NoError(t, s.DB().QueryRow(`PRAGMA synchronous`).Scan(&sync))
+	assert.Equal(t, int64(2), sync, "synchronous=FULL")
+}
+
+func TestOpenRejectsNonFilePaths(t *testing.T) {
+	for path, want := range map[string]string{
+		"":             "sqlitestore: path must not be empty",
+		":memory:":     `sqlitestore: path must be a file path, got ":memory:"`,
+		"file:x.db":    `sqlitestore: path must be a file path, got "file:x.db"`,
+		"usage.db?x=1": `sqlitestore: path must not contain '?', got "usage.db?x=1"`,
+	} {
+		_, err := Open(path)
+		assert.EqualError(t, err, want, path)
+	}
+}
+
+func TestMigrateCreatesSchemaOnceAndRunsForward(t *testing.T) {
+	assert.Len(t, migrations, SchemaVersion)
+	s := openTemp(t)
+	// A second Migrate (every collector restart) must be a no-op.
+	require.NoError(t, s.Migrate(context.Background()))
+
+	assert.Equal(t, []sqlitestoretest.Row{{"version": int64(1)}},
+		sqlitestoretest.Query(t, s.DB(), `SELECT version FROM schema_version`))
+	assert.Equal(t, []sqlitestoretest.Row{
+		{"name": "schema_version", "type": "table"},
+		{"name": "usage_records", "type": "table"},
+		{"name": "usage_records_tenant_time", "type": "index"},
+		{"name": "usage_records_time", "type": "index"},
+	}, sqlitestoretest.Query(t, s.DB(), `SELECT name, type FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name`))
+	assert.Equal(t, []sqlitestoretest.Row{
+		{"name": "tenant_id"}, {"name": "time"},
+	}, sqlitestoretest.Query(t, s.DB(), `SELECT name FROM pragma_index_info('usage_records_tenant_time') ORDER BY seqno`))
+}
+
+func TestMigrateRefusesNewerSchema(t *testing.T) {
+	s := openTemp(t)
+	_, err := s.DB().Exec(`UPDATE schema_version SET version = 2`)
+	require.NoError(t, err)
+	err = s.Migrate(context.Background())
+	assert.EqualError(t, err, fmt.Sprintf("sqlitestore: database %q has schema version 2, this binary knows up to 1", s.Path()))
+}
+
+func TestInsertStoresExactRows(t *testing.T) {
+	s := openTemp(t)
+	ins, dup, err := s.Insert(context.Background(), []usage.Record{pricedRecord(), unpricedRecord()})
+	require.NoError(t, err)
+	assert.Equal(t, [2]int{2, 0}, [2]int{ins, dup})
+
+	assert.Equal(t, []sqlitestoretest.Row{
+		{
+			"event_id": "0af7651916cd43dd8448eb211c80319cb7ad6b7169203331",
+			// 05:06:07.5 CET is 04:06:07.5 UTC, fixed nine-digit fraction.
+			"time":      "2026-03-04T04:06:07.500000000Z",
+			"tenant_id": "acme", "user_id": "u-1", "service_name": "chat", "environment": "prod",
+			"provider": "openai", "operation": "chat",
+			"request_model": "gpt-4o-mini", "response_model": "gpt-4o-mini-2024-07-18",
+			"catalog_provider": "openai", "catalog_model": "gpt-4o-mini",
+			"input_tokens": int64(500), "output_tokens": int64(100), "cache_read_tokens": int64(200),
+			"cache_write_tokens": int64(10), "reasoning_tokens": int64(20),
+			"cost_usd": "0.000135", "pricing_status": "priced", "pricing_detail": "catalog 2026-03-01",
+			"billable": int64(1), "billable_reason": "tenant plan",
+			"trace_id": "0af7651916cd43dd8448eb211c80319c", "span_id": "b7ad6b7169203331",
+		},
+		{
+			"event_id": "e2", "time": "2026-03-04T05:06:07.000000000Z",
+			"tenant_id": "acme", "user_id": nil, "service_name": nil, "environment": nil,
+			"provider": nil, "operation": nil,
+			"request_model": "mystery-model", "response_model": nil,
+			"catalog_provider": nil, "catalog_model": nil,
+			"input_tokens": int64(7), "output_tokens": int64(0), "cache_read_tokens": int64(0),
+			"cache_write_tokens": int64(0), "reasoning_tokens": int64(0),
+			"cost_usd": nil, "pricing_status": "unpriced", "pricing_detail": nil,
+			"billable": int64(0), "billable_reason": nil,
+			"trace_id": nil, "span_id": nil,
+		},
+	}, sqlitestoretest.Rows(t, s.Path()))
+}
+
+func TestInsertIsIdempotent(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	first := pricedRecord()
+	ins, dup, err := s.Insert(ctx, []usage.Record{first})
+	require.NoError(t, err)
+	assert.Equal(t, [2]int{1, 0}, [2]int{ins, dup})
+
+	// A replay (same event id) adds nothing, even if a field changed: the first
+	// stored version of an event wins.
+	replay := first
+	replay.CostUSD = "99"
+	ins, dup, err = s.Insert(ctx, []usage.Record{replay, unpricedRecord(), unpricedRecord()})
+	require.NoError(t, err)
+	assert.Equal(t, [2]int{1, 2}, [2]int{ins, dup}, "replayed event and in-batch repeat are duplicates")
+
+	rows := sqlitestoretest.Rows(t, s.Path())
+	require.Len(t, rows, 2)
+	assert.Equal(t, "0.000135", rows[0]["cost_usd"])
+}
+
+func TestInsertRejectsInvalidRecordWithoutWriting(t *testing.T) {
+	s := openTemp(t)
+	bad := unpricedRecord()
+	bad.EventID = "bad"
+	bad.CostUSD = "1e"
+	_, _, err := s.Insert(context.Background(), []usage.Record{pricedRecord(), bad})
+	require.ErrorIs(t, err, ErrInvalidRecord)
+	assert.EqualError(t, err, `sqlitestore: record 1 (event_id "bad"): invalid usage record: cost_usd: not a decimal: "1e"`)
+	assert.Empty(t, sqlitestoretest.Rows(t, s.Path()))
+}
+
+func TestValidateRecord(t *testing.T) {
+	ok := pricedRecord()
+	require.NoError(t, ValidateRecord(&ok))
+	for name, tc := range map[string]struct {
+		mut  func(r *usage.Record)
+		want string
+	}{
+		"no event id":   {func(r *usage.Record) { r.EventID = "" }, "invalid usage record: event_id: must not be empty"},
+		"no status":     {func(r *usage.Record) { r.PricingStatus = "" }, "invalid usage record: pricing_status: must not be empty"},
+		"negative cost": {func(r *usage.Record) { r.CostUSD = "-0.1" }, `invalid usage record: cost_usd: must be >= 0, got "-0.1"`},
+		"nan cost":      {func(r *usage.Record) { r.CostUSD = "NaN" }, `invalid usage record: cost_usd: not a finite decimal: "NaN"`},
+		"year 10000":    {func(r *usage.Record) { r.Time = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }, "invalid usage record: time: year 10000 out of range [0, 9999]"},
+	} {
+		r := pricedRecord()
+		tc.mut(&r)
+		assert.EqualError(t, ValidateRecord(&r), tc.want, name)
+	}
+}
+
+func TestIsTransient(t *testing.T) {
+	s := openTemp(t)
+	// Hold the write lock in one connection (BEGIN IMMEDIATE through _txlock)…
+	tx, err := s.DB().BeginTx(context.Background(), nil)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback() }()
+	// …and try to take it from another handle that does not wait.
+	other, err := sql.Open(DriverName, s.Path()+"?_txlock=immediate&_pragma=busy_timeout(0)")
+	require.NoError(t, err)
+	defer other.Close()
+	_, err = other.Begin()
+	require.Error(t, err)
+	assert.True(t, IsTransient(err), "busy: %v", err)
+	assert.True(t, IsTransient(fmt.Errorf("wrapped: %w", err)))
+	assert.False(t, IsTransient(errors.New("database is locked")), "only real SQLite codes count")
+	assert.False(t, IsTransient(sql.ErrConnDone))
+}
+
+func TestSummarySumsCostExactly(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var recs []usage.Record
+	// 1,000 calls at $0.000135 plus 1,000 at $0.1: in float64 these sums drift
+	// (0.1 has no exact binary form); as decimals they are exact.
+	for i := range 1000 {
+		r := pricedRecord()
+		r.EventID = fmt.Sprintf("a%04d", i)
+		r.Time = base.Add(time.Duration(i) * time.Second)
+		recs = append(recs, r)
+		r2 := pricedRecord()
+		r2.EventID = fmt.Sprintf("b%04d", i)
+		r2.Time = base.Add(time.Duration(i) * time.Second)
+		r2.CatalogModel = "gpt-4o"
+		r2.CostUSD = "0.1"
+		recs = append(recs, r2)
+	}
+	un := unpricedRecord()
+	un.Time = base
+	recs = append(recs, un)
+	other := unpricedRecord()
+	other.EventID = "o1"
+	other.TenantID = "globex"
+	other.Time = base
+	other.CatalogModel = "claude-x"
+	other.CostUSD = "1.5"
+	other.PricingStatus = usage.StatusPriced
+	recs = append(recs, other)
+	_, _, err := s.Insert(ctx, recs)
+	require.NoError(t, err)
+
+	got, err := s.Summary(ctx, SummaryFilter{})
+	require.NoError(t, err)
+	assert.Equal(t, []SummaryRow{
+		{TenantID: "acme", Model: "gpt-4o", Calls: 1000, InputTokens: 500_000, OutputTokens: 100_000,
+			CacheReadTokens: 200_000, CacheWriteTokens: 10_000, ReasoningTokens: 20_000, CostUSD: "100.0"},
+		{TenantID: "acme", Model: "gpt-4o-mini", Calls: 1000, InputTokens: 500_000, OutputTokens: 100_000,
+			CacheReadTokens: 200_000, CacheWriteTokens: 10_000, ReasoningTokens: 20_000, CostUSD: "0.135000"},
+		// No catalog model: falls back to the request model; nothing priced.
+		{TenantID: "acme", Model: "mystery-model", Calls: 1, InputTokens: 7, CostUSD: "0", UnpricedCalls: 1},
+		{TenantID: "globex", Model: "claude-x", Calls: 1, InputTokens: 7, CostUSD: "1.5"},
+	}, got)
+}
+
+func TestSummaryFilterIsHalfOpen(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var recs []usage.Record
+	// Times with and without a fraction, to check that text order is time order.
+	for i, d := range []time.Duration{0, 500 * time.Millisecond, time.Second, time.Second + time.Nanosecond, 2 * time.Second} {
+		r := pricedRecord()
+		r.EventID = fmt.Sprintf("t%d", i)
+		r.Time = base.Add(d)
+		r.CostUSD = fmt.Sprintf("0.00%d", i+1)
+		recs = append(recs, r)
+	}
+	_, _, err := s.Insert(ctx, recs)
+	require.NoError(t, err)
+
+	got, err := s.Summary(ctx, SummaryFilter{Since: base.Add(500 * time.Millisecond), Until: base.Add(2 * time.Second)})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.Equal(t, int64(3), got[0].Calls)
+	assert.Equal(t, "0.009", got[0].CostUSD, "t1+t2+t3 = 0.002+0.003+0.004")
+
+	got, err = s.Summary(ctx, SummaryFilter{Since: base.Add(time.Hour)})
+	require.NoError(t, err)
+	assert.Empty(t, got)
+}

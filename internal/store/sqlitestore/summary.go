@@ -1,0 +1,124 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/cockroachdb/apd/v3"
+)
+
+// SummaryFilter selects the calls Summary adds up: Since <= time < Until. A
+// zero bound is open.
+type SummaryFilter struct {
+	Since time.Time
+	Until time.Time
+}
+
+// SummaryRow is the usage of one tenant on one model. Model is the catalog
+// model, or the request model when the call was not matched to the catalog.
+type SummaryRow struct {
+	TenantID string
+	Model    string
+
+	Calls            int64
+	InputTokens      int64
+	OutputTokens     int64
+	CacheReadTokens  int64
+	CacheWriteTokens int64
+	ReasoningTokens  int64
+
+	// CostUSD is the exact decimal sum of the priced calls ("0" when none is
+	// priced). It never includes the unpriced calls, which are counted apart so
+	// that a partial total is never mistaken for a complete one.
+	CostUSD       string
+	UnpricedCalls int64
+}
+
+// sumContext adds decimals without rounding (Precision 0) and turns any
+// rounding into an error, so that a sum is exact or fails loudly.
+var sumContext = func() apd.Context {
+	c := apd.BaseContext
+	c.Traps |= apd.Inexact | apd.Rounded
+	return c
+}()
+
+// Summary sums usage per tenant and model over the filter's time range,
+// ordered by tenant then model. Token counts are summed by SQLite (integers,
+// exact); costs are read as the stored decimal text and summed in Go with
+// apd, because SQLite's SUM over TEXT would go through floating point.
+func (s *Store) Summary(ctx context.Context, f SummaryFilter) ([]SummaryRow, error) {
+	q := `SELECT COALESCE(tenant_id, ''), COALESCE(catalog_model, request_model, ''),
+		input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd
+		FROM usage_records WHERE 1 = 1`
+	var args []any
+	if !f.Since.IsZero() {
+		q += ` AND time >= ?`
+		args = append(args, f.Since.UTC().Format(TimeLayout))
+	}
+	if !f.Until.IsZero() {
+		q += ` AND time < ?`
+		args = append(args, f.Until.UTC().Format(TimeLayout))
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: summary: %w", err)
+	}
+	defer rows.Close()
+
+	type key struct{ tenant, model string }
+	type acc struct {
+		row  SummaryRow
+		cost apd.Decimal
+	}
+	groups := map[key]*acc{}
+	for rows.Next() {
+		var (
+			k    key
+			in   [5]int64
+			cost sql.NullString
+		)
+		if err := rows.Scan(&k.tenant, &k.model, &in[0], &in[1], &in[2], &in[3], &in[4], &cost); err != nil {
+			return nil, fmt.Errorf("sqlitestore: summary: %w", err)
+		}
+		g := groups[k]
+		if g == nil {
+			g = &acc{row: SummaryRow{TenantID: k.tenant, Model: k.model}}
+			groups[k] = g
+		}
+		g.row.Calls++
+		g.row.InputTokens += in[0]
+		g.row.OutputTokens += in[1]
+		g.row.CacheReadTokens += in[2]
+		g.row.CacheWriteTokens += in[3]
+		g.row.ReasoningTokens += in[4]
+		if !cost.Valid {
+			g.row.UnpricedCalls++
+			continue
+		}
+		d, err := parseCost(cost.String)
+		if err != nil {
+			return nil, fmt.Errorf("sqlitestore: summary: stored cost_usd: %w", err)
+		}
+		if _, err := sumContext.Add(&g.cost, &g.cost, d); err != nil {
+			return nil, fmt.Errorf("sqlitestore: summary: add cost %q: %w", cost.String, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlitestore: summary: %w", err)
+	}
+	out := make([]SummaryRow, 0, len(groups))
+	for _, g := range groups {
+		g.row.CostUSD = g.cost.Text('f')
+		out = append(out, g.row)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].TenantID != out[j].TenantID {
+			return out[i].TenantID < out[j].TenantID
+		}
+		return out[i].Model < out[j].Model
+	})
+	return out, nil
+}

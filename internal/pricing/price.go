@@ -172,7 +172,7 @@ func (m *model) selectPrice(at time.Time) int {
 	}
 	ms := at.UnixMilli()
 	const dayMs = int64(24 * 3600 * 1000)
-	tod := ((ms%dayMs) + dayMs) % dayMs * int64(time.Millisecond)
+	tod := ((ms % dayMs) + dayMs) % dayMs * int64(time.Millisecond)
 	for i := len(m.prices) - 1; i >= 0; i-- {
 		c := &m.prices[i]
 		switch c.kind {

@@ -80,6 +80,12 @@ type priceSet struct {
 	items    []priceItem // reported units, evaluation order: most specific first
 	requests *priceItem  // requests_kcount, charged once per call
 	tiered   bool
+	// fixed: every price (tiers included) is an int64 coefficient at the
+	// common exponent fixedExp, so the hot path can sum leaf × coefficient
+	// in 128-bit integers and build the decimal once. Exactly the same value
+	// as the apd path (which Explain uses; the parity test checks both).
+	fixed    bool
+	fixedExp int32
 }
 
 type priceItem struct {
@@ -90,6 +96,7 @@ type priceItem struct {
 	// inexact: per is not a power of ten (audio_hours, per 3600 seconds); price
 	// then holds the raw price and the division is done on the product.
 	inexact bool
+	fix     int64 // price coefficient at priceSet.fixedExp (when priceSet.fixed)
 	// desc indexes the priced units (in items) that are more specific than this one.
 	desc []int
 }
@@ -98,6 +105,7 @@ type tier struct {
 	start int64
 	raw   string
 	price apd.Decimal
+	fix   int64
 }
 
 // Source names where the catalog came from (a path or "embedded:...").
@@ -448,7 +456,56 @@ func parsePriceSet(raw json.RawMessage) (*priceSet, error) {
 			}
 		}
 	}
+	ps.setupFixed()
 	return ps, nil
+}
+
+// setupFixed decides whether the set can use integer arithmetic: no inexact
+// divisor, and every price's coefficient scaled to the smallest exponent
+// fits in 62 bits.
+func (ps *priceSet) setupFixed() {
+	all := make([]*priceItem, 0, len(ps.items)+1)
+	for i := range ps.items {
+		all = append(all, &ps.items[i])
+	}
+	if ps.requests != nil {
+		all = append(all, ps.requests)
+	}
+	minExp := int32(0)
+	for _, it := range all {
+		if it.inexact {
+			return
+		}
+		minExp = min(minExp, it.price.Exponent)
+		for k := range it.tiers {
+			minExp = min(minExp, it.tiers[k].price.Exponent)
+		}
+	}
+	scale := func(d *apd.Decimal) (int64, bool) {
+		if !d.Coeff.IsInt64() {
+			return 0, false
+		}
+		c := d.Coeff.Int64()
+		for e := d.Exponent; e > minExp; e-- {
+			if c > (1<<62)/10 {
+				return 0, false
+			}
+			c *= 10
+		}
+		return c, true
+	}
+	for _, it := range all {
+		var ok bool
+		if it.fix, ok = scale(&it.price); !ok {
+			return
+		}
+		for k := range it.tiers {
+			if it.tiers[k].fix, ok = scale(&it.tiers[k].price); !ok {
+				return
+			}
+		}
+	}
+	ps.fixed, ps.fixedExp = true, minExp
 }
 
 func isTieredValue(v any) bool { _, ok := v.(map[string]any); return ok }

@@ -237,6 +237,8 @@ func (ps *priceSet) compute(u *Usage, cost *apd.Decimal, ex *Explanation) error 
 	}
 	if ex != nil {
 		ex.Tiered, ex.TierInput = ps.tiered, tierInput
+	} else if ps.fixed && ps.fixedSum(cost, &leaf, tierInput) {
+		return nil
 	}
 	cost.SetInt64(0)
 	var term apd.Decimal
@@ -255,18 +257,47 @@ func (ps *priceSet) compute(u *Usage, cost *apd.Decimal, ex *Explanation) error 
 	return nil
 }
 
+// fixedSum computes the cost as Σ leaf × coefficient in 128-bit integers
+// (leaf < 2^53, coefficient < 2^62, at most 64 terms: no overflow of 128
+// bits). It reports false, leaving cost to the apd path, when the sum does not
+// fit an int64 coefficient.
+func (ps *priceSet) fixedSum(cost *apd.Decimal, leaf *[maxUnits]int64, tierInput int64) bool {
+	var hi, lo uint64
+	addTerm := func(n int64, it *priceItem) {
+		c := it.fix
+		for k := range it.tiers {
+			if tierInput > it.tiers[k].start {
+				c = it.tiers[k].fix
+			}
+		}
+		h, l := bits.Mul64(uint64(n), uint64(c))
+		var carry uint64
+		lo, carry = bits.Add64(lo, l, 0)
+		hi += h + carry
+	}
+	for i := range ps.items {
+		if leaf[i] > 0 {
+			addTerm(leaf[i], &ps.items[i])
+		}
+	}
+	if ps.requests != nil {
+		addTerm(1, ps.requests)
+	}
+	if hi != 0 || lo > 1<<63-1 {
+		return false
+	}
+	cost.SetFinite(int64(lo), ps.fixedExp)
+	return true
+}
+
 // add adds n × price (at the tier for tierInput) to cost.
 func (it *priceItem) add(cost, term *apd.Decimal, n, tierInput int64, ex *Explanation) error {
-	price, raw, tierName := &it.price, it.raw, ""
-	if len(it.tiers) > 0 {
-		tierName = "base"
-	}
+	price, tierIdx := &it.price, -1
 	for k := range it.tiers {
 		// The whole request is charged at the last tier whose start the
 		// total input strictly exceeds.
 		if tierInput > it.tiers[k].start {
-			price, raw = &it.tiers[k].price, it.tiers[k].raw
-			tierName = "input_tokens > " + fmt.Sprint(it.tiers[k].start)
+			price, tierIdx = &it.tiers[k].price, k
 		}
 	}
 	term.SetInt64(n)
@@ -285,6 +316,13 @@ func (it *priceItem) add(cost, term *apd.Decimal, n, tierInput int64, ex *Explan
 	}
 	if ex != nil {
 		u := &units.units[it.unit]
+		raw, tierName := it.raw, ""
+		if len(it.tiers) > 0 {
+			tierName = "base"
+		}
+		if tierIdx >= 0 {
+			raw, tierName = it.tiers[tierIdx].raw, fmt.Sprint("input_tokens > ", it.tiers[tierIdx].start)
+		}
 		ex.Buckets = append(ex.Buckets, Bucket{UsageKey: u.key, PriceKey: u.priceKey, Quantity: n, Price: raw, Per: u.per, Tier: tierName})
 		ex.Buckets[len(ex.Buckets)-1].Cost.Set(term)
 	}

@@ -87,6 +87,13 @@ func TestReferenceParity(t *testing.T) {
 			fail("want priced %v, got %s: %s", *rc.Want.TotalPrice, r.Status, r.Detail)
 			continue
 		}
+		// Explain takes the general apd path, Price the integer fast path
+		// when it can: both must give the same decimal.
+		var re Result
+		c.Explain(&q, &re)
+		if re.Status != Priced || re.Cost.Cmp(&r.Cost) != 0 {
+			fail("Explain cost %s (%s) differs from Price cost %s", re.Cost.String(), re.Status, r.Cost.String())
+		}
 		ours, err := strconv.ParseFloat(r.Cost.Text('f'), 64)
 		if err != nil {
 			t.Fatal(err)

@@ -1,6 +1,7 @@
 package pricing
 
 import (
+	"hash/maphash"
 	"strings"
 	"sync"
 )
@@ -43,16 +44,10 @@ func (c *resolveCache) init() {
 	}
 }
 
+var shardSeed = maphash.MakeSeed()
+
 func shardOf(provider, model string) int {
-	// FNV-1a over both strings, inlined: no allocation.
-	h := uint32(2166136261)
-	for i := 0; i < len(provider); i++ {
-		h = (h ^ uint32(provider[i])) * 16777619
-	}
-	h = (h ^ 0xff) * 16777619
-	for i := 0; i < len(model); i++ {
-		h = (h ^ uint32(model[i])) * 16777619
-	}
+	h := maphash.String(shardSeed, model)*31 + maphash.String(shardSeed, provider)
 	return int(h % cacheShards)
 }
 

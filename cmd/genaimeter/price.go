@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/genaimeter/genaimeter/internal/money"
+	"github.com/genaimeter/genaimeter/internal/pricing"
+)
+
+func init() {
+	register("price", command{
+		summary: "price one call or a JSONL stream of calls from the price catalog",
+		run:     runPrice,
+	})
+}
+
+const priceUsage = `usage: genaimeter price --provider P --model M [--at RFC3339] --usage key=N,key=N [--explain] [--prices FORMAT:PATH]
+       genaimeter price --jsonl [--at RFC3339] [--prices FORMAT:PATH] < calls.jsonl
+
+Usage keys are those of genai-prices: input_tokens is the TOTAL input including
+cache_read_tokens and cache_write_tokens; output_tokens includes
+output_reasoning_tokens. JSONL input lines: {"provider","model","time","usage":{...}}
+(optional "request_model", tried when "model" is unknown; "time" defaults to --at).
+Each output line: {"cost_usd","status":"priced|unpriced|error","catalog_provider","catalog_model",...}.`
+
+// priceLine is one JSONL input line.
+type priceLine struct {
+	Provider     string                 `json:"provider"`
+	Model        string                 `json:"model"`
+	RequestModel string                 `json:"request_model"`
+	Time         string                 `json:"time"`
+	Usage        map[string]json.Number `json:"usage"`
+}
+
+// priceOut is one output line. Cost is a string: the exact decimal, never a
+// float.
+type priceOut struct {
+	CostUSD         string `json:"cost_usd,omitempty"`
+	Status          string `json:"status"`
+	CatalogProvider string `json:"catalog_provider,omitempty"`
+	CatalogModel    string `json:"catalog_model,omitempty"`
+	Detail          string `json:"detail,omitempty"`
+	Error           string `json:"error,omitempty"`
+}
+
+func runPrice(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("price", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	provider := fs.String("provider", "", "provider name as reported by the instrumentation (empty: resolve by model)")
+	modelName := fs.String("model", "", "model name")
+	at := fs.String("at", "", "time of the call, RFC 3339 (default: now)")
+	usageFlag := fs.String("usage", "", "usage counts: key=N,key=N")
+	jsonl := fs.Bool("jsonl", false, "read calls as JSON lines from stdin, write one result line each")
+	explain := fs.Bool("explain", false, "show which provider, model, price entry and tier applied and each bucket's cost")
+	prices := fs.String("prices", "", "price catalog FORMAT:PATH (default: embedded genai-prices snapshot)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stderr, priceUsage)
+			return nil
+		}
+		return usageError{fmt.Errorf("%v\n%s", err, priceUsage)}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
+	}
+	when := time.Now()
+	if *at != "" {
+		t, err := time.Parse(time.RFC3339Nano, *at)
+		if err != nil {
+			return usageError{fmt.Errorf("--at %q: want RFC 3339, e.g. 2025-06-15T12:00:00Z", *at)}
+		}
+		when = t
+	}
+	cat := pricing.Embedded()
+	if *prices != "" {
+		format, path, ok := strings.Cut(*prices, ":")
+		if !ok || path == "" {
+			return usageError{fmt.Errorf("--prices %q: want FORMAT:PATH, e.g. genai-prices:./data.json", *prices)}
+		}
+		c, err := pricing.LoadFile(format, path)
+		if err != nil {
+			return err
+		}
+		cat = c
+	}
+	if *jsonl {
+		if *modelName != "" || *provider != "" || *usageFlag != "" || *explain {
+			return usageError{errors.New("--jsonl reads calls from stdin: --provider, --model, --usage and --explain do not apply")}
+		}
+		return priceJSONL(cat, when, stdin, stdout)
+	}
+	if *modelName == "" {
+		return usageError{errors.New("--model is required (or use --jsonl)")}
+	}
+	q := &pricing.Query{Provider: *provider, ResponseModel: *modelName, At: when}
+	if err := parseUsageFlag(*usageFlag, &q.Usage); err != nil {
+		return usageError{fmt.Errorf("--usage: %w", err)}
+	}
+	var r pricing.Result
+	if *explain {
+		cat.Explain(q, &r).Write(stdout, &r)
+	} else {
+		if err := writeOut(stdout, resultOut(&r, cat, q)); err != nil {
+			return err
+		}
+	}
+	switch r.Status {
+	case pricing.Priced:
+		return nil
+	case pricing.UnknownModel:
+		return fmt.Errorf("not priced: %s", r.Detail)
+	default:
+		return errors.New(r.Detail)
+	}
+}
+
+func resultOut(r *pricing.Result, cat *pricing.Catalog, q *pricing.Query) priceOut {
+	cat.Price(q, r)
+	switch r.Status {
+	case pricing.Priced:
+		return priceOut{CostUSD: money.Format(&r.Cost), Status: "priced", CatalogProvider: r.ProviderID, CatalogModel: r.ModelID}
+	case pricing.UnknownModel:
+		return priceOut{Status: "unpriced", Detail: r.Detail}
+	default:
+		return priceOut{Status: "error", CatalogProvider: r.ProviderID, CatalogModel: r.ModelID, Error: r.Detail}
+	}
+}
+
+func parseUsageFlag(s string, u *pricing.Usage) error {
+	if strings.TrimSpace(s) == "" {
+		return nil
+	}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok {
+			return fmt.Errorf("%q: want key=N", kv)
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%s=%s: want a whole number", k, v)
+		}
+		if err := u.Set(k, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// priceJSONL prices each input line; a line that cannot be read yields an
+// error line and the stream goes on.
+func priceJSONL(cat *pricing.Catalog, defaultTime time.Time, stdin io.Reader, stdout io.Writer) error {
+	sc := bufio.NewScanner(stdin)
+	sc.Buffer(make([]byte, 64*1024), 4<<20)
+	w := bufio.NewWriter(stdout)
+	var r pricing.Result
+	for n := 1; sc.Scan(); n++ {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		q, err := parsePriceLine(line, defaultTime)
+		var out priceOut
+		if err != nil {
+			out = priceOut{Status: "error", Error: fmt.Sprintf("line %d: %v", n, err)}
+		} else {
+			out = resultOut(&r, cat, q)
+		}
+		if err := writeOut(w, out); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		w.Flush()
+		return fmt.Errorf("reading stdin: %w", err)
+	}
+	return w.Flush()
+}
+
+func parsePriceLine(line []byte, defaultTime time.Time) (*pricing.Query, error) {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.UseNumber()
+	dec.DisallowUnknownFields() // a misspelt "usage" must not price as zero
+	var in priceLine
+	if err := dec.Decode(&in); err != nil {
+		return nil, fmt.Errorf("invalid JSON: %v", err)
+	}
+	if dec.More() {
+		return nil, errors.New("invalid JSON: trailing data")
+	}
+	if in.Model == "" && in.RequestModel == "" {
+		return nil, errors.New(`missing "model"`)
+	}
+	q := &pricing.Query{Provider: in.Provider, ResponseModel: in.Model, RequestModel: in.RequestModel, At: defaultTime}
+	if in.Time != "" {
+		t, err := time.Parse(time.RFC3339Nano, in.Time)
+		if err != nil {
+			return nil, fmt.Errorf("time %q: want RFC 3339", in.Time)
+		}
+		q.At = t
+	}
+	for k, v := range in.Usage {
+		n, err := strconv.ParseInt(v.String(), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("usage %s = %s: want a whole number", k, v)
+		}
+		if err := q.Usage.Set(k, n); err != nil {
+			return nil, err
+		}
+	}
+	return q, nil
+}
+
+func writeOut(w io.Writer, out priceOut) error {
+	b, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}

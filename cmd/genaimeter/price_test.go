@@ -1,0 +1,135 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runCLI runs one command line as main would, returning exit code and outputs.
+func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut strings.Builder
+	code := run(args, strings.NewReader(stdin), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestPriceSingle(t *testing.T) {
+	code, out, errOut := runCLI(t, "", "price", "--provider", "openai", "--model", "gpt-4o",
+		"--at", "2025-06-15T12:00:00Z", "--usage", "input_tokens=4100,cache_read_tokens=1000,output_tokens=730")
+	// (3100×2.5 + 1000×1.25 + 730×10) / 1e6
+	want := `{"cost_usd":"0.0163","status":"priced","catalog_provider":"openai","catalog_model":"gpt-4o"}` + "\n"
+	if code != 0 || out != want || errOut != "" {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+}
+
+func TestPriceExplainGolden(t *testing.T) {
+	code, out, _ := runCLI(t, "", "price", "--provider", "anthropic", "--model", "claude-sonnet-4-6",
+		"--at", "2025-06-15T12:00:00Z", "--explain",
+		"--usage", "input_tokens=250000,cache_read_tokens=1000,cache_write_tokens=2000,output_tokens=730")
+	want := `status:    priced
+provider:  anthropic (Anthropic), matched by id
+model:     claude-sonnet-4-6 (Claude Sonnet 4.6), rule or(starts_with "claude-sonnet-4-6", starts_with "claude-sonnet-4.6"), matched "claude-sonnet-4-6"
+price:     entry 0 of 2 (no constraint)
+tiers:     chosen by input_tokens = 250000
+  cache_read_tokens                    1000 × 0.6 / 1000000 [input_tokens > 200000] = 0.0006
+  cache_write_tokens                   2000 × 7.5 / 1000000 [input_tokens > 200000] = 0.015
+  input_tokens                       247000 × 6 / 1000000 [input_tokens > 200000] = 1.482
+  output_tokens                         730 × 22.5 / 1000000 [input_tokens > 200000] = 0.016425
+total:     1.514025 USD
+`
+	if code != 0 || out != want {
+		t.Fatalf("exit %d, got\n%s\nwant\n%s", code, out, want)
+	}
+	// After 2026-03-13 the model has a single flat price: entry 1, no tiers.
+	code, out, _ = runCLI(t, "", "price", "--provider", "anthropic", "--model", "claude-sonnet-4-6",
+		"--at", "2026-03-13T00:00:00Z", "--explain", "--usage", "input_tokens=250000,output_tokens=730")
+	want = `status:    priced
+provider:  anthropic (Anthropic), matched by id
+model:     claude-sonnet-4-6 (Claude Sonnet 4.6), rule or(starts_with "claude-sonnet-4-6", starts_with "claude-sonnet-4.6"), matched "claude-sonnet-4-6"
+price:     entry 1 of 2 (start_date 2026-03-13)
+  input_tokens                       250000 × 3 / 1000000 = 0.75
+  output_tokens                         730 × 15 / 1000000 = 0.01095
+total:     0.76095 USD
+`
+	if code != 0 || out != want {
+		t.Fatalf("exit %d, got\n%s\nwant\n%s", code, out, want)
+	}
+}
+
+func TestPriceJSONL(t *testing.T) {
+	in := strings.Join([]string{
+		`{"provider":"openai","model":"gpt-4o","time":"2025-06-15T12:00:00Z","usage":{"input_tokens":4100,"output_tokens":730}}`,
+		`not json`,
+		``,
+		`{"provider":"openai","model":"foo","time":"2025-06-15T12:00:00Z","usage":{"input_tokens":1}}`,
+		`{"provider":"strands-agents","model":"gpt-4o","time":"2025-06-15T12:00:00Z","usage":{"input_tokens":1000000}}`,
+		`{"provider":"deepseek","model":"deepseek-chat","time":"2025-06-15T17:00:00Z","usage":{"input_tokens":1000000}}`,
+		`{"provider":"openai","model":"gpt-4o","time":"2025-06-15T12:00:00Z","usage":{"input_tokens":100,"cache_read_tokens":200}}`,
+		`{"provider":"openai","model":"gpt-4o","time":"2025-06-15T12:00:00Z","usage":{"input_tokens":1.5}}`,
+		`{"provider":"openai","model":"gpt-4o","time":"2025-06-15T12:00:00Z","usgae":{"input_tokens":10}}`,
+		`{"provider":"openai","model":"gpt-4o","time":"yesterday","usage":{}}`,
+		`{"provider":"openai","model":"unknown-ft","request_model":"gpt-4o-mini","time":"2025-06-15T12:00:00Z","usage":{"input_tokens":1000000}}`,
+	}, "\n")
+	code, out, errOut := runCLI(t, in, "price", "--jsonl")
+	want := `{"cost_usd":"0.01755","status":"priced","catalog_provider":"openai","catalog_model":"gpt-4o"}
+{"status":"error","error":"line 2: invalid JSON: invalid character 'o' in literal null (expecting 'u')"}
+{"status":"unpriced","detail":"model \"foo\" not found for provider \"openai\""}
+{"cost_usd":"2.5","status":"priced","catalog_provider":"openai","catalog_model":"gpt-4o"}
+{"cost_usd":"0.135","status":"priced","catalog_provider":"deepseek","catalog_model":"deepseek-chat"}
+{"status":"error","catalog_provider":"openai","catalog_model":"gpt-4o","error":"invalid usage: cache_read_tokens (200) cannot exceed input_tokens (100)"}
+{"status":"error","error":"line 8: usage input_tokens = 1.5: want a whole number"}
+{"status":"error","error":"line 9: invalid JSON: json: unknown field \"usgae\""}
+{"status":"error","error":"line 10: time \"yesterday\": want RFC 3339"}
+{"cost_usd":"0.15","status":"priced","catalog_provider":"openai","catalog_model":"gpt-4o-mini"}
+`
+	if code != 0 || out != want || errOut != "" {
+		t.Fatalf("exit %d stderr %q\ngot\n%s\nwant\n%s", code, errOut, out, want)
+	}
+}
+
+func TestPriceCustomCatalog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "prices.json")
+	data := `[{"id":"acme","name":"Acme","models":[{"id":"rocket","match":{"equals":"rocket"},"prices":{"input_mtok":0.1,"output_mtok":0.2}}]}]`
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "", "price", "--prices", "genai-prices:"+path, "--provider", "acme", "--model", "rocket",
+		"--at", "2025-01-01T00:00:00Z", "--usage", "input_tokens=3,output_tokens=3")
+	// 3×0.1/1e6 + 3×0.2/1e6 exactly (a float sum would give 9.000000000000001e-07)
+	want := `{"cost_usd":"0.0000009","status":"priced","catalog_provider":"acme","catalog_model":"rocket"}` + "\n"
+	if code != 0 || out != want {
+		t.Fatalf("exit %d stderr %s\ngot %s", code, errOut, out)
+	}
+	code, _, errOut = runCLI(t, "", "price", "--prices", "genai-prices:"+path+".missing", "--model", "x")
+	if code != 1 || !strings.Contains(errOut, path+".missing") {
+		t.Fatalf("exit %d stderr %s", code, errOut)
+	}
+}
+
+func TestPriceExitCodes(t *testing.T) {
+	cases := []struct {
+		args    []string
+		code    int
+		stdout  string
+		errPart string
+	}{
+		{[]string{"price", "--provider", "openai", "--model", "nope", "--at", "2025-01-01T00:00:00Z"}, 1,
+			`{"status":"unpriced","detail":"model \"nope\" not found for provider \"openai\""}` + "\n", `not priced: model "nope" not found`},
+		{[]string{"price", "--bogus"}, 2, "", "flag provided but not defined: -bogus"},
+		{[]string{"price", "--model", "gpt-4o", "--at", "noon"}, 2, "", `--at "noon": want RFC 3339`},
+		{[]string{"price", "--model", "gpt-4o", "--usage", "input_tokens=ten"}, 2, "", "--usage: input_tokens=ten: want a whole number"},
+		{[]string{"price", "--model", "gpt-4o", "--usage", "warp_tokens=1"}, 2, "", `--usage: unknown usage key "warp_tokens"`},
+		{[]string{"price", "--usage", "input_tokens=1"}, 2, "", "--model is required"},
+		{[]string{"price", "--jsonl", "--model", "x"}, 2, "", "--jsonl reads calls from stdin"},
+		{[]string{"price", "--prices", "nocolon", "--model", "x"}, 2, "", `--prices "nocolon": want FORMAT:PATH`},
+	}
+	for _, tc := range cases {
+		code, out, errOut := runCLI(t, "", tc.args...)
+		if code != tc.code || out != tc.stdout || !strings.Contains(errOut, tc.errPart) {
+			t.Errorf("%v: exit %d stdout %q stderr %q", tc.args, code, out, errOut)
+		}
+	}
+}

@@ -328,3 +328,14 @@ func IsTransient(err error) bool {
 	}
 	return false
 }
+
+// Version returns the schema version recorded in the database, or an error if
+// the file is not a ledger (no schema_version table). Readers such as the CLI
+// use it instead of Migrate, which would write.
+func (s *Store) Version(ctx context.Context) (int, error) {
+	var v int
+	if err := s.db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("sqlitestore: %q is not a usage ledger: %w", s.path, err)
+	}
+	return v, nil
+}

@@ -295,3 +295,16 @@ func TestSummaryFilterIsHalfOpen(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, got)
 }
+
+func TestVersion(t *testing.T) {
+	s := openTemp(t)
+	v, err := s.Version(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, SchemaVersion, v)
+
+	empty, err := Open(filepath.Join(t.TempDir(), "empty.db"))
+	require.NoError(t, err)
+	defer empty.Close()
+	_, err = empty.Version(context.Background())
+	assert.EqualError(t, err, fmt.Sprintf("sqlitestore: %q is not a usage ledger: SQL logic error: no such table: schema_version (1)", empty.Path()))
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/genaimeter/genaimeter/internal/store/sqlitestore"
+	usagerec "github.com/genaimeter/genaimeter/internal/usage"
+)
+
+// ledger writes a small ledger: two priced gpt-4o-mini calls of acme, an
+// unpriced call of acme, a priced call of globex, and one acme call a day later.
+func ledger(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "usage.db")
+	s, err := sqlitestore.Open(path)
+	require.NoError(t, err)
+	defer s.Close()
+	ctx := context.Background()
+	require.NoError(t, s.Migrate(ctx))
+	day := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	mini := func(id string, at time.Time) usagerec.Record {
+		return usagerec.Record{EventID: id, Time: at, TenantID: "acme", RequestModel: "gpt-4o-mini",
+			CatalogModel: "gpt-4o-mini", InputTokens: 500, OutputTokens: 100, CacheReadTokens: 200,
+			ReasoningTokens: 20, CostUSD: "0.000135", PricingStatus: usagerec.StatusPriced}
+	}
+	_, _, err = s.Insert(ctx, []usagerec.Record{
+		mini("a1", day.Add(time.Hour)),
+		mini("a2", day.Add(2*time.Hour)),
+		{EventID: "a3", Time: day.Add(3 * time.Hour), TenantID: "acme", RequestModel: "mystery-model",
+			InputTokens: 7, PricingStatus: usagerec.StatusUnpriced},
+		{EventID: "g1", Time: day.Add(4 * time.Hour), TenantID: "globex", CatalogModel: "claude-sonnet-4",
+			InputTokens: 1_000_000, OutputTokens: 20_000, CacheWriteTokens: 3_000, CostUSD: "3.3",
+			PricingStatus: usagerec.StatusPriced},
+		mini("a4", day.Add(25*time.Hour)),
+	})
+	require.NoError(t, err)
+	return path
+}
+
+func TestUsageTable(t *testing.T) {
+	code, out, errOut := runCLI(t, "", "usage", "--db", ledger(t))
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, ""+
+		"TENANT  MODEL            CALLS    INPUT  OUTPUT  CACHE_READ  CACHE_WRITE  REASONING  COST_USD  UNPRICED\n"+
+		"acme    gpt-4o-mini          3     1500     300         600            0         60  0.000405         0\n"+
+		"acme    mystery-model        1        7       0           0            0          0         0         1\n"+
+		"globex  claude-sonnet-4      1  1000000   20000           0         3000          0       3.3         0\n"+
+		"TOTAL                        5  1001507   20300         600         3000         60  3.300405         1\n",
+		out)
+	assert.Empty(t, errOut)
+}
+
+func TestUsageJSONWithTimeRange(t *testing.T) {
+	// Half-open range: a1 (01:00) is excluded by --since 01:00:00.000000001,
+	// a4 (next day) by --until.
+	code, out, errOut := runCLI(t, "", "usage", "--db", ledger(t), "--format", "json",
+		"--since", "2026-03-01T01:00:00.000000001Z", "--until", "2026-03-02T00:00:00Z")
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, ""+
+		`{"tenant_id":"acme","model":"gpt-4o-mini","calls":1,"input_tokens":500,"output_tokens":100,"cache_read_tokens":200,"cache_write_tokens":0,"reasoning_tokens":20,"cost_usd":"0.000135","unpriced_calls":0}`+"\n"+
+		`{"tenant_id":"acme","model":"mystery-model","calls":1,"input_tokens":7,"output_tokens":0,"cache_read_tokens":0,"cache_write_tokens":0,"reasoning_tokens":0,"cost_usd":"0","unpriced_calls":1}`+"\n"+
+		`{"tenant_id":"globex","model":"claude-sonnet-4","calls":1,"input_tokens":1000000,"output_tokens":20000,"cache_read_tokens":0,"cache_write_tokens":3000,"reasoning_tokens":0,"cost_usd":"3.3","unpriced_calls":0}`+"\n",
+		out)
+}
+
+func TestUsageEmptyRange(t *testing.T) {
+	code, out, errOut := runCLI(t, "", "usage", "--db", ledger(t), "--since", "2030-01-01T00:00:00Z")
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, ""+
+		"TENANT  MODEL  CALLS  INPUT  OUTPUT  CACHE_READ  CACHE_WRITE  REASONING  COST_USD  UNPRICED\n"+
+		"TOTAL              0      0       0           0            0          0         0         0\n", out)
+}
+
+func TestUsageErrors(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nope.db")
+	notLedger := filepath.Join(t.TempDir(), "other.db")
+	s, err := sqlitestore.Open(notLedger) // a SQLite file without our schema
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+
+	for name, tc := range map[string]struct {
+		args    []string
+		code    int
+		wantErr string
+	}{
+		"no db":       {[]string{"usage"}, 2, "genaimeter usage: --db is required\n" + usageUsage + "\n"},
+		"bad format":  {[]string{"usage", "--db", "x", "--format", "csv"}, 2, "genaimeter usage: --format \"csv\": want table or json\n"},
+		"bad since":   {[]string{"usage", "--db", "x", "--since", "yesterday"}, 2, "genaimeter usage: --since \"yesterday\": want RFC 3339, e.g. 2026-01-01T00:00:00Z\n"},
+		"empty range": {[]string{"usage", "--db", "x", "--since", "2026-01-02T00:00:00Z", "--until", "2026-01-01T00:00:00Z"}, 2, "genaimeter usage: --until 2026-01-01T00:00:00Z must be after --since 2026-01-02T00:00:00Z\n"},
+		"extra arg":   {[]string{"usage", "--db", "x", "y"}, 2, "genaimeter usage: unexpected arguments [\"y\"]\n"},
+		"missing db":  {[]string{"usage", "--db", missing}, 1, "genaimeter usage: no ledger at " + missing + ": stat " + missing + ": no such file or directory\n"},
+		"not ledger":  {[]string{"usage", "--db", notLedger}, 1, "genaimeter usage: sqlitestore: \"" + notLedger + "\" is not a usage ledger: SQL logic error: no such table: schema_version (1)\n"},
+	} {
+		code, out, errOut := runCLI(t, "", tc.args...)
+		assert.Equal(t, tc.code, code, name)
+		assert.Empty(t, out, name)
+		assert.Equal(t, tc.wantErr, errOut, name)
+	}
+	_, err = os.Stat(missing)
+	assert.True(t, os.IsNotExist(err), "a missing --db must not be created")
+}

@@ -254,6 +254,10 @@ func (ps *priceSet) compute(u *Usage, cost *apd.Decimal, ex *Explanation) error 
 			return err
 		}
 	}
+	cost.Reduce(cost)
+	if cost.IsZero() {
+		cost.SetInt64(0)
+	}
 	return nil
 }
 
@@ -286,7 +290,16 @@ func (ps *priceSet) fixedSum(cost *apd.Decimal, leaf *[maxUnits]int64, tierInput
 	if hi != 0 || lo > 1<<63-1 {
 		return false
 	}
-	cost.SetFinite(int64(lo), ps.fixedExp)
+	// Canonical form: no trailing zeros in the coefficient (0.01755, not 0.017550000).
+	exp := ps.fixedExp
+	if lo == 0 {
+		exp = 0
+	}
+	for lo != 0 && lo%10 == 0 && exp < 0 {
+		lo /= 10
+		exp++
+	}
+	cost.SetFinite(int64(lo), exp)
 	return true
 }
 

@@ -94,6 +94,10 @@ func TestExactCosts(t *testing.T) {
 			if got := money.Format(&r.Cost); got != tc.want {
 				t.Errorf("cost %s, want %s", got, tc.want)
 			}
+			// Cost itself is canonical too, for callers that render it directly.
+			if got := r.Cost.Text('f'); got != tc.want {
+				t.Errorf("Cost.Text = %s, want %s", got, tc.want)
+			}
 		})
 	}
 }

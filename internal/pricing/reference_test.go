@@ -25,7 +25,12 @@ type refCase struct {
 	} `json:"want"`
 }
 
-// TestReferenceParity prices every reference case with the embedded catalog:
+// TestReferenceParity prices every reference case with the embedded catalog.
+// Regenerate the cases (after updating the embedded data.json):
+//
+//	cd internal/pricing/testdata/reference && npm ci && node gen.mjs
+//
+// It checks that
 // the same provider and model must match, impossible usage must be rejected
 // where the reference throws, and costs must equal the reference's up to the
 // rounding of its float64 arithmetic: |ours − ref| ≤ 1e-9·max(1, |ref|).

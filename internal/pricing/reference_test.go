@@ -30,9 +30,8 @@ type refCase struct {
 //
 //	cd internal/pricing/testdata/reference && npm ci && node gen.mjs
 //
-// It checks that
-// the same provider and model must match, impossible usage must be rejected
-// where the reference throws, and costs must equal the reference's up to the
+// For every case the same provider and model must match, impossible usage
+// must be rejected where the reference throws, and costs must equal the reference's up to the
 // rounding of its float64 arithmetic: |ours − ref| ≤ 1e-9·max(1, |ref|).
 func TestReferenceParity(t *testing.T) {
 	f, err := os.Open("testdata/reference/cases.jsonl")

@@ -21,6 +21,8 @@ const (
 	AttrEventID          = Prefix + "event_id"
 	AttrTenantID         = Prefix + "tenant_id"
 	AttrUserID           = Prefix + "user_id"
+	AttrSessionID        = Prefix + "session_id"
+	AttrFeature          = Prefix + "feature"
 	AttrServiceName      = Prefix + "service_name"
 	AttrEnvironment      = Prefix + "environment"
 	AttrProvider         = Prefix + "provider"
@@ -69,6 +71,8 @@ type Record struct {
 	Time            time.Time
 	TenantID        string
 	UserID          string
+	SessionID       string
+	Feature         string
 	ServiceName     string
 	Environment     string
 	Provider        string

@@ -3,6 +3,7 @@ package genaicostprocessor // import "github.com/genaimeter/genaimeter/processor
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"go.opentelemetry.io/collector/confmap"
 )
@@ -35,12 +36,39 @@ type SourceConfig struct {
 }
 
 // AttributionConfig lists, per identity, the attribute keys to look for: the
-// first non-empty one wins, on the span first, then on the resource.
+// first non-empty one wins, looked up on the span, then on its ancestors in the
+// same trace (nearest first), then on the resource. Keys are also found under
+// the metadata prefixes of known SDKs (`ai.telemetry.metadata.<key>`,
+// `traceloop.association.properties.<key>`, ...).
 type AttributionConfig struct {
-	// Tenant keys. Default: [tenant.id, tenant_id].
+	// Tenant keys. Required. Default: [tenant.id, tenant_id].
 	Tenant []string `mapstructure:"tenant"`
-	// User keys. Default: [user.id, enduser.id, gen_ai.user.id].
+	// User keys. Default: [user.id, enduser.id, user_id, userId].
 	User []string `mapstructure:"user"`
+	// Session keys. Default: [session.id, session_id, sessionId, gen_ai.conversation.id].
+	Session []string `mapstructure:"session"`
+	// Feature keys. Default: [feature, app.feature].
+	Feature []string `mapstructure:"feature"`
+	// Ancestors configures the look-up of identity on ancestor spans.
+	Ancestors AncestorsConfig `mapstructure:"ancestors"`
+}
+
+// AncestorsConfig bounds the look-up of identity on ancestor spans. Children
+// usually end, and are exported, before their parents: a call that lacks
+// identity waits for its ancestors, and recently seen spans are remembered for
+// the other order. At scale, feed each collector whole traces (the contrib
+// loadbalancing exporter with routing_key: traceID).
+type AncestorsConfig struct {
+	// Wait is how long a call that lacks identity is held for its ancestors to
+	// arrive; when it runs out the call goes on with what was found (tenant
+	// "unattributed" if none). 0 disables holding. Default: 10s.
+	Wait time.Duration `mapstructure:"wait"`
+	// MaxPendingSpans bounds the calls held at once; past it the oldest goes on
+	// early. Default: 10000.
+	MaxPendingSpans int `mapstructure:"max_pending_spans"`
+	// MaxRememberedSpans bounds the spans remembered as potential ancestors;
+	// the oldest are forgotten first. Default: 100000.
+	MaxRememberedSpans int `mapstructure:"max_remembered_spans"`
 }
 
 // Formats the processor can load.
@@ -67,15 +95,26 @@ func (cfg *Config) Validate() error {
 	if len(cfg.Pricing.Sources) > 1 {
 		errs = errors.Join(errs, fmt.Errorf("pricing.sources: %d sources given, layering several sources is not supported yet: give one", len(cfg.Pricing.Sources)))
 	}
-	errs = errors.Join(errs, validateKeys("attribution.tenant", cfg.Attribution.Tenant), validateKeys("attribution.user", cfg.Attribution.User))
+	a := &cfg.Attribution
+	if len(a.Tenant) == 0 {
+		errs = errors.Join(errs, errors.New("attribution.tenant: must list at least one attribute key"))
+	}
+	errs = errors.Join(errs, validateKeys("attribution.tenant", a.Tenant), validateKeys("attribution.user", a.User),
+		validateKeys("attribution.session", a.Session), validateKeys("attribution.feature", a.Feature))
+	if a.Ancestors.Wait < 0 {
+		errs = errors.Join(errs, fmt.Errorf("attribution.ancestors.wait: must be >= 0, got %v", a.Ancestors.Wait))
+	}
+	if a.Ancestors.MaxPendingSpans < 1 {
+		errs = errors.Join(errs, fmt.Errorf("attribution.ancestors.max_pending_spans: must be >= 1, got %d", a.Ancestors.MaxPendingSpans))
+	}
+	if a.Ancestors.MaxRememberedSpans < 1 {
+		errs = errors.Join(errs, fmt.Errorf("attribution.ancestors.max_remembered_spans: must be >= 1, got %d", a.Ancestors.MaxRememberedSpans))
+	}
 	return errs
 }
 
 func validateKeys(name string, keys []string) error {
 	var errs error
-	if len(keys) == 0 {
-		errs = errors.Join(errs, fmt.Errorf("%s: must list at least one attribute key", name))
-	}
 	for i, k := range keys {
 		if k == "" {
 			errs = errors.Join(errs, fmt.Errorf("%s[%d]: must not be empty", name, i))

@@ -31,8 +31,11 @@ func TestLoadConfig(t *testing.T) {
 			want: &Config{
 				Pricing: PricingConfig{Sources: []SourceConfig{{Format: "genai-prices", Path: "./prices/data.json"}}},
 				Attribution: AttributionConfig{
-					Tenant: []string{"tenant.id", "tenant_id"},
-					User:   defaultUserKeys,
+					Tenant:    []string{"tenant.id", "tenant_id"},
+					User:      defaultUserKeys,
+					Session:   defaultSessionKeys,
+					Feature:   defaultFeatureKeys,
+					Ancestors: AncestorsConfig{Wait: defaultAncestorWait, MaxPendingSpans: defaultMaxPendingSpans, MaxRememberedSpans: defaultMaxRememberedSpans},
 				},
 			},
 		},
@@ -48,6 +51,12 @@ func TestLoadConfig(t *testing.T) {
 			id: component.NewIDWithName(metadata.Type, "empty_tenant_keys"),
 			wantErr: "attribution.tenant: must list at least one attribute key\n" +
 				"attribution.user[1]: must not be empty",
+		},
+		{
+			id: component.NewIDWithName(metadata.Type, "bad_ancestors"),
+			wantErr: "attribution.ancestors.wait: must be >= 0, got -1s\n" +
+				"attribution.ancestors.max_pending_spans: must be >= 1, got 0\n" +
+				"attribution.ancestors.max_remembered_spans: must be >= 1, got -3",
 		},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,7 @@ package genaicostprocessor // import "github.com/genaimeter/genaimeter/processor
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
@@ -12,8 +13,16 @@ import (
 )
 
 var (
-	defaultTenantKeys = []string{"tenant.id", "tenant_id"}
-	defaultUserKeys   = []string{"user.id", "enduser.id", "gen_ai.user.id"}
+	defaultTenantKeys  = []string{"tenant.id", "tenant_id"}
+	defaultUserKeys    = []string{"user.id", "enduser.id", "user_id", "userId"}
+	defaultSessionKeys = []string{"session.id", "session_id", "sessionId", "gen_ai.conversation.id"}
+	defaultFeatureKeys = []string{"feature", "app.feature"}
+)
+
+const (
+	defaultAncestorWait       = 10 * time.Second
+	defaultMaxPendingSpans    = 10_000
+	defaultMaxRememberedSpans = 100_000
 )
 
 // NewFactory returns the factory of the genai_cost processor.
@@ -25,14 +34,21 @@ func NewFactory() processor.Factory {
 func createDefaultConfig() component.Config {
 	return &Config{
 		Attribution: AttributionConfig{
-			Tenant: append([]string(nil), defaultTenantKeys...),
-			User:   append([]string(nil), defaultUserKeys...),
+			Tenant:  append([]string(nil), defaultTenantKeys...),
+			User:    append([]string(nil), defaultUserKeys...),
+			Session: append([]string(nil), defaultSessionKeys...),
+			Feature: append([]string(nil), defaultFeatureKeys...),
+			Ancestors: AncestorsConfig{
+				Wait:               defaultAncestorWait,
+				MaxPendingSpans:    defaultMaxPendingSpans,
+				MaxRememberedSpans: defaultMaxRememberedSpans,
+			},
 		},
 	}
 }
 
 func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
-	p, err := newCostProcessor(set, cfg.(*Config))
+	p, err := newCostProcessor(set, cfg.(*Config), next)
 	if err != nil {
 		return nil, err
 	}

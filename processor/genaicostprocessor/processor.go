@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processorhelper"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
@@ -18,65 +21,149 @@ import (
 	"github.com/genaimeter/genaimeter/internal/money"
 	"github.com/genaimeter/genaimeter/internal/pricing"
 	"github.com/genaimeter/genaimeter/internal/usage"
+	"github.com/genaimeter/genaimeter/processor/genaicostprocessor/internal/ancestry"
 	"github.com/genaimeter/genaimeter/processor/genaicostprocessor/internal/metadata"
+)
+
+// Identity fields, as indexes into ancestry.Identity.
+const (
+	idTenant = iota
+	idUser
+	idSession
+	idFeature
+)
+
+// Why a held call was let go (the release_reason attribute).
+const (
+	releaseArrived  = "ancestors_arrived"
+	releaseExpired  = "wait_expired"
+	releaseCapacity = "capacity"
+	releaseShutdown = "shutdown"
 )
 
 type costProcessor struct {
 	cfg       *Config
 	logger    *zap.Logger
 	telemetry *metadata.TelemetryBuilder
+	next      consumer.Traces
 	catalog   *pricing.Catalog
+	keys      [ancestry.NumFields][]string
+	now       func() time.Time
 
-	// Attribute sets of the per-status call counter, built once.
-	statusAttrs map[string]metric.MeasurementOption
-	skipAttrs   metric.MeasurementOption
+	// mu guards the ancestry memory and the held calls.
+	mu      sync.Mutex
+	memory  *ancestry.Memory
+	pending pendingCalls
+
+	stopOnce sync.Once
+	stop     chan struct{}
+	stopped  chan struct{}
+
+	// Attribute sets of the counters, built once.
+	statusAttrs  map[string]metric.MeasurementOption
+	releaseAttrs map[string]metric.MeasurementOption
+	skipAttrs    metric.MeasurementOption
 }
 
-func newCostProcessor(set processor.Settings, cfg *Config) (*costProcessor, error) {
+func newCostProcessor(set processor.Settings, cfg *Config, next consumer.Traces) (*costProcessor, error) {
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
 	}
+	a := &cfg.Attribution
 	p := &costProcessor{
-		cfg:         cfg,
-		logger:      set.Logger,
-		telemetry:   tb,
-		statusAttrs: map[string]metric.MeasurementOption{},
-		skipAttrs:   metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "invalid_token_count"))),
+		cfg:          cfg,
+		logger:       set.Logger,
+		telemetry:    tb,
+		next:         next,
+		keys:         [ancestry.NumFields][]string{idTenant: a.Tenant, idUser: a.User, idSession: a.Session, idFeature: a.Feature},
+		now:          time.Now,
+		memory:       ancestry.New(a.Ancestors.MaxRememberedSpans),
+		pending:      newPendingCalls(),
+		stop:         make(chan struct{}),
+		stopped:      make(chan struct{}),
+		statusAttrs:  map[string]metric.MeasurementOption{},
+		releaseAttrs: map[string]metric.MeasurementOption{},
+		skipAttrs:    metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "invalid_token_count"))),
 	}
 	for _, s := range []string{usage.StatusPriced, usage.StatusUnpriced, usage.StatusNoUsage} {
 		p.statusAttrs[s] = metric.WithAttributeSet(attribute.NewSet(attribute.String("pricing_status", s)))
 	}
+	for _, r := range []string{releaseArrived, releaseExpired, releaseCapacity, releaseShutdown} {
+		p.releaseAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("release_reason", r)))
+	}
 	return p, nil
 }
 
-// start loads the price catalog: a missing or malformed file fails the start
-// with its path and the reason, rather than pricing calls wrongly later.
+// start loads the price catalog — a missing or malformed file fails the start
+// with its path and the reason, rather than pricing calls wrongly later — and
+// starts the clock that lets held calls go when their wait runs out.
 func (p *costProcessor) start(_ context.Context, _ component.Host) error {
 	if len(p.cfg.Pricing.Sources) == 0 {
 		p.catalog = pricing.Embedded()
-		return nil
+	} else {
+		src := p.cfg.Pricing.Sources[0]
+		cat, err := pricing.LoadFile(src.Format, src.Path)
+		if err != nil {
+			return fmt.Errorf("genai_cost: loading price catalog pricing.sources[0]: %w", err)
+		}
+		p.catalog = cat
 	}
-	src := p.cfg.Pricing.Sources[0]
-	cat, err := pricing.LoadFile(src.Format, src.Path)
-	if err != nil {
-		return fmt.Errorf("genai_cost: loading price catalog pricing.sources[0]: %w", err)
+	if wait := p.cfg.Attribution.Ancestors.Wait; wait > 0 {
+		go p.expireLoop(tickFor(wait))
+	} else {
+		close(p.stopped)
 	}
-	p.catalog = cat
 	return nil
 }
 
-func (p *costProcessor) shutdown(context.Context) error {
-	if p.telemetry != nil {
+// tickFor is how often held calls are checked for expiry: a tenth of the
+// wait, between 10ms and 1s, so a call is held at most ~10% past its wait.
+func tickFor(wait time.Duration) time.Duration {
+	return min(max(wait/10, 10*time.Millisecond), time.Second)
+}
+
+// shutdown lets every held call go: nothing accepted is dropped.
+func (p *costProcessor) shutdown(ctx context.Context) error {
+	var err error
+	p.stopOnce.Do(func() {
+		close(p.stop)
+		if p.catalog != nil { // started
+			select {
+			case <-p.stopped:
+			case <-ctx.Done():
+				err = ctx.Err()
+				return
+			}
+			err = p.releaseAll(ctx)
+		}
 		p.telemetry.Shutdown()
-	}
-	return nil
+	})
+	return err
 }
 
 // batchCounts accumulates self-telemetry for one batch, so that counters are
 // updated once per batch rather than once per span.
 type batchCounts struct {
-	priced, unpriced, noUsage, skipped int64
+	priced, unpriced, noUsage, skipped, unattributed, held int64
+	released                                               map[string]int64
+	// extra holds held calls let go while the batch is being walked; they join
+	// the batch after the walk, so that they are not metered twice.
+	extra ptrace.Traces
+}
+
+func (n *batchCounts) carry(td ptrace.Traces) {
+	if n.extra == (ptrace.Traces{}) {
+		n.extra = ptrace.NewTraces()
+	}
+	td.ResourceSpans().MoveAndAppendTo(n.extra.ResourceSpans())
+}
+
+func (n *batchCounts) release(reason string, k int64) {
+	if n.released == nil {
+		n.released = map[string]int64{}
+	}
+	n.released[reason] += k
 }
 
 func (p *costProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
@@ -84,20 +171,76 @@ func (p *costProcessor) processTraces(ctx context.Context, td ptrace.Traces) (pt
 		return td, errors.New("genai_cost: processor not started")
 	}
 	var n batchCounts
+	p.mu.Lock()
+	touched := p.remember(td)
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
-		res := rs.Resource().Attributes()
 		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			ss := sss.At(j)
+			ss.Spans().RemoveIf(func(span ptrace.Span) bool {
+				return p.processSpan(ctx, span, rs, ss, &n)
+			})
+		}
+	}
+	// Calls held earlier whose ancestors came with this batch go on with it.
+	for _, trace := range touched {
+		for _, pc := range p.pending.resolvable(trace, p.memory, p.ownIdentity) {
+			p.finishHeld(ctx, pc, &n)
+			n.release(releaseArrived, 1)
+			n.carry(pc.td)
+		}
+	}
+	if n.extra != (ptrace.Traces{}) {
+		n.extra.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+	}
+	p.mu.Unlock()
+	p.record(ctx, &n)
+	if td.ResourceSpans().Len() > 0 {
+		// Drop the resource and scope entries that holding emptied.
+		td.ResourceSpans().RemoveIf(func(rs ptrace.ResourceSpans) bool {
+			rs.ScopeSpans().RemoveIf(func(ss ptrace.ScopeSpans) bool { return ss.Spans().Len() == 0 })
+			return rs.ScopeSpans().Len() == 0
+		})
+	}
+	if td.ResourceSpans().Len() == 0 {
+		return td, processorhelper.ErrSkipProcessingData
+	}
+	return td, nil
+}
+
+// remember records every span of the batch, with the identity found on it, as
+// a potential ancestor, before any call of the batch is resolved: a parent in
+// the same batch is found whatever the order. It returns the traces of the
+// batch that have held calls.
+func (p *costProcessor) remember(td ptrace.Traces) []pcommon.TraceID {
+	var touched []pcommon.TraceID
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		sss := rss.At(i).ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
-				p.processSpan(ctx, spans.At(k), res, &n)
+				span := spans.At(k)
+				id := p.ownIdentity(span.Attributes())
+				p.memory.Put(ancestry.Key{Trace: span.TraceID(), Span: span.SpanID()}, span.ParentSpanID(), &id)
+				if p.pending.has(span.TraceID()) && !containsTrace(touched, span.TraceID()) {
+					touched = append(touched, span.TraceID())
+				}
 			}
 		}
 	}
-	p.record(ctx, &n)
-	return td, nil
+	return touched
+}
+
+func containsTrace(ts []pcommon.TraceID, t pcommon.TraceID) bool {
+	for _, x := range ts {
+		if x == t {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *costProcessor) record(ctx context.Context, n *batchCounts) {
@@ -112,34 +255,173 @@ func (p *costProcessor) record(ctx context.Context, n *batchCounts) {
 	if n.skipped > 0 {
 		p.telemetry.ProcessorGenaiCostSpansSkipped.Add(ctx, n.skipped, p.skipAttrs)
 	}
+	if n.unattributed > 0 {
+		p.telemetry.ProcessorGenaiCostCallsUnattributed.Add(ctx, n.unattributed)
+	}
+	if n.held > 0 {
+		p.telemetry.ProcessorGenaiCostCallsHeld.Add(ctx, n.held)
+	}
+	var released int64
+	for r, k := range n.released {
+		p.telemetry.ProcessorGenaiCostCallsReleased.Add(ctx, k, p.releaseAttrs[r])
+		released += k
+	}
+	if d := n.held - released; d != 0 {
+		p.telemetry.ProcessorGenaiCostPendingCalls.Add(ctx, d)
+	}
 }
 
-// processSpan meters one span if it is an LLM call. Errors never leave this
-// function: a span that cannot be metered is flagged and counted, and the rest
-// of the batch goes on.
-func (p *costProcessor) processSpan(ctx context.Context, span ptrace.Span, res pcommon.Map, n *batchCounts) {
+// processSpan meters one span if it is an LLM call, and reports whether the
+// span was taken out of the batch to wait for its ancestors. Errors never leave
+// this function: a span that cannot be metered is flagged and counted, and the
+// rest of the batch goes on.
+func (p *costProcessor) processSpan(ctx context.Context, span ptrace.Span, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, n *batchCounts) bool {
 	attrs := span.Attributes()
-	call, kind, err := genaiconv.Extract(attrs)
+	call, kind, err := genaiconv.Extract(span, genaiconv.Scope{}, nil)
 	if err != nil {
 		n.skipped++
 		attrs.PutStr(usage.AttrSkipped, err.Error())
 		p.logger.Warn("Skipping GenAI span with malformed usage",
 			zap.String("trace_id", span.TraceID().String()), zap.String("span_id", span.SpanID().String()),
 			zap.String("span", span.Name()), zap.Error(err))
-		return
+		return false
 	}
 	if kind != genaiconv.Inference {
-		return
+		return false
 	}
+	id := p.ownIdentity(attrs)
+	final := p.memory.Resolve(span.TraceID(), span.ParentSpanID(), &id)
+	if !final && p.cfg.Attribution.Ancestors.Wait > 0 {
+		if p.pending.len() >= p.cfg.Attribution.Ancestors.MaxPendingSpans {
+			// Full: the oldest held call goes on now, with what is known.
+			if pc := p.pending.popOldest(); pc != nil {
+				p.finishHeld(ctx, pc, n)
+				n.release(releaseCapacity, 1)
+				n.carry(pc.td)
+			}
+		}
+		p.pending.add(holdCopy(span, rs, ss), call, p.now().Add(p.cfg.Attribution.Ancestors.Wait))
+		n.held++
+		return true
+	}
+	p.finish(ctx, span, call, &id, rs.Resource().Attributes(), n)
+	return false
+}
 
-	tenant := firstValue(p.cfg.Attribution.Tenant, attrs, res)
-	if tenant == "" {
-		tenant = usage.Unattributed
+// holdCopy copies a span with its resource and scope into a batch of its own.
+func holdCopy(span ptrace.Span, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans) ptrace.Traces {
+	td := ptrace.NewTraces()
+	nrs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().CopyTo(nrs.Resource())
+	nrs.SetSchemaUrl(rs.SchemaUrl())
+	nss := nrs.ScopeSpans().AppendEmpty()
+	ss.Scope().CopyTo(nss.Scope())
+	nss.SetSchemaUrl(ss.SchemaUrl())
+	span.CopyTo(nss.Spans().AppendEmpty())
+	return td
+}
+
+// finishHeld meters a held call with the identity known now.
+func (p *costProcessor) finishHeld(ctx context.Context, pc *pendingCall, n *batchCounts) {
+	rs := pc.td.ResourceSpans().At(0)
+	span := rs.ScopeSpans().At(0).Spans().At(0)
+	id := p.ownIdentity(span.Attributes())
+	p.memory.Resolve(span.TraceID(), span.ParentSpanID(), &id)
+	p.finish(ctx, span, pc.call, &id, rs.Resource().Attributes(), n)
+}
+
+// expireLoop lets held calls go when their wait has run out.
+func (p *costProcessor) expireLoop(tick time.Duration) {
+	defer close(p.stopped)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+			p.releaseExpired(context.Background())
+		}
 	}
-	user := firstValue(p.cfg.Attribution.User, attrs, res)
+}
+
+func (p *costProcessor) releaseExpired(ctx context.Context) {
+	var n batchCounts
+	out := ptrace.NewTraces()
+	now := p.now()
+	p.mu.Lock()
+	for pc := p.pending.popExpired(now); pc != nil; pc = p.pending.popExpired(now) {
+		p.finishHeld(ctx, pc, &n)
+		n.release(releaseExpired, 1)
+		pc.td.ResourceSpans().MoveAndAppendTo(out.ResourceSpans())
+	}
+	p.mu.Unlock()
+	p.emit(ctx, out, &n)
+}
+
+func (p *costProcessor) releaseAll(ctx context.Context) error {
+	var n batchCounts
+	out := ptrace.NewTraces()
+	p.mu.Lock()
+	for pc := p.pending.popOldest(); pc != nil; pc = p.pending.popOldest() {
+		p.finishHeld(ctx, pc, &n)
+		n.release(releaseShutdown, 1)
+		pc.td.ResourceSpans().MoveAndAppendTo(out.ResourceSpans())
+	}
+	p.mu.Unlock()
+	return p.emit(ctx, out, &n)
+}
+
+// emit sends calls let go outside of a batch to the next consumer.
+func (p *costProcessor) emit(ctx context.Context, td ptrace.Traces, n *batchCounts) error {
+	p.record(ctx, n)
+	if td.ResourceSpans().Len() == 0 {
+		return nil
+	}
+	if err := p.next.ConsumeTraces(ctx, td); err != nil {
+		p.logger.Error("Failed to pass on held LLM calls", zap.Int("spans", td.SpanCount()), zap.Error(err))
+		return err
+	}
+	return nil
+}
+
+// ownIdentity reads the identity values on one span's attributes.
+func (p *costProcessor) ownIdentity(attrs pcommon.Map) ancestry.Identity {
+	var id ancestry.Identity
+	for f, keys := range p.keys {
+		id[f] = lookup(keys, attrs)
+	}
+	return id
+}
+
+func lookup(keys []string, m pcommon.Map) string {
+	for _, k := range keys {
+		if v, ok := m.Get(k); ok {
+			if s := v.AsString(); s != "" {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+// finish prices a call and writes the meter's decisions onto its span. The
+// identity found on the span and its ancestors comes first; the resource fills
+// what is still missing.
+func (p *costProcessor) finish(ctx context.Context, span ptrace.Span, call genaiconv.Call, id *ancestry.Identity, res pcommon.Map, n *batchCounts) {
+	attrs := span.Attributes()
+	for f, keys := range p.keys {
+		if id[f] == "" {
+			id[f] = lookup(keys, res)
+		}
+	}
+	if id[idTenant] == "" {
+		id[idTenant] = usage.Unattributed
+		n.unattributed++
+	}
 
 	status, detail := usage.StatusNoUsage, "the span reports no token usage"
-	var res2 pricing.Result
+	var priced pricing.Result
 	if call.Usage.Reported {
 		q := pricing.Query{
 			Provider:      call.Provider,
@@ -148,19 +430,18 @@ func (p *costProcessor) processSpan(ctx context.Context, span ptrace.Span, res p
 			At:            callTime(span),
 		}
 		setUsage(&q.Usage, call.Usage)
-		p.catalog.Price(&q, &res2)
-		switch res2.Status {
-		case pricing.Priced:
+		p.catalog.Price(&q, &priced)
+		if priced.Status == pricing.Priced {
 			status, detail = usage.StatusPriced, ""
-		default:
-			status, detail = usage.StatusUnpriced, res2.Detail
+		} else {
+			status, detail = usage.StatusUnpriced, priced.Detail
 		}
 	}
 
-	attrs.PutStr(usage.AttrTenantID, tenant)
-	if user != "" {
-		attrs.PutStr(usage.AttrUserID, user)
-	}
+	attrs.PutStr(usage.AttrTenantID, id[idTenant])
+	putNonEmpty(attrs, usage.AttrUserID, id[idUser])
+	putNonEmpty(attrs, usage.AttrSessionID, id[idSession])
+	putNonEmpty(attrs, usage.AttrFeature, id[idFeature])
 	putNonEmpty(attrs, usage.AttrProvider, call.Provider)
 	putNonEmpty(attrs, usage.AttrOperation, call.Operation)
 	putNonEmpty(attrs, usage.AttrRequestModel, call.RequestModel)
@@ -174,9 +455,9 @@ func (p *costProcessor) processSpan(ctx context.Context, span ptrace.Span, res p
 	switch status {
 	case usage.StatusPriced:
 		n.priced++
-		attrs.PutStr(usage.AttrCatalogProvider, res2.ProviderID)
-		attrs.PutStr(usage.AttrCatalogModel, res2.ModelID)
-		attrs.PutStr(usage.AttrCostUSD, money.Format(&res2.Cost))
+		attrs.PutStr(usage.AttrCatalogProvider, priced.ProviderID)
+		attrs.PutStr(usage.AttrCatalogModel, priced.ModelID)
+		attrs.PutStr(usage.AttrCostUSD, money.Format(&priced.Cost))
 	case usage.StatusUnpriced:
 		n.unpriced++
 		attrs.PutStr(usage.AttrPricingDetail, detail)
@@ -196,15 +477,19 @@ func (p *costProcessor) processSpan(ctx context.Context, span ptrace.Span, res p
 }
 
 // setUsage converts semconv token counts into the catalog's usage keys. Both
-// count input as the total including cache reads and writes.
+// count input as the total including cache reads and writes, and output as
+// including reasoning.
 func setUsage(u *pricing.Usage, c genaiconv.Usage) {
-	u.Set("input_tokens", c.Input)
-	u.Set("output_tokens", c.Output)
+	u.SetInputTokens(c.Input)
+	u.SetOutputTokens(c.Output)
 	if c.CacheRead > 0 {
-		u.Set("cache_read_tokens", c.CacheRead)
+		u.SetCacheReadTokens(c.CacheRead)
 	}
 	if c.CacheWrite > 0 {
-		u.Set("cache_write_tokens", c.CacheWrite)
+		u.SetCacheWriteTokens(c.CacheWrite)
+	}
+	if c.Reasoning > 0 {
+		u.SetOutputReasoningTokens(c.Reasoning)
 	}
 }
 
@@ -216,19 +501,6 @@ func callTime(span ptrace.Span) time.Time {
 		ts = span.StartTimestamp()
 	}
 	return ts.AsTime()
-}
-
-func firstValue(keys []string, span, res pcommon.Map) string {
-	for _, m := range [2]pcommon.Map{span, res} {
-		for _, k := range keys {
-			if v, ok := m.Get(k); ok {
-				if s := v.AsString(); s != "" {
-					return s
-				}
-			}
-		}
-	}
-	return ""
 }
 
 func putNonEmpty(m pcommon.Map, k, v string) {

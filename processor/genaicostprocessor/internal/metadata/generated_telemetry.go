@@ -23,12 +23,16 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                           metric.Meter
-	mu                              sync.Mutex
-	registrations                   []metric.Registration
-	ProcessorGenaiCostCalls         metric.Int64Counter
-	ProcessorGenaiCostCallsUnpriced metric.Int64Counter
-	ProcessorGenaiCostSpansSkipped  metric.Int64Counter
+	meter                               metric.Meter
+	mu                                  sync.Mutex
+	registrations                       []metric.Registration
+	ProcessorGenaiCostCalls             metric.Int64Counter
+	ProcessorGenaiCostCallsHeld         metric.Int64Counter
+	ProcessorGenaiCostCallsReleased     metric.Int64Counter
+	ProcessorGenaiCostCallsUnattributed metric.Int64Counter
+	ProcessorGenaiCostCallsUnpriced     metric.Int64Counter
+	ProcessorGenaiCostPendingCalls      metric.Int64UpDownCounter
+	ProcessorGenaiCostSpansSkipped      metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -66,9 +70,33 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{call}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ProcessorGenaiCostCallsHeld, err = builder.meter.Int64Counter(
+		"otelcol_processor_genai_cost_calls_held",
+		metric.WithDescription("LLM calls held back to wait for identity from ancestor spans that had not arrived yet. [Development]"),
+		metric.WithUnit("{call}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorGenaiCostCallsReleased, err = builder.meter.Int64Counter(
+		"otelcol_processor_genai_cost_calls_released",
+		metric.WithDescription("Held LLM calls let go, by why (ancestors_arrived, wait_expired, capacity, shutdown). [Development]"),
+		metric.WithUnit("{call}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorGenaiCostCallsUnattributed, err = builder.meter.Int64Counter(
+		"otelcol_processor_genai_cost_calls_unattributed",
+		metric.WithDescription("LLM calls emitted without a tenant (their tenant is set to unattributed). [Development]"),
+		metric.WithUnit("{call}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorGenaiCostCallsUnpriced, err = builder.meter.Int64Counter(
 		"otelcol_processor_genai_cost_calls_unpriced",
 		metric.WithDescription("LLM calls that could not be priced because their model is not in the price catalog. [Development]"),
+		metric.WithUnit("{call}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorGenaiCostPendingCalls, err = builder.meter.Int64UpDownCounter(
+		"otelcol_processor_genai_cost_pending_calls",
+		metric.WithDescription("LLM calls currently held for their ancestors. [Development]"),
 		metric.WithUnit("{call}"),
 	)
 	errs = errors.Join(errs, err)

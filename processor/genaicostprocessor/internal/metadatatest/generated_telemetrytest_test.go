@@ -20,12 +20,28 @@ func TestSetupTelemetry(t *testing.T) {
 	require.NoError(t, err)
 	defer tb.Shutdown()
 	tb.ProcessorGenaiCostCalls.Add(context.Background(), 1)
+	tb.ProcessorGenaiCostCallsHeld.Add(context.Background(), 1)
+	tb.ProcessorGenaiCostCallsReleased.Add(context.Background(), 1)
+	tb.ProcessorGenaiCostCallsUnattributed.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostCallsUnpriced.Add(context.Background(), 1)
+	tb.ProcessorGenaiCostPendingCalls.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostSpansSkipped.Add(context.Background(), 1)
 	AssertEqualProcessorGenaiCostCalls(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorGenaiCostCallsHeld(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorGenaiCostCallsReleased(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorGenaiCostCallsUnattributed(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorGenaiCostCallsUnpriced(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorGenaiCostPendingCalls(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorGenaiCostSpansSkipped(t, testTel,

@@ -3,6 +3,7 @@ package genailedgerexporter
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
 
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -22,7 +23,7 @@ func BenchmarkInsert(b *testing.B) {
 	tel := componenttest.NewTelemetry()
 	defer func() { _ = tel.Shutdown(context.Background()) }()
 	cfg := createDefaultConfig().(*Config)
-	cfg.SQLite.Path = b.TempDir() + "/usage.db"
+	cfg.SQLite.Path = filepath.Join(b.TempDir(), "usage.db")
 	e := newLedgerExporter(cfg, metadatatest.NewSettings(tel))
 	if err := e.start(context.Background(), componenttest.NewNopHost()); err != nil {
 		b.Fatal(err)

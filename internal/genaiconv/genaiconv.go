@@ -1,7 +1,14 @@
 // Package genaiconv recognizes LLM calls in spans and normalizes what they report
-// — operation, provider, models and token usage — whatever conventions version or
-// instrumentation dialect emitted them. It is the only place that knows attribute
-// names of instrumentations; everything downstream works on a Call.
+// — operation, provider, models, token usage and the instrumentation's own cost —
+// whatever conventions version or instrumentation dialect emitted them. It is the
+// only place that knows attribute names of instrumentations; everything
+// downstream works on a Call.
+//
+// Dialects: OTel GenAI semconv v1.26 → the GenAI repo's unreleased names,
+// OpenLLMetry/Traceloop, OpenInference, the Vercel AI SDK (legacy ai.* and v7
+// semconv modes), OpenLIT, Langfuse, Pydantic Logfire / Pydantic AI, Spring AI,
+// Semantic Kernel and AWS Strands. See README.md for the attribute table and the
+// token-convention table.
 package genaiconv
 
 import (
@@ -9,8 +16,10 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
 // Kind says what a span is to the meter.
@@ -21,14 +30,28 @@ const (
 	NotGenAI Kind = iota
 	// Inference is the span of an actual model call: it is metered.
 	Inference
-	// Aggregate is a GenAI span that may repeat its children's usage (an agent
-	// or workflow span): it is never metered, so no call is counted twice.
+	// Aggregate is a GenAI span that may repeat its children's usage (an agent,
+	// workflow or SDK wrapper span): it is never metered, so no call is counted
+	// twice.
 	Aggregate
 )
 
+func (k Kind) String() string {
+	switch k {
+	case NotGenAI:
+		return "NotGenAI"
+	case Inference:
+		return "Inference"
+	case Aggregate:
+		return "Aggregate"
+	}
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
+
 // Usage holds token counts in the OTel GenAI semantic conventions' meaning:
 // Input is the total input including cache reads and writes, Output includes
-// reasoning tokens.
+// reasoning tokens. Extract converts every dialect to this meaning (see
+// Call.TokenConvention and Call.OutputConvention).
 type Usage struct {
 	Input, Output, CacheRead, CacheWrite, Reasoning int64
 	// Reported says whether the span reported any token count at all; a call
@@ -36,14 +59,71 @@ type Usage struct {
 	Reported bool
 }
 
+// Values of Call.TokenConvention and Call.OutputConvention: how the emitter's
+// raw counts related to the semconv totals, i.e. what Extract did to them.
+const (
+	// ConvInclusive: the raw count already was the semconv total (input includes
+	// cache reads and writes; output includes reasoning). Nothing was added.
+	ConvInclusive = "inclusive"
+	// ConvExclusive: the emitter is known (built-in table or a Conventions rule)
+	// to report input without cache (output without reasoning); the cache
+	// (reasoning) was added.
+	ConvExclusive = "exclusive"
+	// ConvExclusiveDetected: the emitter was taken as inclusive, but its counts
+	// were impossible under that rule (cache_read + cache_write > input, or
+	// reasoning > output), so the count was treated as exclusive and the cache
+	// (reasoning) was added. This is the guard against LiteLLM-style mixes.
+	ConvExclusiveDetected = "exclusive_detected"
+)
+
 // Call is one recognized LLM call.
 type Call struct {
-	Operation     string
-	Provider      string // normalized to the semconv gen_ai.provider.name values
+	// Operation is the gen_ai.operation.name value (chat, generate_content,
+	// text_completion, embeddings); dialects without one get chat or embeddings
+	// from their span type.
+	Operation string
+	// Provider is normalized to the semconv gen_ai.provider.name values; "" when
+	// unknown or a framework name (strands-agents, spring_ai).
+	Provider      string
 	RequestModel  string
 	ResponseModel string
-	Usage         Usage
+	// Usage is in semconv meaning, whatever the emitter reported.
+	Usage Usage
+	// ReportedCost is the cost the instrumentation itself reported
+	// (gen_ai.usage.cost, llm.cost.total, operation.cost, Langfuse cost_details),
+	// as exact decimal text (USD as far as every known emitter is concerned);
+	// "" when none.
+	ReportedCost string
+	// TokenConvention says how the raw input count was read: ConvInclusive,
+	// ConvExclusive or ConvExclusiveDetected; "" when no usage was reported.
+	TokenConvention string
+	// OutputConvention says the same for output vs reasoning tokens.
+	OutputConvention string
+	// Feature is the application feature the call belongs to, where an SDK
+	// names one (ai.telemetry.functionId, traceloop.workflow.name,
+	// traceloop.entity.name, gen_ai.agent.name); best effort, "" when none.
+	Feature string
 }
+
+// Scope identifies the instrumentation that emitted a span (the OTLP
+// instrumentation scope). The zero Scope means unknown.
+type Scope struct {
+	Name, Version string
+}
+
+// ScopeOf returns the Scope of an OTLP instrumentation scope.
+func ScopeOf(s pcommon.InstrumentationScope) Scope {
+	return Scope{Name: s.Name(), Version: s.Version()}
+}
+
+// MalformedError reports a span whose usage cannot be trusted (a negative or
+// non-numeric token count). Such a span is counted and skipped, never priced.
+type MalformedError struct {
+	Attr   string
+	Reason string
+}
+
+func (e *MalformedError) Error() string { return e.Attr + ": " + e.Reason }
 
 // field identifies what an attribute contributes to a Call. Several attribute
 // names (current, deprecated, dialect) feed the same field; rank decides which
@@ -56,142 +136,458 @@ const (
 	fProvider
 	fRequestModel
 	fResponseModel
+	fFeature
+	fCost
+	// string fields end here
 	fInput
 	fOutput
 	fCacheRead
 	fCacheWrite
 	fReasoning
 	numFields
+
+	// markers: attributes that classify a span or carry dialect data.
+	mOIKind       // openinference.span.kind
+	mLFType       // langfuse.observation.type
+	mLFUsage      // langfuse.observation.usage_details (JSON)
+	mLFCost       // langfuse.observation.cost_details (JSON)
+	mAIOperation  // ai.operationId (Vercel AI SDK)
+	mTLSpanKind   // traceloop.span.kind (decorator spans)
+	mSDKName      // telemetry.sdk.name (OpenLIT writes it on spans)
+	mServerAddr   // server.address (provider fallback)
+	mAggregateUse // gen_ai.aggregated_usage.* (Pydantic AI agent totals)
+)
+
+const numStrFields = fCost + 1
+
+// sub qualifies how a source's value is read.
+type sub uint8
+
+const (
+	subNone       sub = iota
+	subOIProvider     // OpenInference llm.provider/llm.system values
+	subVercel         // an ai.* attribute: the span is from the Vercel AI SDK
 )
 
 type source struct {
 	field field
 	rank  uint8 // higher wins
+	sub   sub
+	genai bool // the attribute alone makes the span a GenAI span
 }
 
-// sources maps attribute names to fields. Current semconv names have the highest
-// rank, deprecated names the next; see the package README for where each comes from.
+// sources maps attribute names to fields; see README.md for where each comes
+// from. Within a field, current semconv names rank highest, then deprecated
+// names, then dialect names.
 var sources = map[string]source{
-	"gen_ai.operation.name": {fOperation, 3},
+	// operation
+	"gen_ai.operation.name": {fOperation, 3, subNone, true},
+	"llm.request.type":      {fOperation, 1, subNone, true}, // OpenLLMetry legacy
 
-	"gen_ai.provider.name": {fProvider, 3},
-	"gen_ai.system":        {fProvider, 2},
+	// provider
+	"gen_ai.provider.name": {fProvider, 7, subNone, true},
+	"gen_ai.system":        {fProvider, 6, subNone, true},
+	"llm.provider":         {fProvider, 5, subOIProvider, true},
+	"llm.system":           {fProvider, 4, subOIProvider, true},
+	"ai.model.provider":    {fProvider, 3, subVercel, true},
+	"llm.vendor":           {fProvider, 2, subNone, true}, // OpenLLMetry legacy
 
-	"gen_ai.request.model":  {fRequestModel, 3},
-	"gen_ai.response.model": {fResponseModel, 3},
+	// models
+	"gen_ai.request.model":    {fRequestModel, 5, subNone, true},
+	"llm.request.model":       {fRequestModel, 4, subNone, true},
+	"llm.request.model_name":  {fRequestModel, 3, subNone, true},
+	"ai.model.id":             {fRequestModel, 2, subVercel, true},
+	"gen_ai.response.model":   {fResponseModel, 7, subNone, true},
+	"llm.response.model":      {fResponseModel, 6, subNone, true},
+	"llm.response.model_name": {fResponseModel, 5, subNone, true},
+	"ai.response.model":       {fResponseModel, 4, subVercel, true},
+	// OpenInference and Langfuse name one model, the one used when known.
+	"llm.model_name":                  {fResponseModel, 3, subNone, true},
+	"embedding.model_name":            {fResponseModel, 2, subNone, true},
+	"langfuse.observation.model.name": {fResponseModel, 1, subNone, true},
 
-	"gen_ai.usage.input_tokens":  {fInput, 3},
-	"gen_ai.usage.prompt_tokens": {fInput, 2},
+	// input
+	"gen_ai.usage.input_tokens":     {fInput, 9, subNone, true},
+	"gen_ai.usage.prompt_tokens":    {fInput, 8, subNone, true},
+	"gen_ai.response.prompt_tokens": {fInput, 7, subNone, true}, // Semantic Kernel, older
+	"llm.usage.prompt_tokens":       {fInput, 6, subNone, true},
+	"llm.token_count.prompt":        {fInput, 5, subNone, true},
+	"ai.usage.inputTokens":          {fInput, 4, subVercel, true},
+	"ai.usage.promptTokens":         {fInput, 3, subVercel, true},
+	"ai.usage.tokens":               {fInput, 2, subVercel, true}, // embeddings
 
-	"gen_ai.usage.output_tokens":     {fOutput, 3},
-	"gen_ai.usage.completion_tokens": {fOutput, 2},
+	// output
+	"gen_ai.usage.output_tokens":        {fOutput, 9, subNone, true},
+	"gen_ai.usage.completion_tokens":    {fOutput, 8, subNone, true},
+	"gen_ai.response.completion_tokens": {fOutput, 7, subNone, true},
+	"llm.usage.completion_tokens":       {fOutput, 6, subNone, true},
+	"llm.token_count.completion":        {fOutput, 5, subNone, true},
+	"ai.usage.outputTokens":             {fOutput, 4, subVercel, true},
+	"ai.usage.completionTokens":         {fOutput, 3, subVercel, true},
 
-	"gen_ai.usage.cache_read.input_tokens": {fCacheRead, 3},
-	"gen_ai.usage.cache_read_input_tokens": {fCacheRead, 2},
+	// cache read
+	"gen_ai.usage.cache_read.input_tokens":             {fCacheRead, 9, subNone, true},
+	"gen_ai.usage.cache_read_input_tokens":             {fCacheRead, 8, subNone, true},
+	"gen_ai.usage.details.cache_read_tokens":           {fCacheRead, 7, subNone, true}, // Pydantic AI
+	"gen_ai.usage.prompt_tokens_details.cached_tokens": {fCacheRead, 6, subNone, true}, // OpenLIT
+	"gen_ai.usage.input_tokens.cached":                 {fCacheRead, 5, subNone, true}, // Sentry
+	"llm.token_count.prompt_details.cache_read":        {fCacheRead, 4, subNone, true},
+	"ai.usage.inputTokenDetails.cacheReadTokens":       {fCacheRead, 3, subVercel, true},
+	"ai.usage.cachedInputTokens":                       {fCacheRead, 2, subVercel, true},
 
-	"gen_ai.usage.cache_write.input_tokens":    {fCacheWrite, 4},
-	"gen_ai.usage.cache_creation.input_tokens": {fCacheWrite, 3},
-	"gen_ai.usage.cache_creation_input_tokens": {fCacheWrite, 2},
-	"gen_ai.usage.cache_write_input_tokens":    {fCacheWrite, 2},
+	// cache write
+	"gen_ai.usage.cache_write.input_tokens":                    {fCacheWrite, 10, subNone, true},
+	"gen_ai.usage.cache_creation.input_tokens":                 {fCacheWrite, 9, subNone, true},
+	"gen_ai.usage.cache_creation_input_tokens":                 {fCacheWrite, 8, subNone, true},
+	"gen_ai.usage.cache_write_input_tokens":                    {fCacheWrite, 7, subNone, true}, // Strands
+	"gen_ai.usage.details.cache_write_tokens":                  {fCacheWrite, 6, subNone, true}, // Pydantic AI
+	"gen_ai.usage.prompt_tokens_details.cache_creation_tokens": {fCacheWrite, 5, subNone, true}, // OpenLIT
+	"gen_ai.usage.input_tokens.cache_write":                    {fCacheWrite, 4, subNone, true}, // Sentry
+	"llm.token_count.prompt_details.cache_write":               {fCacheWrite, 3, subNone, true},
+	"ai.usage.inputTokenDetails.cacheWriteTokens":              {fCacheWrite, 2, subVercel, true},
 
-	"gen_ai.usage.reasoning.output_tokens": {fReasoning, 3},
-	"gen_ai.usage.reasoning_tokens":        {fReasoning, 2},
+	// reasoning
+	"gen_ai.usage.reasoning.output_tokens":                    {fReasoning, 9, subNone, true},
+	"gen_ai.usage.reasoning_tokens":                           {fReasoning, 8, subNone, true},
+	"gen_ai.usage.details.reasoning_tokens":                   {fReasoning, 7, subNone, true}, // Pydantic AI
+	"gen_ai.usage.completion_tokens_details.reasoning_tokens": {fReasoning, 6, subNone, true}, // OpenLIT
+	"gen_ai.usage.output_tokens.reasoning":                    {fReasoning, 5, subNone, true}, // Sentry
+	"llm.usage.reasoning_tokens":                              {fReasoning, 4, subNone, true},
+	"llm.token_count.completion_details.reasoning":            {fReasoning, 3, subNone, true},
+	"ai.usage.outputTokenDetails.reasoningTokens":             {fReasoning, 2, subVercel, true},
+	"ai.usage.reasoningTokens":                                {fReasoning, 1, subVercel, true},
+
+	// the instrumentation's own cost
+	"gen_ai.usage.cost": {fCost, 4, subNone, false}, // OpenLIT
+	"llm.cost.total":    {fCost, 3, subNone, false}, // OpenInference
+	"operation.cost":    {fCost, 2, subNone, false}, // Logfire, Pydantic AI
+
+	// feature
+	"ai.telemetry.functionId": {fFeature, 4, subVercel, false},
+	"traceloop.workflow.name": {fFeature, 3, subNone, false},
+	"traceloop.entity.name":   {fFeature, 2, subNone, false},
+	"gen_ai.agent.name":       {fFeature, 1, subNone, false},
+
+	// markers
+	"openinference.span.kind":            {mOIKind, 1, subNone, true},
+	"langfuse.observation.type":          {mLFType, 1, subNone, true},
+	"langfuse.observation.usage_details": {mLFUsage, 1, subNone, true},
+	"langfuse.observation.cost_details":  {mLFCost, 1, subNone, false},
+	"ai.operationId":                     {mAIOperation, 1, subVercel, true},
+	"traceloop.span.kind":                {mTLSpanKind, 1, subNone, false},
+	"telemetry.sdk.name":                 {mSDKName, 1, subNone, false},
+	"server.address":                     {mServerAddr, 1, subNone, false},
 }
 
-// inferenceOps are the gen_ai.operation.name values of a model call.
+const aggregatedUsagePrefix = "gen_ai.aggregated_usage."
+
+// scan is the state of the single pass over a span's attributes. It lives on
+// the stack of Extract.
+type scan struct {
+	strs     [numStrFields]string
+	counts   [numFields]int64
+	ranks    [numFields]uint8
+	provSub  sub
+	oiKind   string
+	lfType   string
+	aiOp     string
+	tlKind   string
+	sdkName  string
+	server   string
+	lfUsage  pcommon.Value
+	lfCost   pcommon.Value
+	err      error
+	genai    bool
+	vercel   bool
+	strands  bool
+	hasLFUse bool
+	hasLFCst bool
+	aggUsage bool
+}
+
+func (s *scan) visit(k string, v pcommon.Value) bool {
+	src, ok := sources[k]
+	if !ok {
+		if strings.HasPrefix(k, aggregatedUsagePrefix) {
+			s.aggUsage, s.genai = true, true
+		}
+		return true
+	}
+	if src.genai {
+		s.genai = true
+	}
+	if src.sub == subVercel {
+		s.vercel = true
+	}
+	switch f := src.field; {
+	case f >= fInput && f < numFields:
+		// Every count is parsed, whatever its rank, so that a malformed count is
+		// reported independently of attribute order.
+		n, err := tokenCount(v)
+		if err != nil {
+			if s.err == nil {
+				s.err = &MalformedError{Attr: k, Reason: err.Error()}
+			}
+			return true
+		}
+		if src.rank > s.ranks[f] {
+			s.ranks[f], s.counts[f] = src.rank, n
+		}
+	case f == fCost:
+		if src.rank > s.ranks[f] {
+			if c := costText(v); c != "" {
+				s.ranks[f], s.strs[f] = src.rank, c
+			}
+		}
+	case f < numStrFields:
+		if src.rank <= s.ranks[f] || v.Type() != pcommon.ValueTypeStr {
+			return true
+		}
+		str := v.Str()
+		if str == "" {
+			return true
+		}
+		if f == fProvider && str == "strands-agents" {
+			s.strands = true
+		}
+		s.ranks[f], s.strs[f] = src.rank, str
+		if f == fProvider {
+			s.provSub = src.sub
+		}
+	default:
+		if v.Type() != pcommon.ValueTypeStr {
+			return true
+		}
+		switch f {
+		case mOIKind:
+			s.oiKind = v.Str()
+		case mLFType:
+			s.lfType = v.Str()
+		case mLFUsage:
+			s.lfUsage, s.hasLFUse = v, true
+		case mLFCost:
+			s.lfCost, s.hasLFCst = v, true
+		case mAIOperation:
+			s.aiOp = v.Str()
+		case mTLSpanKind:
+			s.tlKind = v.Str()
+		case mSDKName:
+			s.sdkName = v.Str()
+		case mServerAddr:
+			s.server = v.Str()
+		}
+	}
+	return true
+}
+
+// Extract recognizes the LLM call in a span. It returns NotGenAI for spans that
+// are not GenAI, Aggregate for agent/workflow/wrapper spans (never metered) and
+// Inference with the normalized call otherwise. scope is the span's
+// instrumentation scope (the zero Scope if unknown); conv overrides the built-in
+// token-convention table (nil: built-in only). A malformed token count on an
+// inference span returns a *MalformedError.
+func Extract(span ptrace.Span, scope Scope, conv *Conventions) (Call, Kind, error) {
+	var s scan
+	span.Attributes().Range(s.visit)
+	if !s.genai {
+		return Call{}, NotGenAI, nil
+	}
+	kind, op := s.classify(span.Name())
+	if kind != Inference {
+		return Call{}, kind, nil
+	}
+	if s.err != nil {
+		return Call{}, Inference, s.err
+	}
+	c := Call{
+		Operation:     op,
+		Provider:      normalizeProviderFrom(s.strs[fProvider], s.provSub),
+		RequestModel:  s.strs[fRequestModel],
+		ResponseModel: s.strs[fResponseModel],
+		ReportedCost:  s.strs[fCost],
+		Feature:       s.strs[fFeature],
+	}
+	if c.Provider == "" && s.server != "" {
+		c.Provider = providerFromHost(s.server)
+	}
+	lfUsage := false
+	if s.hasLFUse && s.ranks[fInput] == 0 && s.ranks[fOutput] == 0 {
+		if err := s.langfuseUsage(); err != nil {
+			return Call{}, Inference, err
+		}
+		lfUsage = s.ranks[fInput] != 0 || s.ranks[fOutput] != 0
+	}
+	if c.ReportedCost == "" && s.hasLFCst && s.lfCost.Type() == pcommon.ValueTypeStr {
+		c.ReportedCost = langfuseCostTotal(s.lfCost.Str())
+	}
+
+	u := Usage{
+		Input: s.counts[fInput], Output: s.counts[fOutput],
+		CacheRead: s.counts[fCacheRead], CacheWrite: s.counts[fCacheWrite], Reasoning: s.counts[fReasoning],
+	}
+	for f := fInput; f < numFields; f++ {
+		if s.ranks[f] != 0 {
+			u.Reported = true
+		}
+	}
+	if u.Reported {
+		in, out := conv.resolve(scope, s.signal(), c.Provider, lfUsage)
+		var err error
+		if c.TokenConvention, c.OutputConvention, err = normalizeUsage(&u, in, out); err != nil {
+			return Call{}, Inference, err
+		}
+	}
+	c.Usage = u
+	return c, Inference, nil
+}
+
+// signal names the emitter when only span attributes reveal it (no scope, as in
+// a processor that does not pass one): Strands writes its framework name as the
+// provider, OpenLIT writes telemetry.sdk.name on every span.
+func (s *scan) signal() string {
+	switch {
+	case s.strands:
+		return "strands.telemetry.tracer"
+	case s.sdkName == "openlit":
+		return "openlit"
+	}
+	return ""
+}
+
+// inferenceOps are the normalized gen_ai.operation.name values of a model call.
 var inferenceOps = map[string]bool{
 	"chat": true, "generate_content": true, "text_completion": true, "embeddings": true,
 }
 
-// aggregateOps are operations whose spans may carry their children's totals.
+// aggregateOps are operations whose spans may carry their children's totals, or
+// that are GenAI but never a model call.
 var aggregateOps = map[string]bool{
 	"invoke_agent": true, "create_agent": true, "invoke_workflow": true, "execute_tool": true,
 	"retrieval": true, "plan": true, "agent_step": true,
+	"framework": true, // Spring AI ChatClient span
 }
 
-// MalformedError reports a span whose usage cannot be trusted (a negative or
-// non-numeric token count). Such a span is counted and skipped, never priced.
-type MalformedError struct {
-	Attr   string
-	Reason string
+// normalizeOp maps non-standard operation names onto semconv values.
+func normalizeOp(op string) string {
+	switch op {
+	case "chat.completions": // Semantic Kernel
+		return "chat"
+	case "text.completions", "completion": // Semantic Kernel; OpenLLMetry llm.request.type
+		return "text_completion"
+	case "embedding": // Spring AI; OpenLLMetry llm.request.type
+		return "embeddings"
+	}
+	return op
 }
 
-func (e *MalformedError) Error() string { return e.Attr + ": " + e.Reason }
+// classify decides the Kind of a GenAI span and the operation of a call.
+func (s *scan) classify(name string) (Kind, string) {
+	op := normalizeOp(s.strs[fOperation])
 
-// Extract recognizes the LLM call in a span's attributes. It returns NotGenAI for
-// spans without GenAI attributes, Aggregate for agent/workflow spans and
-// Inference with the normalized call otherwise. A malformed token count returns
-// a *MalformedError.
-func Extract(attrs pcommon.Map) (Call, Kind, error) {
-	var (
-		c      Call
-		ranks  [numFields]uint8
-		counts [numFields]int64
-		err    error
-		genai  bool
-	)
-	attrs.Range(func(k string, v pcommon.Value) bool {
-		src, ok := sources[k]
-		if !ok || src.rank <= ranks[src.field] {
-			return true
+	// Vercel AI SDK legacy spans: ai.operationId, else the span name.
+	var vercelCall, vercelOther bool
+	if s.vercel || s.aiOp != "" {
+		id := s.aiOp
+		if id == "" {
+			id = name
 		}
-		genai = true
-		switch src.field {
-		case fOperation, fProvider, fRequestModel, fResponseModel:
-			s := v.AsString()
-			if s == "" {
-				return true
+		if strings.HasPrefix(id, "ai.") {
+			switch {
+			case strings.HasSuffix(id, ".doGenerate"), strings.HasSuffix(id, ".doStream"):
+				vercelCall = true
+				if op == "" {
+					op = "chat"
+				}
+			case strings.HasSuffix(id, ".doEmbed"):
+				vercelCall = true
+				if op == "" {
+					op = "embeddings"
+				}
+			default:
+				vercelOther = true
 			}
-			ranks[src.field] = src.rank
-			switch src.field {
-			case fOperation:
-				c.Operation = s
-			case fProvider:
-				c.Provider = s
-			case fRequestModel:
-				c.RequestModel = s
-			case fResponseModel:
-				c.ResponseModel = s
-			}
-		default:
-			n, perr := tokenCount(v)
-			if perr != nil {
-				err = &MalformedError{Attr: k, Reason: perr.Error()}
-				return false
-			}
-			ranks[src.field] = src.rank
-			counts[src.field] = n
 		}
-		return true
-	})
-	if err != nil {
-		return Call{}, Inference, err
 	}
-	if !genai {
-		return Call{}, NotGenAI, nil
+
+	// Aggregates first: whatever else a span says, these never are metered.
+	switch {
+	case s.aggUsage, aggregateOps[op], s.tlKind != "":
+		return Aggregate, ""
+	case s.oiKind == "AGENT", s.oiKind == "CHAIN":
+		return Aggregate, ""
+	case s.lfType == "agent", s.lfType == "chain":
+		return Aggregate, ""
+	case vercelOther && s.aiOp != "ai.toolCall" && name != "ai.toolCall":
+		// ai.generateText, ai.streamText, ai.embed, ...: the wrapper repeats its
+		// do* children's usage.
+		return Aggregate, ""
 	}
-	if aggregateOps[c.Operation] {
-		return Call{}, Aggregate, nil
+
+	call := vercelCall || inferenceOps[op]
+	switch s.oiKind {
+	case "":
+	case "LLM":
+		call = true
+		if op == "" {
+			op = "chat"
+		}
+	case "EMBEDDING":
+		call = true
+		if op == "" {
+			op = "embeddings"
+		}
+	default: // TOOL, RETRIEVER, RERANKER, GUARDRAIL, EVALUATOR, PROMPT, UNKNOWN
+		if !call {
+			return NotGenAI, ""
+		}
 	}
-	// A span with GenAI attributes but an operation we do not know (or none) is
-	// metered only if it names a model: that covers pre-v1.27 instrumentations
-	// that set no operation name.
-	if c.Operation != "" && !inferenceOps[c.Operation] {
-		return Call{}, NotGenAI, nil
+	switch s.lfType {
+	case "":
+	case "generation":
+		call = true
+		if op == "" {
+			op = "chat"
+		}
+	case "embedding":
+		call = true
+		if op == "" {
+			op = "embeddings"
+		}
+	default:
+		if !call {
+			return NotGenAI, ""
+		}
 	}
-	if c.RequestModel == "" && c.ResponseModel == "" {
-		return Call{}, NotGenAI, nil
+	if call {
+		return Inference, op
 	}
-	c.Provider = NormalizeProvider(c.Provider)
-	c.Usage = Usage{
-		Input: counts[fInput], Output: counts[fOutput],
-		CacheRead: counts[fCacheRead], CacheWrite: counts[fCacheWrite], Reasoning: counts[fReasoning],
-		Reported: ranks[fInput] != 0 || ranks[fOutput] != 0,
+	if op != "" || vercelOther {
+		// an operation we do not meter (or an ai.toolCall span)
+		return NotGenAI, ""
 	}
-	return c, Inference, nil
+	// No operation: OpenLLMetry names its spans {vendor}.{chat|completion|embeddings};
+	// older instrumentations set no operation at all and are metered if they
+	// name a model.
+	if i := strings.LastIndexByte(name, '.'); i > 0 {
+		switch name[i+1:] {
+		case "chat":
+			op = "chat"
+		case "completion":
+			op = "text_completion"
+		case "embeddings", "embedding":
+			op = "embeddings"
+		}
+	}
+	if op == "" && s.strs[fRequestModel] == "" && s.strs[fResponseModel] == "" {
+		return NotGenAI, ""
+	}
+	return Inference, op
 }
 
-var errNegative = errors.New("token count must be >= 0")
+var (
+	errNegative = errors.New("token count must be >= 0")
+	errOverflow = errors.New("token counts overflow int64")
+)
 
 // tokenCount reads a token count. Integers are the norm; integral doubles and
 // numeric strings occur in the wild and are accepted; anything else is malformed.
@@ -221,22 +617,44 @@ func tokenCount(v pcommon.Value) (int64, error) {
 	return n, nil
 }
 
-// providerAliases maps deprecated and non-standard provider spellings onto the
-// current gen_ai.provider.name values.
-var providerAliases = map[string]string{
-	"az.ai.openai":    "azure.ai.openai",
-	"az.ai.inference": "azure.ai.inference",
-	"vertex_ai":       "gcp.vertex_ai",
-	"gemini":          "gcp.gemini",
-	"xai":             "x_ai",
-	"mistral":         "mistral_ai",
-	"mistralai":       "mistral_ai",
+// costText returns a reported cost as exact decimal text, "" when the value is
+// not a finite non-negative number. Doubles are formatted with the shortest
+// representation that round-trips ('f', -1); strings are kept verbatim.
+func costText(v pcommon.Value) string {
+	switch v.Type() {
+	case pcommon.ValueTypeDouble:
+		d := v.Double()
+		if math.IsNaN(d) || math.IsInf(d, 0) || d < 0 {
+			return ""
+		}
+		return strconv.FormatFloat(d, 'f', -1, 64)
+	case pcommon.ValueTypeInt:
+		if v.Int() < 0 {
+			return ""
+		}
+		return strconv.FormatInt(v.Int(), 10)
+	case pcommon.ValueTypeStr:
+		if isDecimal(v.Str()) {
+			return v.Str()
+		}
+	}
+	return ""
 }
 
-// NormalizeProvider maps a provider name as emitted onto the semconv value.
-func NormalizeProvider(p string) string {
-	if a, ok := providerAliases[p]; ok {
-		return a
+// isDecimal reports whether s is a plain non-negative decimal number: digits
+// with at most one '.' that has digits on both sides. Exponents, signs and
+// spaces are refused so that the text can be used verbatim as an exact amount.
+func isDecimal(s string) bool {
+	digits, dot := 0, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.' && !dot && digits > 0 && i < len(s)-1:
+			dot = true
+		default:
+			return false
+		}
 	}
-	return p
+	return digits > 0
 }

@@ -1,0 +1,139 @@
+package genaiconv
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+const attrLFUsage = "langfuse.observation.usage_details"
+
+// langfuseUsageKeys lists, per field, the usage_details keys Langfuse SDKs and
+// integrations write (free keys [langfuse-attrs][langfuse-proc]); earlier keys win.
+var langfuseUsageKeys = [...]struct {
+	f    field
+	keys []string
+}{
+	{fInput, []string{"input", "input_tokens", "prompt_tokens", "inputTokens", "promptTokens"}},
+	{fOutput, []string{"output", "output_tokens", "completion_tokens", "outputTokens", "completionTokens"}},
+	{fCacheRead, []string{"cache_read_input_tokens", "input_cached_tokens", "input_cache_read", "cache_read"}},
+	{fCacheWrite, []string{"cache_creation_input_tokens", "cache_write_input_tokens", "input_cache_creation", "input_cache_write", "cache_write"}},
+	{fReasoning, []string{"output_reasoning_tokens", "output_reasoning", "reasoning_tokens"}},
+}
+
+// langfuseUsage parses langfuse.observation.usage_details (a JSON object) into
+// the scan's counts, for a span whose attributes carried no other input or
+// output count. It is called only for such spans, so its allocations do not
+// touch the other dialects.
+func (s *scan) langfuseUsage() error {
+	if s.lfUsage.Type() != pcommon.ValueTypeStr {
+		return &MalformedError{Attr: attrLFUsage, Reason: "must be a JSON object, got a " + s.lfUsage.Type().String()}
+	}
+	m, err := decodeNumbers(s.lfUsage.Str())
+	if err != nil {
+		return &MalformedError{Attr: attrLFUsage, Reason: err.Error()}
+	}
+	for _, e := range langfuseUsageKeys {
+		if s.ranks[e.f] != 0 {
+			continue
+		}
+		for _, k := range e.keys {
+			n, ok := m[k]
+			if !ok {
+				continue
+			}
+			v, err := n.Int64()
+			if err != nil {
+				return &MalformedError{Attr: attrLFUsage + "." + k, Reason: fmt.Sprintf("token count must be an integer, got %s", n)}
+			}
+			if v < 0 {
+				return &MalformedError{Attr: attrLFUsage + "." + k, Reason: fmt.Sprintf("%v, got %d", errNegative, v)}
+			}
+			s.ranks[e.f], s.counts[e.f] = 1, v
+			break
+		}
+	}
+	return nil
+}
+
+// decodeNumbers decodes the numeric top-level members of a JSON object; other
+// members (strings, nested objects) are ignored.
+func decodeNumbers(text string) (map[string]json.Number, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(text), &raw); err != nil {
+		return nil, fmt.Errorf("must be a JSON object: %v", err)
+	}
+	m := make(map[string]json.Number, len(raw))
+	for k, r := range raw {
+		r = bytes.TrimSpace(r)
+		if len(r) == 0 || (r[0] != '-' && (r[0] < '0' || r[0] > '9')) {
+			continue
+		}
+		m[k] = json.Number(r)
+	}
+	return m, nil
+}
+
+// langfuseCostTotal returns the total of langfuse.observation.cost_details as
+// exact decimal text: its "total" member if present, else the exact sum of its
+// numeric members. "" when it holds no usable amount.
+func langfuseCostTotal(text string) string {
+	m, err := decodeNumbers(text)
+	if err != nil || len(m) == 0 {
+		return ""
+	}
+	if t, ok := m["total"]; ok {
+		return exactDecimal([]json.Number{t})
+	}
+	ns := make([]json.Number, 0, len(m))
+	for _, n := range m {
+		ns = append(ns, n)
+	}
+	return exactDecimal(ns)
+}
+
+// exactDecimal sums decimal numbers exactly and formats the sum without
+// trailing zeros; "" if any is negative or not a plain number.
+func exactDecimal(ns []json.Number) string {
+	var sum big.Rat
+	scale := 0
+	for _, n := range ns {
+		s := string(n)
+		var r big.Rat
+		if _, ok := r.SetString(s); !ok || r.Sign() < 0 {
+			return ""
+		}
+		sum.Add(&sum, &r)
+		// digits after the point, including those an exponent adds
+		if d := decimalPlaces(s); d > scale {
+			scale = d
+		}
+	}
+	out := sum.FloatString(scale)
+	if strings.Contains(out, ".") {
+		out = strings.TrimRight(strings.TrimRight(out, "0"), ".")
+	}
+	return out
+}
+
+// decimalPlaces is the number of fractional digits needed to print a JSON
+// number exactly.
+func decimalPlaces(s string) int {
+	mant, exp := s, 0
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		mant = s[:i]
+		fmt.Sscanf(s[i+1:], "%d", &exp)
+	}
+	frac := 0
+	if i := strings.IndexByte(mant, '.'); i >= 0 {
+		frac = len(mant) - i - 1
+	}
+	if d := frac - exp; d > 0 {
+		return d
+	}
+	return 0
+}

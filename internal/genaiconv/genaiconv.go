@@ -182,6 +182,7 @@ type source struct {
 var sources = map[string]source{
 	// operation
 	"gen_ai.operation.name": {fOperation, 3, subNone, true},
+	"gen_ai.type":           {fOperation, 2, subNone, true}, // OpenLIT, older
 	"llm.request.type":      {fOperation, 1, subNone, true}, // OpenLLMetry legacy
 
 	// provider

@@ -500,6 +500,20 @@ func TestExtractOtherDialects(t *testing.T) {
 		call: Call{Operation: "chat", Provider: "openai", RequestModel: "gpt-4o", Usage: usage(3000, 100, 2048, 0, 0),
 			ReportedCost: "0.0081", TokenConvention: ConvInclusive, OutputConvention: ConvInclusive},
 	}, {
+		name: "older OpenLIT: gen_ai.type instead of an operation, Bedrock exclusive without a scope",
+		span: "bedrock.converse",
+		attrs: map[string]any{"telemetry.sdk.name": "openlit", "gen_ai.system": "aws.bedrock", "gen_ai.type": "chat",
+			"gen_ai.request.model": "amazon.titan-text-express-v1", "gen_ai.usage.prompt_tokens": 30,
+			"gen_ai.usage.completion_tokens": 9, "gen_ai.usage.cache_read_input_tokens": 20, "gen_ai.usage.cost": 0.5},
+		kind: Inference,
+		call: Call{Operation: "chat", Provider: "aws.bedrock", RequestModel: "amazon.titan-text-express-v1",
+			Usage: usage(50, 9, 20, 0, 0), ReportedCost: "0.5", TokenConvention: ConvExclusive, OutputConvention: ConvInclusive},
+	}, {
+		name:  "older OpenLIT framework span",
+		span:  "langchain.retrieve",
+		attrs: map[string]any{"telemetry.sdk.name": "openlit", "gen_ai.system": "langchain", "gen_ai.type": "framework"},
+		kind:  Aggregate,
+	}, {
 		name:  "Strands with Bedrock: raw Converse input, underscore cache names, framework provider",
 		span:  "chat",
 		scope: strands,

@@ -28,6 +28,7 @@ $(OCB):
 # ocb generates the distribution's main package under dist/ and compiles it
 # with CGO off; every dependency must be pure Go.
 $(COLLECTOR): $(OCB) $(GO_SOURCES)
+	@mkdir -p dist
 	$(OCB) --config=builder-config.yaml
 	@mkdir -p bin
 	cp dist/$(DIST)/$(DIST) $(COLLECTOR)

@@ -28,7 +28,7 @@ var update = flag.Bool("update", false, "rewrite the golden files from the conne
 // with genaimeter.* decisions on them) through the connector: one record per
 // metered call, none for the application's own spans.
 func TestGoldenRecords(t *testing.T) {
-	for _, name := range []string{"otel-openai", "traceloop-openai"} {
+	for _, name := range realClients {
 		t.Run(name, func(t *testing.T) {
 			in, err := golden.ReadTraces(filepath.Join("..", "..", "processor", "genaicostprocessor", "testdata", "golden", name+".expected.yaml"))
 			require.NoError(t, err)
@@ -75,3 +75,5 @@ func TestNoRecordForUnmeteredSpans(t *testing.T) {
 	require.NoError(t, c.ConsumeTraces(context.Background(), td))
 	assert.Empty(t, sink.AllLogs())
 }
+
+var realClients = []string{"otel-openai", "traceloop-openai", "traceloop-anthropic", "openinference-openai", "vercel-ai"}

@@ -41,6 +41,8 @@ func (r *Record) ToLogRecord(lr plog.LogRecord) {
 	a.PutInt(AttrCacheWriteTokens, r.CacheWriteTokens)
 	a.PutInt(AttrReasoningTokens, r.ReasoningTokens)
 	putNonEmpty(a, AttrCostUSD, r.CostUSD)
+	putNonEmpty(a, AttrReportedCostUSD, r.ReportedCostUSD)
+	putNonEmpty(a, AttrTokenConvention, r.TokenConvention)
 	a.PutStr(AttrPricingStatus, r.PricingStatus)
 	putNonEmpty(a, AttrPricingDetail, r.PricingDetail)
 	a.PutBool(AttrBillable, r.Billable)
@@ -115,6 +117,8 @@ func FromLogRecord(lr plog.LogRecord) (Record, error) {
 	r.CacheWriteTokens = num(AttrCacheWriteTokens)
 	r.ReasoningTokens = num(AttrReasoningTokens)
 	r.CostUSD = str(AttrCostUSD)
+	r.ReportedCostUSD = str(AttrReportedCostUSD)
+	r.TokenConvention = str(AttrTokenConvention)
 	r.PricingStatus = str(AttrPricingStatus)
 	r.PricingDetail = str(AttrPricingDetail)
 	if v, ok := a.Get(AttrBillable); ok {

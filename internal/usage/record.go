@@ -37,6 +37,8 @@ const (
 	AttrCacheWriteTokens = Prefix + "cache_write_tokens"
 	AttrReasoningTokens  = Prefix + "reasoning_tokens"
 	AttrCostUSD          = Prefix + "cost_usd"
+	AttrReportedCostUSD  = Prefix + "reported_cost_usd"
+	AttrTokenConvention  = Prefix + "token_convention"
 	AttrPricingStatus    = Prefix + "pricing_status"
 	AttrPricingDetail    = Prefix + "pricing_detail"
 	AttrBillable         = Prefix + "billable"
@@ -90,8 +92,14 @@ type Record struct {
 
 	// CostUSD is the exact decimal cost in USD as text (for example "0.000135"),
 	// empty when the call is not priced.
-	CostUSD       string
-	PricingStatus string
+	CostUSD string
+	// ReportedCostUSD is the cost the instrumentation itself reported, if any,
+	// kept beside ours so that the two can be reconciled.
+	ReportedCostUSD string
+	// TokenConvention says how the emitter's input count was read: inclusive
+	// of cache tokens (semconv), exclusive, or exclusive_detected.
+	TokenConvention string
+	PricingStatus   string
 	// PricingDetail says why a call is not priced (or how it was), for humans.
 	PricingDetail string
 

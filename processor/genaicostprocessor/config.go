@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/genaimeter/genaimeter/internal/genaiconv"
 )
 
 // Config is the configuration of the genai_cost processor.
@@ -15,6 +17,11 @@ type Config struct {
 	Pricing PricingConfig `mapstructure:"pricing"`
 	// Attribution says which attributes identify who made a call.
 	Attribution AttributionConfig `mapstructure:"attribution"`
+	// TokenConventions override the built-in table that says, per emitter,
+	// whether a span's input count includes cache tokens (the semconv rule) or
+	// excludes them (Anthropic's and Bedrock's raw counts). First match wins.
+	// Default: none (the built-in table).
+	TokenConventions []TokenConventionRule `mapstructure:"token_conventions"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -71,6 +78,38 @@ type AncestorsConfig struct {
 	MaxRememberedSpans int `mapstructure:"max_remembered_spans"`
 }
 
+// TokenConventionRule says how to read the token counts of one emitter.
+type TokenConventionRule struct {
+	// ScopePrefix matches the instrumentation scope name by prefix ("" = any).
+	ScopePrefix string `mapstructure:"scope_prefix"`
+	// VersionBelow limits the rule to scope versions below this one ("" = any).
+	VersionBelow string `mapstructure:"version_below"`
+	// Provider matches the normalized provider name ("" = any).
+	Provider string `mapstructure:"provider"`
+	// Input is "inclusive" (input counts include cache reads and writes) or
+	// "exclusive" ("" = keep the built-in decision).
+	Input string `mapstructure:"input"`
+	// Output is "inclusive" (output counts include reasoning) or "exclusive"
+	// ("" = keep the built-in decision).
+	Output string `mapstructure:"output"`
+}
+
+func (r TokenConventionRule) rule() genaiconv.Rule {
+	return genaiconv.Rule{ScopePrefix: r.ScopePrefix, VersionBelow: r.VersionBelow, Provider: r.Provider,
+		Input: genaiconv.Convention(r.Input), Output: genaiconv.Convention(r.Output)}
+}
+
+func conventions(rules []TokenConventionRule) (*genaiconv.Conventions, error) {
+	if len(rules) == 0 {
+		return nil, nil
+	}
+	rs := make([]genaiconv.Rule, len(rules))
+	for i, r := range rules {
+		rs[i] = r.rule()
+	}
+	return genaiconv.NewConventions(rs...)
+}
+
 // Formats the processor can load.
 const formatGenAIPrices = "genai-prices"
 
@@ -94,6 +133,11 @@ func (cfg *Config) Validate() error {
 	}
 	if len(cfg.Pricing.Sources) > 1 {
 		errs = errors.Join(errs, fmt.Errorf("pricing.sources: %d sources given, layering several sources is not supported yet: give one", len(cfg.Pricing.Sources)))
+	}
+	for i, r := range cfg.TokenConventions {
+		if _, err := genaiconv.NewConventions(r.rule()); err != nil {
+			errs = errors.Join(errs, fmt.Errorf("token_conventions[%d]: %w", i, err))
+		}
 	}
 	a := &cfg.Attribution
 	if len(a.Tenant) == 0 {

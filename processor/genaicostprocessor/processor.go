@@ -47,6 +47,7 @@ type costProcessor struct {
 	telemetry *metadata.TelemetryBuilder
 	next      consumer.Traces
 	catalog   *pricing.Catalog
+	conv      *genaiconv.Conventions
 	keys      [ancestry.NumFields][]string
 	now       func() time.Time
 
@@ -70,8 +71,13 @@ func newCostProcessor(set processor.Settings, cfg *Config, next consumer.Traces)
 	if err != nil {
 		return nil, err
 	}
+	conv, err := conventions(cfg.TokenConventions)
+	if err != nil {
+		return nil, err
+	}
 	a := &cfg.Attribution
 	p := &costProcessor{
+		conv:         conv,
 		cfg:          cfg,
 		logger:       set.Logger,
 		telemetry:    tb,
@@ -179,8 +185,9 @@ func (p *costProcessor) processTraces(ctx context.Context, td ptrace.Traces) (pt
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			ss := sss.At(j)
+			scope := genaiconv.ScopeOf(ss.Scope())
 			ss.Spans().RemoveIf(func(span ptrace.Span) bool {
-				return p.processSpan(ctx, span, rs, ss, &n)
+				return p.processSpan(ctx, span, scope, rs, ss, &n)
 			})
 		}
 	}
@@ -275,9 +282,9 @@ func (p *costProcessor) record(ctx context.Context, n *batchCounts) {
 // span was taken out of the batch to wait for its ancestors. Errors never leave
 // this function: a span that cannot be metered is flagged and counted, and the
 // rest of the batch goes on.
-func (p *costProcessor) processSpan(ctx context.Context, span ptrace.Span, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, n *batchCounts) bool {
+func (p *costProcessor) processSpan(ctx context.Context, span ptrace.Span, scope genaiconv.Scope, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, n *batchCounts) bool {
 	attrs := span.Attributes()
-	call, kind, err := genaiconv.Extract(span, genaiconv.Scope{}, nil)
+	call, kind, err := genaiconv.Extract(span, scope, p.conv)
 	if err != nil {
 		n.skipped++
 		attrs.PutStr(usage.AttrSkipped, err.Error())
@@ -290,6 +297,11 @@ func (p *costProcessor) processSpan(ctx context.Context, span ptrace.Span, rs pt
 		return false
 	}
 	id := p.ownIdentity(attrs)
+	if id[idFeature] == "" {
+		// The SDK's own name for the feature (the AI SDK's functionId, a
+		// Traceloop workflow) ranks after the configured keys on the span.
+		id[idFeature] = call.Feature
+	}
 	final := p.memory.Resolve(span.TraceID(), span.ParentSpanID(), &id)
 	if !final && p.cfg.Attribution.Ancestors.Wait > 0 {
 		if p.pending.len() >= p.cfg.Attribution.Ancestors.MaxPendingSpans {
@@ -326,6 +338,9 @@ func (p *costProcessor) finishHeld(ctx context.Context, pc *pendingCall, n *batc
 	rs := pc.td.ResourceSpans().At(0)
 	span := rs.ScopeSpans().At(0).Spans().At(0)
 	id := p.ownIdentity(span.Attributes())
+	if id[idFeature] == "" {
+		id[idFeature] = pc.call.Feature
+	}
 	p.memory.Resolve(span.TraceID(), span.ParentSpanID(), &id)
 	p.finish(ctx, span, pc.call, &id, rs.Resource().Attributes(), n)
 }
@@ -394,12 +409,12 @@ func (p *costProcessor) ownIdentity(attrs pcommon.Map) ancestry.Identity {
 	return id
 }
 
+// lookup returns the first non-empty value of keys in m; a key is also found
+// under the metadata prefixes of known SDKs (see genaiconv.LookupIdentity).
 func lookup(keys []string, m pcommon.Map) string {
 	for _, k := range keys {
-		if v, ok := m.Get(k); ok {
-			if s := v.AsString(); s != "" {
-				return s
-			}
+		if s, ok := genaiconv.LookupIdentity(m, k); ok && s != "" {
+			return s
 		}
 	}
 	return ""
@@ -451,6 +466,8 @@ func (p *costProcessor) finish(ctx context.Context, span ptrace.Span, call genai
 	attrs.PutInt(usage.AttrCacheReadTokens, call.Usage.CacheRead)
 	attrs.PutInt(usage.AttrCacheWriteTokens, call.Usage.CacheWrite)
 	attrs.PutInt(usage.AttrReasoningTokens, call.Usage.Reasoning)
+	putNonEmpty(attrs, usage.AttrTokenConvention, call.TokenConvention)
+	putNonEmpty(attrs, usage.AttrReportedCostUSD, call.ReportedCost)
 	attrs.PutStr(usage.AttrPricingStatus, status)
 	switch status {
 	case usage.StatusPriced:

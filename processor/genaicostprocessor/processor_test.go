@@ -71,7 +71,7 @@ func newTestProcessor(t *testing.T, cfg *Config, tel *componenttest.Telemetry) (
 // through the processor and compares the result with golden files (rewrite
 // them with `go test -run TestGoldenRealClients -update` and review the diff).
 func TestGoldenRealClients(t *testing.T) {
-	for _, name := range []string{"otel-openai", "traceloop-openai"} {
+	for _, name := range realClients {
 		t.Run(name, func(t *testing.T) {
 			in := readOTLPJSONLines(t, filepath.Join("..", "..", "testdata", "realclients", name+".otlp.jsonl"))
 			p, sink := newTestProcessor(t, createDefaultConfig().(*Config), nil)
@@ -239,3 +239,7 @@ func TestStartFailsOnBadPriceFile(t *testing.T) {
 		})
 	}
 }
+
+// realClients are the captures of real SDKs under real instrumentations in
+// testdata/realclients (see that folder's README).
+var realClients = []string{"otel-openai", "traceloop-openai", "traceloop-anthropic", "openinference-openai", "vercel-ai"}

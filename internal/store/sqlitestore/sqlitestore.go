@@ -134,6 +134,8 @@ var migrations = []string{
 		time               TEXT    NOT NULL,
 		tenant_id          TEXT,
 		user_id            TEXT,
+		session_id         TEXT,
+		feature            TEXT,
 		service_name       TEXT,
 		environment        TEXT,
 		provider           TEXT,
@@ -148,6 +150,8 @@ var migrations = []string{
 		cache_write_tokens INTEGER NOT NULL,
 		reasoning_tokens   INTEGER NOT NULL,
 		cost_usd           TEXT,
+		reported_cost_usd  TEXT,
+		token_convention   TEXT,
 		pricing_status     TEXT    NOT NULL,
 		pricing_detail     TEXT,
 		billable           INTEGER NOT NULL,
@@ -243,11 +247,12 @@ func parseCost(s string) (*apd.Decimal, error) {
 }
 
 const insertSQL = `INSERT INTO usage_records (
-	event_id, time, tenant_id, user_id, service_name, environment, provider, operation,
+	event_id, time, tenant_id, user_id, session_id, feature, service_name, environment, provider, operation,
 	request_model, response_model, catalog_provider, catalog_model,
 	input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-	cost_usd, pricing_status, pricing_detail, billable, billable_reason, trace_id, span_id
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	cost_usd, reported_cost_usd, token_convention, pricing_status, pricing_detail, billable, billable_reason,
+	trace_id, span_id
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (event_id) DO NOTHING`
 
 // Insert stores recs in one transaction with one prepared statement and
@@ -280,10 +285,10 @@ func (s *Store) Insert(ctx context.Context, recs []usage.Record) (inserted, dupl
 		r := &recs[i]
 		res, err := stmt.ExecContext(ctx,
 			r.EventID, r.Time.UTC().Format(TimeLayout), nullable(r.TenantID), nullable(r.UserID),
-			nullable(r.ServiceName), nullable(r.Environment), nullable(r.Provider), nullable(r.Operation),
+			nullable(r.SessionID), nullable(r.Feature), nullable(r.ServiceName), nullable(r.Environment), nullable(r.Provider), nullable(r.Operation),
 			nullable(r.RequestModel), nullable(r.ResponseModel), nullable(r.CatalogProvider), nullable(r.CatalogModel),
 			r.InputTokens, r.OutputTokens, r.CacheReadTokens, r.CacheWriteTokens, r.ReasoningTokens,
-			nullable(r.CostUSD), r.PricingStatus, nullable(r.PricingDetail), r.Billable, nullable(r.BillableReason),
+			nullable(r.CostUSD), nullable(r.ReportedCostUSD), nullable(r.TokenConvention), r.PricingStatus, nullable(r.PricingDetail), r.Billable, nullable(r.BillableReason),
 			nullable(r.TraceID), nullable(r.SpanID))
 		if err != nil {
 			return 0, 0, fmt.Errorf("sqlitestore: insert event_id %q: %w", r.EventID, err)

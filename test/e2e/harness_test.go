@@ -1,0 +1,156 @@
+// Package e2e runs the ocb-built otelcol-genaimeter binary on loopback and
+// drives it the way a user does: OTLP in, usage records out.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	_ "modernc.org/sqlite"
+)
+
+// repoRoot is the module root, found from this file's location so that the
+// test works from any working directory.
+func repoRoot(t testing.TB) string {
+	_, file, _, ok := runtime.Caller(0)
+	require.True(t, ok)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// collectorBinary is the distribution `make build` produces. `make test` builds
+// it first; run the tests with -short to leave out the end-to-end ones.
+func collectorBinary(t testing.TB) string {
+	if testing.Short() {
+		t.Skip("end-to-end test: needs the built collector (make build)")
+	}
+	bin := filepath.Join(repoRoot(t), "bin", "otelcol-genaimeter")
+	_, err := os.Stat(bin)
+	require.NoError(t, err, "the collector binary is missing: run `make build` (make test does)")
+	return bin
+}
+
+func freePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+type collector struct {
+	cmd    *exec.Cmd
+	out    *bytes.Buffer
+	http   string // OTLP/HTTP base URL
+	dbPath string
+	dir    string
+}
+
+// startCollector writes config (with {{HTTP}}, {{GRPC}}, {{DB}}, {{DIR}}
+// substituted) into a temp dir and runs the collector until the test ends.
+func startCollector(t *testing.T, config string) *collector {
+	t.Helper()
+	bin := collectorBinary(t)
+	dir := t.TempDir()
+	httpPort, grpcPort := freePort(t), freePort(t)
+	c := &collector{
+		out:    &bytes.Buffer{},
+		http:   fmt.Sprintf("http://127.0.0.1:%d", httpPort),
+		dbPath: filepath.Join(dir, "usage.db"),
+		dir:    dir,
+	}
+	r := strings.NewReplacer("{{HTTP}}", fmt.Sprintf("127.0.0.1:%d", httpPort),
+		"{{GRPC}}", fmt.Sprintf("127.0.0.1:%d", grpcPort), "{{DB}}", c.dbPath, "{{DIR}}", dir)
+	cfgPath := filepath.Join(dir, "config.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(r.Replace(config)), 0o600))
+	c.cmd = exec.Command(bin, "--config="+cfgPath)
+	c.cmd.Dir = dir
+	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
+	require.NoError(t, c.cmd.Start())
+	t.Cleanup(func() { c.stop(t) })
+	require.Eventually(t, func() bool {
+		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", httpPort), 200*time.Millisecond)
+		if err != nil {
+			return false
+		}
+		conn.Close()
+		return true
+	}, 30*time.Second, 50*time.Millisecond, "collector did not open its OTLP/HTTP port; output:\n%s", c.out)
+	return c
+}
+
+// stop ends the collector gracefully so that queued records are flushed.
+func (c *collector) stop(t *testing.T) {
+	if c.cmd.ProcessState != nil {
+		return
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- c.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-done
+		t.Errorf("collector did not stop within 30s; output:\n%s", c.out)
+	}
+}
+
+// sendFile posts each line of an OTLP/JSON lines file to /v1/traces.
+func (c *collector) sendFile(t *testing.T, path string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		resp, err := http.Post(c.http+"/v1/traces", "application/json", bytes.NewReader(line))
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, "collector refused %s", path)
+	}
+}
+
+func openDB(t *testing.T, path string) *sql.DB {
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// waitRows waits until the ledger holds n records.
+func waitRows(t *testing.T, c *collector, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		if _, err := os.Stat(c.dbPath); err != nil {
+			return false
+		}
+		db, err := sql.Open("sqlite", "file:"+c.dbPath+"?mode=ro&_pragma=busy_timeout(5000)")
+		if err != nil {
+			return false
+		}
+		defer db.Close()
+		var got int
+		if err := db.QueryRowContext(context.Background(), "SELECT count(*) FROM usage_records").Scan(&got); err != nil {
+			return false
+		}
+		return got >= n
+	}, 30*time.Second, 100*time.Millisecond, "ledger did not reach %d records; collector output:\n%s", n, c.out)
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+}

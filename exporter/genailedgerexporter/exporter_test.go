@@ -79,6 +79,7 @@ func row(n int) sqlitestoretest.Row {
 		"pricing_status": "priced", "pricing_detail": "catalog 2026-03-01",
 		"billable": int64(1), "billable_reason": "tenant plan",
 		"trace_id": fmt.Sprintf("%032x", n), "span_id": fmt.Sprintf("%016x", n),
+		"plan": nil, "revenue_usd": nil, "price_ref": nil, "service_tier": nil,
 	}
 }
 
@@ -294,7 +295,7 @@ func TestExporterStartFailsOnANewerSchema(t *testing.T) {
 	exp, err := NewFactory().CreateLogs(context.Background(), exportertest.NewNopSettings(metadata.Type), cfg)
 	require.NoError(t, err)
 	err = exp.Start(context.Background(), componenttest.NewNopHost())
-	assert.EqualError(t, err, fmt.Sprintf("sqlitestore: database %q has schema version 9, this binary knows up to 1", cfg.SQLite.Path))
+	assert.EqualError(t, err, fmt.Sprintf("sqlitestore: database %q has schema version 9, this binary knows up to 2", cfg.SQLite.Path))
 	require.NoError(t, exp.Shutdown(context.Background()))
 }
 

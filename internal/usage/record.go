@@ -38,6 +38,10 @@ const (
 	AttrReasoningTokens  = Prefix + "reasoning_tokens"
 	AttrCostUSD          = Prefix + "cost_usd"
 	AttrReportedCostUSD  = Prefix + "reported_cost_usd"
+	AttrRevenueUSD       = Prefix + "revenue_usd"
+	AttrPriceRef         = Prefix + "price_ref"
+	AttrServiceTier      = Prefix + "service_tier"
+	AttrPlan             = Prefix + "plan"
 	AttrTokenConvention  = Prefix + "token_convention"
 	AttrPricingStatus    = Prefix + "pricing_status"
 	AttrPricingDetail    = Prefix + "pricing_detail"
@@ -96,6 +100,18 @@ type Record struct {
 	// ReportedCostUSD is the cost the instrumentation itself reported, if any,
 	// kept beside ours so that the two can be reconciled.
 	ReportedCostUSD string
+	// RevenueUSD is what the customer is charged for the call, from the rate
+	// card of its plan or tenant, as exact decimal text; empty when no rate
+	// card applies or the call is not priced.
+	RevenueUSD string
+	// PriceRef names the price that was applied (catalog source, version and
+	// entry), so that any record can be re-priced later.
+	PriceRef string
+	// ServiceTier is the provider's service tier of the call (e.g. "flex",
+	// "priority", "batch"), when priced differently from the default.
+	ServiceTier string
+	// Plan is the tenant's plan.
+	Plan string
 	// TokenConvention says how the emitter's input count was read: inclusive
 	// of cache tokens (semconv), exclusive, or exclusive_detected.
 	TokenConvention string

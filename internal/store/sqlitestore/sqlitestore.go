@@ -123,7 +123,7 @@ func (s *Store) Close() error {
 
 // SchemaVersion is the version Migrate brings a database to: len(migrations)
 // (a test holds the two together).
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // migrations[i] takes the schema from version i to version i+1. Append only:
 // a database records the version it reached and later binaries run forward
@@ -161,6 +161,12 @@ var migrations = []string{
 	);
 	CREATE INDEX usage_records_tenant_time ON usage_records (tenant_id, time);
 	CREATE INDEX usage_records_time ON usage_records (time);`,
+	// 2: revenue and the price reference (re-pricing), the service tier and the
+	// tenant's plan.
+	`ALTER TABLE usage_records ADD COLUMN plan TEXT;
+	ALTER TABLE usage_records ADD COLUMN revenue_usd TEXT;
+	ALTER TABLE usage_records ADD COLUMN price_ref TEXT;
+	ALTER TABLE usage_records ADD COLUMN service_tier TEXT;`,
 }
 
 // Migrate creates the schema or brings it forward to SchemaVersion, in one
@@ -251,8 +257,8 @@ const insertSQL = `INSERT INTO usage_records (
 	request_model, response_model, catalog_provider, catalog_model,
 	input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
 	cost_usd, reported_cost_usd, token_convention, pricing_status, pricing_detail, billable, billable_reason,
-	trace_id, span_id
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	trace_id, span_id, plan, revenue_usd, price_ref, service_tier
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (event_id) DO NOTHING`
 
 // Insert stores recs in one transaction with one prepared statement and
@@ -289,7 +295,8 @@ func (s *Store) Insert(ctx context.Context, recs []usage.Record) (inserted, dupl
 			nullable(r.RequestModel), nullable(r.ResponseModel), nullable(r.CatalogProvider), nullable(r.CatalogModel),
 			r.InputTokens, r.OutputTokens, r.CacheReadTokens, r.CacheWriteTokens, r.ReasoningTokens,
 			nullable(r.CostUSD), nullable(r.ReportedCostUSD), nullable(r.TokenConvention), r.PricingStatus, nullable(r.PricingDetail), r.Billable, nullable(r.BillableReason),
-			nullable(r.TraceID), nullable(r.SpanID))
+			nullable(r.TraceID), nullable(r.SpanID), nullable(r.Plan), nullable(r.RevenueUSD),
+			nullable(r.PriceRef), nullable(r.ServiceTier))
 		if err != nil {
 			return 0, 0, fmt.Errorf("sqlitestore: insert event_id %q: %w", r.EventID, err)
 		}

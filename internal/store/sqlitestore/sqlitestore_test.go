@@ -48,6 +48,10 @@ func pricedRecord() usage.Record {
 		ReasoningTokens:  20,
 		CostUSD:          "0.000135",
 		ReportedCostUSD:  "0.00014",
+		RevenueUSD:       "0.000162",
+		PriceRef:         "embedded:genai-prices@0.1.8#openai/gpt-4o-mini",
+		ServiceTier:      "flex",
+		Plan:             "pro",
 		TokenConvention:  "inclusive",
 		PricingStatus:    usage.StatusPriced,
 		PricingDetail:    "catalog 2026-03-01",
@@ -101,7 +105,7 @@ func TestMigrateCreatesSchemaOnceAndRunsForward(t *testing.T) {
 	// A second Migrate (every collector restart) must be a no-op.
 	require.NoError(t, s.Migrate(context.Background()))
 
-	assert.Equal(t, []sqlitestoretest.Row{{"version": int64(1)}},
+	assert.Equal(t, []sqlitestoretest.Row{{"version": int64(2)}},
 		sqlitestoretest.Query(t, s.DB(), `SELECT version FROM schema_version`))
 	assert.Equal(t, []sqlitestoretest.Row{
 		{"name": "schema_version", "type": "table"},
@@ -116,10 +120,32 @@ func TestMigrateCreatesSchemaOnceAndRunsForward(t *testing.T) {
 
 func TestMigrateRefusesNewerSchema(t *testing.T) {
 	s := openTemp(t)
-	_, err := s.DB().Exec(`UPDATE schema_version SET version = 2`)
+	_, err := s.DB().Exec(`UPDATE schema_version SET version = 3`)
 	require.NoError(t, err)
 	err = s.Migrate(context.Background())
-	assert.EqualError(t, err, fmt.Sprintf("sqlitestore: database %q has schema version 2, this binary knows up to 1", s.Path()))
+	assert.EqualError(t, err, fmt.Sprintf("sqlitestore: database %q has schema version 3, this binary knows up to 2", s.Path()))
+}
+
+// TestMigrateFromVersion1 opens a ledger written by a version-1 binary: its
+// rows stay, and the version-2 columns are added empty.
+func TestMigrateFromVersion1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v1.db")
+	s, err := Open(path)
+	require.NoError(t, err)
+	ctx := context.Background()
+	_, err = s.DB().ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1);`+migrations[0])
+	require.NoError(t, err)
+	_, err = s.DB().ExecContext(ctx, `INSERT INTO usage_records (event_id, time, input_tokens, output_tokens,
+		cache_read_tokens, cache_write_tokens, reasoning_tokens, pricing_status, billable)
+		VALUES ('old', '2026-01-01T00:00:00.000000000Z', 1, 2, 0, 0, 0, 'priced', 1)`)
+	require.NoError(t, err)
+	require.NoError(t, s.Migrate(ctx))
+	assert.Equal(t, []sqlitestoretest.Row{{"event_id": "old", "plan": nil, "revenue_usd": nil, "price_ref": nil, "service_tier": nil}},
+		sqlitestoretest.Query(t, s.DB(), `SELECT event_id, plan, revenue_usd, price_ref, service_tier FROM usage_records`))
+	v, err := s.Version(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 2, v)
+	require.NoError(t, s.Close())
 }
 
 func TestInsertStoresExactRows(t *testing.T) {
@@ -144,6 +170,8 @@ func TestInsertStoresExactRows(t *testing.T) {
 			"pricing_status": "priced", "pricing_detail": "catalog 2026-03-01",
 			"billable": int64(1), "billable_reason": "tenant plan",
 			"trace_id": "0af7651916cd43dd8448eb211c80319c", "span_id": "b7ad6b7169203331",
+			"plan": "pro", "revenue_usd": "0.000162", "price_ref": "embedded:genai-prices@0.1.8#openai/gpt-4o-mini",
+			"service_tier": "flex",
 		},
 		{
 			"event_id": "e2", "time": "2026-03-04T05:06:07.000000000Z",
@@ -158,6 +186,7 @@ func TestInsertStoresExactRows(t *testing.T) {
 			"pricing_status": "unpriced", "pricing_detail": nil,
 			"billable": int64(0), "billable_reason": nil,
 			"trace_id": nil, "span_id": nil,
+			"plan": nil, "revenue_usd": nil, "price_ref": nil, "service_tier": nil,
 		},
 	}, sqlitestoretest.Rows(t, s.Path()))
 }

@@ -1,0 +1,70 @@
+package usage
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+func fullRecord() Record {
+	return Record{
+		EventID: "0af7651916cd43dd8448eb211c80319cb7ad6b7169203331", Time: time.Date(2026, 3, 4, 5, 6, 7, 8, time.UTC),
+		TenantID: "acme", UserID: "u", SessionID: "s", Feature: "f", ServiceName: "svc", Environment: "prod",
+		Provider: "openai", Operation: "chat", RequestModel: "gpt-4o", ResponseModel: "gpt-4o-2024-08-06",
+		CatalogProvider: "openai", CatalogModel: "gpt-4o",
+		InputTokens: 4100, OutputTokens: 730, CacheReadTokens: 1, CacheWriteTokens: 2, ReasoningTokens: 3,
+		CostUSD: "0.01755", ReportedCostUSD: "0.0175", RevenueUSD: "0.02106", PriceRef: "embedded#openai/gpt-4o",
+		ServiceTier: "flex", Plan: "pro", TokenConvention: "inclusive",
+		PricingStatus: StatusPriced, PricingDetail: "d", Billable: true, BillableReason: "default",
+		TraceID: "0af7651916cd43dd8448eb211c80319c", SpanID: "b7ad6b7169203331",
+	}
+}
+
+func TestLogRecordRoundTrip(t *testing.T) {
+	r := fullRecord()
+	lr := plog.NewLogRecord()
+	r.ToLogRecord(lr)
+	assert.Equal(t, EventName, lr.EventName())
+	assert.Equal(t, "0af7651916cd43dd8448eb211c80319c", lr.TraceID().String())
+	assert.Equal(t, "b7ad6b7169203331", lr.SpanID().String())
+	got, err := FromLogRecord(lr)
+	require.NoError(t, err)
+	assert.Equal(t, r, got)
+}
+
+func TestEventIDIsTraceAndSpan(t *testing.T) {
+	tid := pcommon.TraceID{0x0a, 0xf7, 0x65, 0x19, 0x16, 0xcd, 0x43, 0xdd, 0x84, 0x48, 0xeb, 0x21, 0x1c, 0x80, 0x31, 0x9c}
+	sid := pcommon.SpanID{0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0x31}
+	assert.Equal(t, "0af7651916cd43dd8448eb211c80319cb7ad6b7169203331", EventID(tid, sid))
+}
+
+func TestFromLogRecordRejectsBadRecords(t *testing.T) {
+	_, err := FromLogRecord(plog.NewLogRecord())
+	assert.ErrorIs(t, err, ErrNotUsageRecord)
+
+	for name, tc := range map[string]struct {
+		mutate func(a pcommon.Map)
+		want   string
+	}{
+		"negative tokens": {func(a pcommon.Map) { a.PutInt(AttrInputTokens, -1) }, "genaimeter.input_tokens: must be >= 0, got -1"},
+		"tokens as text":  {func(a pcommon.Map) { a.PutStr(AttrOutputTokens, "7") }, "genaimeter.output_tokens: want an int, got Str"},
+		"cost unpriced": {func(a pcommon.Map) { a.PutStr(AttrPricingStatus, StatusUnpriced) },
+			`genaimeter.cost_usd: cost "0.01755" on a call with status "unpriced"`},
+		"priced without cost": {func(a pcommon.Map) { a.Remove(AttrCostUSD) }, "genaimeter.cost_usd: missing on a priced call"},
+		"no status":           {func(a pcommon.Map) { a.Remove(AttrPricingStatus); a.Remove(AttrCostUSD) }, "genaimeter.pricing_status: missing"},
+		"billable as text":    {func(a pcommon.Map) { a.PutStr(AttrBillable, "yes") }, "genaimeter.billable: want a bool, got Str"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := fullRecord()
+			lr := plog.NewLogRecord()
+			r.ToLogRecord(lr)
+			tc.mutate(lr.Attributes())
+			_, err := FromLogRecord(lr)
+			assert.EqualError(t, err, tc.want)
+		})
+	}
+}

@@ -50,7 +50,7 @@ var sumContext = func() apd.Context {
 // exact); costs are read as the stored decimal text and summed in Go with
 // apd, because SQLite's SUM over TEXT would go through floating point.
 func (s *Store) Summary(ctx context.Context, f SummaryFilter) ([]SummaryRow, error) {
-	q := `SELECT COALESCE(tenant_id, ''), COALESCE(catalog_model, request_model, ''),
+	q := `SELECT COALESCE(tenant_id, ''), COALESCE(catalog_model, response_model, request_model, ''),
 		input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd
 		FROM usage_records WHERE 1 = 1`
 	var args []any

@@ -3,6 +3,8 @@ package genaiusageconnector // import "github.com/genaimeter/genaimeter/connecto
 import (
 	"context"
 	"strings"
+	"sync"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
@@ -10,6 +12,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/genaimeter/genaimeter/connector/genaiusageconnector/internal/metadata"
 	"github.com/genaimeter/genaimeter/internal/usage"
@@ -18,15 +22,32 @@ import (
 // scopeName names the instrumentation scope of the records we emit.
 const scopeName = "github.com/genaimeter/genaimeter/connector/genaiusageconnector"
 
+// signalAttrs are the telemetry attribute sets of the two flavours, built once.
+var (
+	logsSignal    = metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", "logs")))
+	metricsSignal = metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", "metrics")))
+)
+
 type logsConnector struct {
 	component.StartFunc
 	component.ShutdownFunc
 
 	next      consumer.Logs
 	telemetry *metadata.TelemetryBuilder
+	now       func() time.Time
+
+	mu   sync.Mutex
+	seen *dedupe // guarded by mu
 }
 
-func newLogsConnector(set connector.Settings, _ *Config, next consumer.Logs) (*logsConnector, error) {
+// seenCall is a call marked in the duplicate window by this batch, to be
+// unmarked if the batch is not delivered.
+type seenCall struct {
+	key eventKey
+	at  int64
+}
+
+func newLogsConnector(set connector.Settings, cfg *Config, next consumer.Logs, now func() time.Time) (*logsConnector, error) {
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
@@ -34,6 +55,8 @@ func newLogsConnector(set connector.Settings, _ *Config, next consumer.Logs) (*l
 	return &logsConnector{
 		next:         next,
 		telemetry:    tb,
+		now:          now,
+		seen:         newDedupe(cfg.Dedupe),
 		ShutdownFunc: func(context.Context) error { tb.Shutdown(); return nil },
 	}, nil
 }
@@ -43,10 +66,14 @@ func (*logsConnector) Capabilities() consumer.Capabilities {
 }
 
 // ConsumeTraces emits one usage record per span that the genai_cost processor
-// metered (it carries genaimeter.pricing_status). Other spans yield nothing.
+// metered (it carries genaimeter.pricing_status). Other spans yield nothing, and
+// so does a call whose event id is in the duplicate window: a sink that is not
+// idempotent (Kafka, files, billing APIs) gets each call once.
 func (c *logsConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	ld := plog.NewLogs()
-	var n int64
+	var n, dups, evicted int64
+	var marked []seenCall
+	now := c.now().UnixNano()
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
@@ -61,6 +88,18 @@ func (c *logsConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) err
 				if _, ok := span.Attributes().Get(usage.AttrPricingStatus); !ok {
 					continue
 				}
+				k := keyOf(span)
+				c.mu.Lock()
+				dup, ev := c.seen.add(k, now)
+				c.mu.Unlock()
+				evicted += int64(ev)
+				if dup {
+					dups++
+					continue
+				}
+				if c.seen.window > 0 {
+					marked = append(marked, seenCall{k, now})
+				}
 				if sl == (plog.ScopeLogs{}) {
 					rl := ld.ResourceLogs().AppendEmpty()
 					rs.Resource().CopyTo(rl.Resource())
@@ -72,11 +111,26 @@ func (c *logsConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) err
 			}
 		}
 	}
+	if dups > 0 {
+		c.telemetry.ConnectorGenaiUsageDuplicatesSuppressed.Add(ctx, dups, logsSignal)
+	}
+	if evicted > 0 {
+		c.telemetry.ConnectorGenaiUsageDedupeEvicted.Add(ctx, evicted, logsSignal)
+	}
 	if n == 0 {
 		return nil
 	}
+	if err := c.next.ConsumeLogs(ctx, ld); err != nil {
+		// Not delivered: the sender's retry of these spans is not a duplicate.
+		c.mu.Lock()
+		for _, m := range marked {
+			c.seen.forget(m.key, m.at)
+		}
+		c.mu.Unlock()
+		return err
+	}
 	c.telemetry.ConnectorGenaiUsageRecords.Add(ctx, n)
-	return c.next.ConsumeLogs(ctx, ld)
+	return nil
 }
 
 // writeRecord builds the usage record of a metered span: the processor's

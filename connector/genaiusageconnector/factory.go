@@ -2,6 +2,7 @@ package genaiusageconnector // import "github.com/genaimeter/genaimeter/connecto
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
@@ -10,14 +11,42 @@ import (
 	"github.com/genaimeter/genaimeter/connector/genaiusageconnector/internal/metadata"
 )
 
+const (
+	// An exporter's retries and a replayed batch arrive within minutes.
+	defaultDedupeWindow     = 10 * time.Minute
+	defaultDedupeMaxEntries = 100_000
+	// spanmetrics' default.
+	defaultFlushInterval = 15 * time.Second
+	// The SDK's default cardinality limit.
+	defaultCardinalityLimit = 2000
+	// No single tenant can take more than a tenth of the default budget.
+	defaultCardinalityLimitPerTenant = 200
+)
+
 // NewFactory returns the factory of the genai_usage connector.
 func NewFactory() connector.Factory {
 	return connector.NewFactory(metadata.Type, createDefaultConfig,
-		connector.WithTracesToLogs(createTracesToLogs, metadata.TracesToLogsStability))
+		connector.WithTracesToLogs(createTracesToLogs, metadata.TracesToLogsStability),
+		connector.WithTracesToMetrics(createTracesToMetrics, metadata.TracesToMetricsStability))
 }
 
-func createDefaultConfig() component.Config { return &Config{} }
+func createDefaultConfig() component.Config {
+	return &Config{
+		Dedupe: DedupeConfig{Window: defaultDedupeWindow, MaxEntries: defaultDedupeMaxEntries},
+		Metrics: MetricsConfig{
+			FlushInterval:             defaultFlushInterval,
+			Temporality:               temporalityCumulative,
+			CardinalityLimit:          defaultCardinalityLimit,
+			CardinalityLimitPerTenant: defaultCardinalityLimitPerTenant,
+			Exemplars:                 ExemplarsConfig{Enabled: true},
+		},
+	}
+}
 
 func createTracesToLogs(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Logs) (connector.Traces, error) {
-	return newLogsConnector(set, cfg.(*Config), next)
+	return newLogsConnector(set, cfg.(*Config), next, time.Now)
+}
+
+func createTracesToMetrics(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Metrics) (connector.Traces, error) {
+	return newMetricsConnector(set, cfg.(*Config), next, time.Now, systemTicker)
 }

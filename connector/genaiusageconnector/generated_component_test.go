@@ -42,6 +42,14 @@ func TestComponentLifecycle(t *testing.T) {
 				return factory.CreateTracesToLogs(ctx, set, cfg, router)
 			},
 		},
+
+		{
+			name: "traces_to_metrics",
+			createFn: func(ctx context.Context, set connector.Settings, cfg component.Config) (component.Component, error) {
+				router := connector.NewMetricsRouter(map[pipeline.ID]consumer.Metrics{pipeline.NewID(pipeline.SignalMetrics): consumertest.NewNop()})
+				return factory.CreateTracesToMetrics(ctx, set, cfg, router)
+			},
+		},
 	}
 
 	cm, err := confmaptest.LoadConf("metadata.yaml")

@@ -14,5 +14,6 @@ var (
 )
 
 const (
-	TracesToLogsStability = component.StabilityLevelDevelopment
+	TracesToLogsStability    = component.StabilityLevelDevelopment
+	TracesToMetricsStability = component.StabilityLevelDevelopment
 )

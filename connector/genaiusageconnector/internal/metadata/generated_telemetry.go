@@ -23,10 +23,16 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                      metric.Meter
-	mu                         sync.Mutex
-	registrations              []metric.Registration
-	ConnectorGenaiUsageRecords metric.Int64Counter
+	meter                                   metric.Meter
+	mu                                      sync.Mutex
+	registrations                           []metric.Registration
+	ConnectorGenaiUsageDedupeEvicted        metric.Int64Counter
+	ConnectorGenaiUsageDuplicatesSuppressed metric.Int64Counter
+	ConnectorGenaiUsageMetricCalls          metric.Int64Counter
+	ConnectorGenaiUsageMetricInvalidValues  metric.Int64Counter
+	ConnectorGenaiUsageMetricOverflow       metric.Int64Counter
+	ConnectorGenaiUsageMetricSeries         metric.Int64UpDownCounter
+	ConnectorGenaiUsageRecords              metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -58,6 +64,42 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ConnectorGenaiUsageDedupeEvicted, err = builder.meter.Int64Counter(
+		"otelcol_connector_genai_usage_dedupe_evicted",
+		metric.WithDescription("Event ids dropped from the duplicate window before it expired because the window was full (dedupe.max_entries); a duplicate arriving later is counted again. [Development]"),
+		metric.WithUnit("{event}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorGenaiUsageDuplicatesSuppressed, err = builder.meter.Int64Counter(
+		"otelcol_connector_genai_usage_duplicates_suppressed",
+		metric.WithDescription("Metered calls not emitted again because their event id was seen inside the duplicate window. [Development]"),
+		metric.WithUnit("{call}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorGenaiUsageMetricCalls, err = builder.meter.Int64Counter(
+		"otelcol_connector_genai_usage_metric_calls",
+		metric.WithDescription("Metered calls aggregated into the usage metrics. [Development]"),
+		metric.WithUnit("{call}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorGenaiUsageMetricInvalidValues, err = builder.meter.Int64Counter(
+		"otelcol_connector_genai_usage_metric_invalid_values",
+		metric.WithDescription("Values left out of the usage metrics because they were malformed (negative tokens, cache larger than input, cost that is not a decimal); the call itself is still counted. [Development]"),
+		metric.WithUnit("{value}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorGenaiUsageMetricOverflow, err = builder.meter.Int64Counter(
+		"otelcol_connector_genai_usage_metric_overflow",
+		metric.WithDescription("Metered calls aggregated into an overflow series (otel.metric.overflow=true) because a cardinality limit was reached. [Development]"),
+		metric.WithUnit("{call}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorGenaiUsageMetricSeries, err = builder.meter.Int64UpDownCounter(
+		"otelcol_connector_genai_usage_metric_series",
+		metric.WithDescription("Series currently held by the usage metrics aggregation, overflow series included. [Development]"),
+		metric.WithUnit("{series}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ConnectorGenaiUsageRecords, err = builder.meter.Int64Counter(
 		"otelcol_connector_genai_usage_records",
 		metric.WithDescription("Usage records emitted, one per metered LLM call. [Development]"),

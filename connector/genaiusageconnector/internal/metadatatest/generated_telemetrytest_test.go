@@ -19,7 +19,31 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	tb.ConnectorGenaiUsageDedupeEvicted.Add(context.Background(), 1)
+	tb.ConnectorGenaiUsageDuplicatesSuppressed.Add(context.Background(), 1)
+	tb.ConnectorGenaiUsageMetricCalls.Add(context.Background(), 1)
+	tb.ConnectorGenaiUsageMetricInvalidValues.Add(context.Background(), 1)
+	tb.ConnectorGenaiUsageMetricOverflow.Add(context.Background(), 1)
+	tb.ConnectorGenaiUsageMetricSeries.Add(context.Background(), 1)
 	tb.ConnectorGenaiUsageRecords.Add(context.Background(), 1)
+	AssertEqualConnectorGenaiUsageDedupeEvicted(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorGenaiUsageDuplicatesSuppressed(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorGenaiUsageMetricCalls(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorGenaiUsageMetricInvalidValues(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorGenaiUsageMetricOverflow(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorGenaiUsageMetricSeries(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorGenaiUsageRecords(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())

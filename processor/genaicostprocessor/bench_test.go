@@ -1,0 +1,311 @@
+package genaicostprocessor
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processorhelper"
+	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/genaimeter/genaimeter/processor/genaicostprocessor/internal/metadata"
+)
+
+// Run with: go test -run '^$' -bench . -benchmem ./processor/genaicostprocessor/
+// The figures are reported, never asserted: speed depends on the machine.
+
+// realClientCaptures are the spans of real instrumentations in testdata/realclients.
+var realClientCaptures = []string{"otel-openai", "traceloop-openai", "traceloop-anthropic", "openinference-openai", "vercel-ai"}
+
+// loadCapture reads an OTLP/JSON lines capture into one Traces.
+func loadCapture(tb testing.TB, name string) ptrace.Traces {
+	tb.Helper()
+	f, err := os.Open(filepath.Join("..", "..", "testdata", "realclients", name+".otlp.jsonl"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	out := ptrace.NewTraces()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 1<<20), 16<<20)
+	var u ptrace.JSONUnmarshaler
+	for sc.Scan() {
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		td, err := u.UnmarshalTraces(sc.Bytes())
+		if err != nil {
+			tb.Fatalf("%s: %v", name, err)
+		}
+		td.ResourceSpans().MoveAndAppendTo(out.ResourceSpans())
+	}
+	if err := sc.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+// forEachSpan calls f on every span of td.
+func forEachSpan(td ptrace.Traces, f func(ptrace.Span)) {
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		sss := rss.At(i).ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				f(spans.At(k))
+			}
+		}
+	}
+}
+
+// retrace gives every trace of td a trace id of its own for copy n: the same
+// structure, new traces, as a collector sees them in production.
+func retrace(td ptrace.Traces, n uint64) {
+	forEachSpan(td, func(s ptrace.Span) {
+		id := s.TraceID()
+		binary.BigEndian.PutUint64(id[8:], binary.BigEndian.Uint64(id[8:])^n)
+		s.SetTraceID(id)
+	})
+}
+
+// plainSpans appends n non-GenAI spans (HTTP server and PostgreSQL client spans,
+// as the OTel JS instrumentations write them), each in a trace of its own.
+func plainSpans(td ptrace.Traces, n int) {
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "checkout")
+	rs.Resource().Attributes().PutStr("deployment.environment.name", "production")
+	httpSS := rs.ScopeSpans().AppendEmpty()
+	httpSS.Scope().SetName("@opentelemetry/instrumentation-http")
+	httpSS.Scope().SetVersion("0.208.0")
+	dbSS := rs.ScopeSpans().AppendEmpty()
+	dbSS.Scope().SetName("@opentelemetry/instrumentation-pg")
+	dbSS.Scope().SetVersion("0.61.0")
+	end := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	for i := range n {
+		var s ptrace.Span
+		if i%2 == 0 {
+			s = httpSS.Spans().AppendEmpty()
+			s.SetName("POST /api/cart")
+			s.SetKind(ptrace.SpanKindServer)
+			a := s.Attributes()
+			a.PutStr("http.request.method", "POST")
+			a.PutStr("url.path", "/api/cart")
+			a.PutStr("url.scheme", "https")
+			a.PutStr("server.address", "shop.example.com")
+			a.PutInt("http.response.status_code", 200)
+			a.PutStr("user_agent.original", "Mozilla/5.0")
+			a.PutStr("tenant.id", "tenant-plain")
+		} else {
+			s = dbSS.Spans().AppendEmpty()
+			s.SetName("SELECT shop.carts")
+			s.SetKind(ptrace.SpanKindClient)
+			a := s.Attributes()
+			a.PutStr("db.system.name", "postgresql")
+			a.PutStr("db.namespace", "shop")
+			a.PutStr("db.collection.name", "carts")
+			a.PutStr("db.operation.name", "SELECT")
+			a.PutStr("db.query.text", "SELECT id, items FROM carts WHERE user_id = $1")
+			a.PutStr("server.address", "db.internal")
+			a.PutInt("server.port", 5432)
+		}
+		var tid pcommon.TraceID
+		binary.BigEndian.PutUint64(tid[:8], 0x706c61696e) // "plain"
+		binary.BigEndian.PutUint64(tid[8:], uint64(i))
+		s.SetTraceID(tid)
+		s.SetSpanID(pcommon.SpanID{1, 2, 3, 4, 5, 6, 7, byte(i%250) + 1})
+		s.SetStartTimestamp(pcommon.NewTimestampFromTime(end.Add(-20 * time.Millisecond)))
+		s.SetEndTimestamp(pcommon.NewTimestampFromTime(end))
+	}
+}
+
+// mixedBatch is 1,000 spans: the five real-client captures (chat, streaming,
+// embeddings, Anthropic cache tokens, reasoning; with their application and
+// agent spans) repeated 12 times with fresh trace ids, 192 spans of which 132
+// LLM calls, and 808 plain HTTP and database spans.
+func mixedBatch(tb testing.TB) (td ptrace.Traces, calls int) {
+	td = ptrace.NewTraces()
+	for rep := range 12 {
+		for _, name := range realClientCaptures {
+			c := loadCapture(tb, name)
+			retrace(c, uint64(rep+1))
+			c.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+		}
+	}
+	calls = 12 * 11 // 11 LLM calls in the captures (see test/e2e/ledger_test.go)
+	plainSpans(td, 1000-td.SpanCount())
+	if td.SpanCount() != 1000 {
+		tb.Fatalf("mixed batch has %d spans", td.SpanCount())
+	}
+	return td, calls
+}
+
+// newBenchProcessor wires the processor as the collector does (processorhelper,
+// no-op telemetry) in front of a consumer that discards.
+func newBenchProcessor(tb testing.TB, cfg *Config, next consumer.Traces) (*costProcessor, processor.Traces) {
+	tb.Helper()
+	set := processortest.NewNopSettings(metadata.Type)
+	p, err := newCostProcessor(set, cfg, next)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tp, err := processorhelper.NewTraces(context.Background(), set, cfg, next, p.processTraces,
+		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
+		processorhelper.WithStart(p.start), processorhelper.WithShutdown(p.shutdown))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := tp.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		tb.Fatal(err)
+	}
+	return p, tp
+}
+
+// BenchmarkProcessMixedBatch: one op is a batch of 1,000 spans (132 LLM calls
+// in the dialects of five real instrumentations, 868 other spans). Every trace
+// is complete in its batch, so nothing is held: this is the steady-state cost
+// per span, with the ancestor memory full after the first 100 batches.
+func BenchmarkProcessMixedBatch(b *testing.B) {
+	src, calls := mixedBatch(b)
+	spans := src.SpanCount()
+	cfg := createDefaultConfig().(*Config)
+	p, tp := newBenchProcessor(b, cfg, consumertest.NewNop())
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	ctx := context.Background()
+
+	var ms runtime.MemStats
+	var mallocs uint64
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		td := ptrace.NewTraces()
+		src.CopyTo(td)
+		retrace(td, uint64(i)<<8)
+		runtime.ReadMemStats(&ms)
+		before := ms.Mallocs
+		b.StartTimer()
+		if err := tp.ConsumeTraces(ctx, td); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		runtime.ReadMemStats(&ms)
+		mallocs += ms.Mallocs - before
+		b.StartTimer()
+	}
+	b.StopTimer()
+	if n := p.pending.len(); n != 0 {
+		b.Fatalf("%d calls held: the batch is meant to be complete", n)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spans), "ns/span")
+	b.ReportMetric(float64(mallocs)/float64(b.N*spans), "allocs/span")
+	b.ReportMetric(float64(b.N*calls)/b.Elapsed().Seconds(), "calls/s")
+}
+
+// heldCalls is how many calls BenchmarkHeldCallsMemory keeps waiting.
+const heldCalls = 100_000
+
+// BenchmarkHeldCallsMemory holds 100,000 LLM calls whose ancestors have not
+// arrived (the OTel JS OpenAI chat span of the real capture, each in a trace
+// of its own) and reports the heap they keep in use (runtime.MemStats
+// HeapInuse after a GC): held-MB and B/held-call for the held calls and their
+// entries in the ancestor memory; fixed-MB for what the processor allocates up
+// front (the ancestor memory sized for max_remembered_spans, 100,000).
+func BenchmarkHeldCallsMemory(b *testing.B) {
+	capture := loadCapture(b, "otel-openai")
+	var call ptrace.Span
+	var callRS ptrace.ResourceSpans
+	var callSS ptrace.ScopeSpans
+	rss := capture.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		sss := rss.At(i).ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				if v, ok := spans.At(k).Attributes().Get("gen_ai.request.model"); ok && v.Str() == "gpt-4o" {
+					call, callRS, callSS = spans.At(k), rss.At(i), sss.At(j)
+				}
+			}
+		}
+	}
+	if call == (ptrace.Span{}) {
+		b.Fatal("no gpt-4o call in the otel-openai capture")
+	}
+	// Batches of 1,000 calls, as an SDK's BatchSpanProcessor sends them.
+	const perBatch = 1000
+	batch := ptrace.NewTraces()
+	rs := batch.ResourceSpans().AppendEmpty()
+	callRS.Resource().CopyTo(rs.Resource())
+	ss := rs.ScopeSpans().AppendEmpty()
+	callSS.Scope().CopyTo(ss.Scope())
+	for range perBatch {
+		call.CopyTo(ss.Spans().AppendEmpty())
+	}
+
+	heapInuse := func() uint64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return ms.HeapInuse
+	}
+	ctx := context.Background()
+	var fixed, held uint64
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		cfg := createDefaultConfig().(*Config)
+		cfg.Attribution.Ancestors.Wait = time.Hour
+		cfg.Attribution.Ancestors.MaxPendingSpans = heldCalls
+		m0 := heapInuse()
+		p, tp := newBenchProcessor(b, cfg, consumertest.NewNop())
+		m1 := heapInuse()
+		b.StartTimer()
+		for n := 0; n < heldCalls; n += perBatch {
+			b.StopTimer()
+			td := ptrace.NewTraces()
+			batch.CopyTo(td)
+			spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				var tid pcommon.TraceID
+				binary.BigEndian.PutUint64(tid[:8], uint64(i)+1)
+				binary.BigEndian.PutUint64(tid[8:], uint64(n+k))
+				spans.At(k).SetTraceID(tid)
+			}
+			b.StartTimer()
+			// Every call is held: ConsumeTraces has nothing to pass on.
+			if err := tp.ConsumeTraces(ctx, td); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		if got := p.pending.len(); got != heldCalls {
+			b.Fatalf("%d calls held, want %d", got, heldCalls)
+		}
+		m2 := heapInuse()
+		fixed, held = m1-m0, m2-m1
+		runtime.KeepAlive(p)
+		// Shutdown lets the calls go (to the no-op consumer): outside the measure.
+		if err := tp.Shutdown(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(held)/1e6, "held-MB")
+	b.ReportMetric(float64(held)/heldCalls, "B/held-call")
+	b.ReportMetric(float64(fixed)/1e6, "fixed-MB")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*heldCalls), "ns/held-call")
+}

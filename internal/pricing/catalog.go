@@ -7,11 +7,14 @@ package pricing
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,9 +28,18 @@ import (
 // concurrent use; its only mutable part is the resolution cache, which is
 // internally synchronised.
 type Catalog struct {
-	source    string
+	source    string // path, URL or "embedded:genai-prices@0.1.8"
+	version   string // content version: the file's own, else "sha256:" + 12 hex digits of the content
+	format    string
+	refBase   string // source[@version], the first part of every price reference
 	providers []*provider
 	cache     resolveCache
+	// open: a query without a provider searches every provider's models.
+	// LiteLLM and native catalogs have no model_match rules: this is how a
+	// model is found when the span does not say who served it.
+	open bool
+	// discounts of a native catalog apply to prices found in lower layers.
+	discounts []*discount
 }
 
 type provider struct {
@@ -47,6 +59,10 @@ type model struct {
 	// price object; otherwise the conditional list in data order.
 	prices []condPrice
 	plain  bool
+	// ranged: the entries are effective date ranges (native format); at a
+	// time no range covers, the model has no price in this catalog and a
+	// lower layer is asked instead.
+	ranged bool
 }
 
 type constraintKind int8
@@ -55,14 +71,26 @@ const (
 	noConstraint constraintKind = iota
 	startDate
 	timeOfDay
+	dateRange // native effective_from/effective_to: [start, end), either side open when zero
 )
 
 type condPrice struct {
 	kind             constraintKind
-	start            time.Time // startDate
+	start, end       time.Time // startDate; dateRange
 	startNs, endNs   int64     // timeOfDay: nanoseconds after midnight UTC
 	rawStart, rawEnd string
 	ps               *priceSet
+	// tiers are the service-tier price sets (flex, priority, batch) of this
+	// entry, when the catalog has them.
+	tiers []tierPrice
+	ref   string // price reference of the entry (standard tier)
+}
+
+// tierPrice is the price set of one service tier.
+type tierPrice struct {
+	name string
+	ps   *priceSet
+	ref  string
 }
 
 func (c *condPrice) describe() string {
@@ -71,8 +99,22 @@ func (c *condPrice) describe() string {
 		return "start_date " + c.rawStart
 	case timeOfDay:
 		return "time_of_date " + c.rawStart + " to " + c.rawEnd
+	case dateRange:
+		from, to := c.rawStart, c.rawEnd
+		if from == "" {
+			from = "(open)"
+		}
+		if to == "" {
+			to = "(open)"
+		}
+		return "effective " + from + " to " + to
 	}
 	return "no constraint"
+}
+
+// covers reports whether a dateRange entry is in force at ms (Unix milliseconds).
+func (c *condPrice) covers(ms int64) bool {
+	return (c.start.IsZero() || ms >= c.start.UnixMilli()) && (c.end.IsZero() || ms < c.end.UnixMilli())
 }
 
 // priceSet is one price object, compiled.
@@ -86,6 +128,13 @@ type priceSet struct {
 	// as the apd path (which Explain uses; the parity test checks both).
 	fixed    bool
 	fixedExp int32
+	// strict (LiteLLM, native and rate cards): a positive usage count that no
+	// price of the set covers — neither its own unit nor a more general one —
+	// makes the call unpriceable instead of free. The reference lattice
+	// silently charges nothing for it (kept for genai-prices parity); a
+	// per-image model asked to price tokens must not cost $0.
+	strict  bool
+	covered uint64
 }
 
 type priceItem struct {
@@ -108,8 +157,16 @@ type tier struct {
 	fix   int64
 }
 
-// Source names where the catalog came from (a path or "embedded:...").
+// Source names where the catalog came from (a path, a URL or "embedded:...").
 func (c *Catalog) Source() string { return c.source }
+
+// Version is the catalog's content version: the version a native file
+// declares, the snapshot name of the embedded catalog, else "sha256:" and the
+// first 12 hex digits of the content's SHA-256.
+func (c *Catalog) Version() string { return c.version }
+
+// Format is the format the catalog was read from.
+func (c *Catalog) Format() string { return c.format }
 
 // NumModels returns the number of models in the catalog.
 func (c *Catalog) NumModels() int {
@@ -143,22 +200,23 @@ func Embedded() *Catalog {
 		if err != nil {
 			panic("pricing: embedded catalog: " + err.Error())
 		}
+		c.version, c.refBase = genaiprices.Version, c.source
+		c.setRefs()
 		embedded = c
 	})
 	return embedded
 }
 
-// LoadFile reads a catalog file. The only format is "genai-prices" (data.json
-// of github.com/pydantic/genai-prices).
+// LoadFile reads a catalog file in one of the supported formats (see Parse).
 func LoadFile(format, path string) (*Catalog, error) {
-	if format != "genai-prices" {
-		return nil, fmt.Errorf("price catalog %s: unsupported format %q (supported: genai-prices)", path, format)
+	if !knownFormat(format) {
+		return nil, fmt.Errorf("price catalog %s: unsupported format %q (supported: %s)", path, format, strings.Join(Formats(), ", "))
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("price catalog %s: %w", path, err)
 	}
-	c, err := ParseGenAIPrices(data, path)
+	c, _, err := Parse(format, data, path)
 	if err != nil {
 		return nil, fmt.Errorf("price catalog %s: %w", path, err)
 	}
@@ -190,38 +248,58 @@ type rawConditional struct {
 // reference only warns: an unknown price key, an unknown match clause or
 // constraint, or a price set the unit lattice cannot evaluate (missing ancestor
 // or join price) is an error naming the provider, model and key — a price we
-// cannot apply must fail the load, not turn into a silent under-charge.
+// cannot apply must fail the load, not turn into a silent under-charge. Every
+// problem is reported (a *ParseError), each with its line and column.
 func ParseGenAIPrices(data []byte, source string) (*Catalog, error) {
+	c, probs := parseGenAIPrices(data, source)
+	if err := problemsError(probs); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func parseGenAIPrices(data []byte, source string) (*Catalog, []Problem) {
+	var probs []Problem
+	fail := func(at, format string, args ...any) {
+		probs = append(probs, Problem{at: at, Message: fmt.Sprintf(format, args...)})
+	}
 	var raws []json.RawMessage
 	if err := json.Unmarshal(data, &raws); err != nil {
-		return nil, fmt.Errorf("genai-prices data must be a JSON array of providers: %w", err)
+		fail("", "genai-prices data must be a JSON array of providers: %v", err)
+		return nil, locateJSON(data, probs)
 	}
-	c := &Catalog{source: source}
+	c := &Catalog{source: source, format: FormatGenAIPrices}
+	c.setVersion(data, "")
 	byID := map[string]*provider{}
 	for pi, rawP := range raws {
+		at := fmt.Sprintf("[%d]", pi)
 		var rp rawProvider
 		if err := json.Unmarshal(rawP, &rp); err != nil {
-			return nil, fmt.Errorf("provider[%d]: %w", pi, err)
+			fail(at, "provider[%d]: %v", pi, err)
+			continue
 		}
 		where := fmt.Sprintf("provider[%d] %q", pi, rp.ID)
 		if rp.ID == "" {
-			return nil, fmt.Errorf("%s: missing id", where)
+			fail(at, "%s: missing id", where)
+			continue
 		}
 		if byID[rp.ID] != nil {
-			return nil, fmt.Errorf("%s: duplicate provider id", where)
+			fail(at, "%s: duplicate provider id", where)
+			continue
 		}
 		p := &provider{id: rp.ID, name: rp.Name, fallbackIDs: rp.Fallback}
 		var err error
 		if p.providerMatch, err = optMatcher(rp.ProviderMatch); err != nil {
-			return nil, fmt.Errorf("%s: provider_match: %w", where, err)
+			fail(at+".provider_match", "%s: provider_match: %v", where, err)
 		}
 		if p.modelMatch, err = optMatcher(rp.ModelMatch); err != nil {
-			return nil, fmt.Errorf("%s: model_match: %w", where, err)
+			fail(at+".model_match", "%s: model_match: %v", where, err)
 		}
 		for mi, rawM := range rp.Models {
 			m, err := parseModel(rawM, mi)
 			if err != nil {
-				return nil, fmt.Errorf("%s model[%d]%s: %w", where, mi, modelIDHint(rawM), err)
+				fail(fmt.Sprintf("%s.models[%d]", at, mi), "%s model[%d]%s: %v", where, mi, modelIDHint(rawM), err)
+				continue
 			}
 			p.models = append(p.models, m)
 		}
@@ -237,7 +315,42 @@ func ParseGenAIPrices(data []byte, source string) (*Catalog, error) {
 		}
 	}
 	c.cache.init()
-	return c, nil
+	c.setRefs()
+	return c, locateJSON(data, probs)
+}
+
+// setVersion sets the content version (declared, else a content hash) and
+// the reference base "source@version".
+func (c *Catalog) setVersion(data []byte, declared string) {
+	c.version = declared
+	if c.version == "" {
+		sum := sha256.Sum256(data)
+		c.version = "sha256:" + hex.EncodeToString(sum[:6])
+	}
+	c.refBase = c.source + "@" + c.version
+}
+
+// setRefs precomputes the price reference of every entry and tier, so that a
+// priced call carries one without allocating: refBase#provider/model, then
+// [i] for the i-th of several dated entries, then ~tier for a service tier.
+func (c *Catalog) setRefs() {
+	for _, p := range c.providers {
+		for _, m := range p.models {
+			for i := range m.prices {
+				cp := &m.prices[i]
+				cp.ref = c.refBase + "#" + p.id + "/" + m.id
+				if !m.plain {
+					cp.ref += "[" + strconv.Itoa(i) + "]"
+				}
+				for k := range cp.tiers {
+					cp.tiers[k].ref = cp.ref + "~" + cp.tiers[k].name
+				}
+			}
+		}
+	}
+	for _, d := range c.discounts {
+		d.ref = c.refBase + "#discount[" + strconv.Itoa(d.index) + "]"
+	}
 }
 
 func modelIDHint(raw json.RawMessage) string {
@@ -438,6 +551,11 @@ func parsePriceSet(raw json.RawMessage) (*priceSet, error) {
 	}
 	if err := validateLattice(priced); err != nil {
 		return nil, err
+	}
+	for i := range units.units {
+		if priced&(1<<i) != 0 {
+			ps.covered |= 1<<i | units.desc[i]
+		}
 	}
 	// Most specific first so that every unit's descendants are computed
 	// before it (reference `ne`); ties by key (order then only affects which

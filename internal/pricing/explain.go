@@ -24,6 +24,17 @@ type Explanation struct {
 	Tiered                   bool
 	TierInput                int64 // input_tokens used to choose tiers
 	Buckets                  []Bucket
+
+	Ref           string // price reference of the entry applied
+	TierRequested string // service tier of the query, as given
+	Tier          string // service tier whose price applied ("" standard)
+
+	// Set by Book.Explain only.
+	Layers, Layer           int    // number of layers, index of the one that priced (0 lowest)
+	Source, Version, Format string // of that layer
+	Normalized              string // how the model name was read, "" as given
+	Discount                string // discount applied, "" none
+	BeforeDiscount          apd.Decimal
 }
 
 // Bucket is one priced unit of the call.
@@ -58,6 +69,12 @@ func (e *Explanation) Write(w io.Writer, r *Result) {
 		fmt.Fprintf(w, "reason:    %s\n", r.Detail)
 		return
 	}
+	if e.Layers > 0 {
+		fmt.Fprintf(w, "source:    %s (%s, %s), layer %d of %d\n", e.Source, e.Format, e.Version, e.Layer+1, e.Layers)
+	}
+	if e.Normalized != "" {
+		fmt.Fprintf(w, "name:      %s\n", e.Normalized)
+	}
 	fmt.Fprintf(w, "provider:  %s (%s), matched by %s\n", e.ProviderID, e.ProviderName, e.ProviderMatchedBy)
 	fmt.Fprintf(w, "model:     %s (%s), rule %s, matched %q", e.ModelID, e.ModelName, e.ModelMatch, e.MatchedName)
 	if e.ModelOwner != "" {
@@ -73,6 +90,12 @@ func (e *Explanation) Write(w io.Writer, r *Result) {
 	} else {
 		fmt.Fprintf(w, "price:     entry %d of %d (%s)\n", e.PriceEntry, e.PriceEntries, e.Constraint)
 	}
+	switch {
+	case e.Tier != "":
+		fmt.Fprintf(w, "service:   %s tier price\n", e.Tier)
+	case NormalizeTier(e.TierRequested) != "":
+		fmt.Fprintf(w, "service:   %s tier requested, no such price in the entry: standard price\n", e.TierRequested)
+	}
 	if e.Tiered {
 		fmt.Fprintf(w, "tiers:     chosen by input_tokens = %d\n", e.TierInput)
 	}
@@ -83,6 +106,13 @@ func (e *Explanation) Write(w io.Writer, r *Result) {
 			tier = " [" + b.Tier + "]"
 		}
 		fmt.Fprintf(w, "  %-28s %12d × %s / %d%s = %s\n", b.UsageKey, b.Quantity, b.Price, b.Per, tier, money.Format(&b.Cost))
+	}
+	if e.Discount != "" {
+		fmt.Fprintf(w, "subtotal:  %s USD\n", money.Format(&e.BeforeDiscount))
+		fmt.Fprintf(w, "discount:  %s\n", e.Discount)
+	}
+	if e.Ref != "" && e.Layers > 0 {
+		fmt.Fprintf(w, "ref:       %s\n", e.Ref)
 	}
 	fmt.Fprintf(w, "total:     %s USD\n", money.Format(&r.Cost))
 }

@@ -50,6 +50,10 @@ type Query struct {
 	// for this instant. Required: a zero At is InvalidUsage, never "now".
 	At    time.Time
 	Usage Usage
+	// Tier is the provider's service tier of the call ("flex", "priority",
+	// "batch"; "", "default", "auto" and "standard" are the standard tier).
+	// The catalog's tier price applies when it has one; Result.Tier says.
+	Tier string
 }
 
 // Result is the outcome of Price.
@@ -60,6 +64,29 @@ type Result struct {
 	MatchedName string // the query model name that matched (response or request model)
 	Cost        apd.Decimal
 	Detail      string // why the call was not priced
+
+	// Ref names the price entry applied: "source@version#provider/model",
+	// "[i]" for the i-th of dated entries, "~tier" for a service tier. With
+	// the record's raw usage it is enough to re-price the call later.
+	Ref string
+	// Tier is the service tier whose price applied ("" standard). It differs
+	// from the query's when the catalog has no price for that tier: the
+	// standard price is charged then.
+	Tier string
+	// DiscountRef names the negotiated discount applied (Book only).
+	DiscountRef string
+	// Normalized says how the model name was read when it was not matched as
+	// given (Book only): "provider prefix openai/ removed", "fine-tune ...
+	// priced as its base model ...".
+	Normalized string
+	// Source is the catalog source that priced the call (Book only).
+	Source string
+}
+
+func (r *Result) reset() {
+	r.Status, r.ProviderID, r.ModelID, r.MatchedName, r.Detail = StatusUnset, "", "", "", ""
+	r.Ref, r.Tier, r.DiscountRef, r.Normalized, r.Source = "", "", "", "", ""
+	r.Cost.SetInt64(0)
 }
 
 // maxCount is the largest usage count accepted: 2^53-1, the largest integer
@@ -81,8 +108,7 @@ var quoCtx = apd.Context{Precision: 34, MaxExponent: apd.MaxExponent, MinExponen
 func (c *Catalog) Price(q *Query, r *Result) { c.price(q, r, nil) }
 
 func (c *Catalog) price(q *Query, r *Result, ex *Explanation) {
-	r.Status, r.ProviderID, r.ModelID, r.MatchedName, r.Detail = StatusUnset, "", "", "", ""
-	r.Cost.SetInt64(0)
+	r.reset()
 
 	var res *resolution
 	if q.ResponseModel != "" {
@@ -116,11 +142,37 @@ func (c *Catalog) price(q *Query, r *Result, ex *Explanation) {
 		return
 	}
 	ci := res.model.selectPrice(q.At)
+	if ci < 0 {
+		r.Status, r.ProviderID, r.ModelID, r.MatchedName = UnknownModel, "", "", ""
+		r.Detail = "model " + quote(res.model.id) + " of provider " + quote(res.prov.id) + " has no price in force at " + q.At.UTC().Format("2006-01-02T15:04:05Z")
+		return
+	}
+	applyEntry(res, ci, q, r, ex)
+}
+
+// applyEntry prices q with entry ci of the matched model, at the service
+// tier of the query when the entry has it. It reports whether the call was
+// priced.
+func applyEntry(res *resolution, ci int, q *Query, r *Result, ex *Explanation) bool {
+	cp := &res.model.prices[ci]
+	ps, ref, tier := cp.ps, cp.ref, ""
+	if q.Tier != "" {
+		if want := NormalizeTier(q.Tier); want != "" {
+			for k := range cp.tiers {
+				if cp.tiers[k].name == want {
+					ps, ref, tier = cp.tiers[k].ps, cp.tiers[k].ref, want
+					break
+				}
+			}
+		}
+	}
+	r.Ref, r.Tier = ref, tier
 	if ex != nil {
-		ex.PriceEntry, ex.PriceEntries, ex.Constraint = ci, len(res.model.prices), res.model.prices[ci].describe()
+		ex.PriceEntry, ex.PriceEntries, ex.Constraint = ci, len(res.model.prices), cp.describe()
 		if res.model.plain {
 			ex.PriceEntries = 0
 		}
+		ex.Ref, ex.TierRequested, ex.Tier = ref, q.Tier, tier
 	}
 	u := &q.Usage
 	if res.prov.id == "groq" && (res.model.id == "whisper-large-v3" || res.model.id == "whisper-large-v3-turbo") {
@@ -130,12 +182,13 @@ func (c *Catalog) price(q *Query, r *Result, ex *Explanation) {
 		groqWhisper(&cp)
 		u = &cp
 	}
-	if err := res.model.prices[ci].ps.compute(u, &r.Cost, ex); err != nil {
+	if err := ps.compute(u, &r.Cost, ex); err != nil {
 		r.Status, r.Detail = InvalidUsage, err.Error()
 		r.Cost.SetInt64(0)
-		return
+		return false
 	}
 	r.Status = Priced
+	return true
 }
 
 func groqWhisper(u *Usage) {
@@ -166,11 +219,22 @@ func groqWhisper(u *Usage) {
 // (reference `we`): scanned from the end, the first entry whose constraint
 // holds wins; no constraint always holds; the first entry is the fallback.
 // Times are compared at millisecond resolution, as JavaScript dates are.
+//
+// A ranged model (native format) returns the entry whose effective range
+// covers `at`, or -1 when none does.
 func (m *model) selectPrice(at time.Time) int {
 	if m.plain {
 		return 0
 	}
 	ms := at.UnixMilli()
+	if m.ranged {
+		for i := range m.prices {
+			if m.prices[i].covers(ms) {
+				return i
+			}
+		}
+		return -1
+	}
 	const dayMs = int64(24 * 3600 * 1000)
 	tod := ((ms % dayMs) + dayMs) % dayMs * int64(time.Millisecond)
 	for i := len(m.prices) - 1; i >= 0; i-- {
@@ -210,6 +274,10 @@ func (ps *priceSet) compute(u *Usage, cost *apd.Decimal, ex *Explanation) error 
 		} else if v > 0 && units.units[i].reported {
 			pos |= 1 << i
 		}
+	}
+	if ps.strict && pos&^ps.covered != 0 {
+		i := bits.TrailingZeros64(pos &^ ps.covered)
+		return fmt.Errorf("invalid usage: %s = %d has no price in this entry (it would be charged nothing)", units.units[i].key, u.v[i])
 	}
 	var tierInput int64
 	if ps.tiered {

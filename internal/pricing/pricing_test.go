@@ -202,21 +202,22 @@ func TestParseErrors(t *testing.T) {
 	cases := []struct{ name, data, want string }{
 		{"not an array", `{}`, "genai-prices data must be a JSON array of providers"},
 		{"unknown price key", `[{"id":"p","models":[` + okModel + `,{"id":"m2","match":{"equals":"m2"},"prices":{"input_mtok":1,"teleport_mtok":2}}]}]`,
-			`provider[0] "p" model[1] "m2": prices: teleport_mtok: unknown price key`},
+			`1:82: provider[0] "p" model[1] "m2": prices: teleport_mtok: unknown price key`},
 		{"negative price", `[{"id":"p","models":[{"id":"m","match":{"equals":"m"},"prices":{"input_mtok":-1}}]}]`,
-			`provider[0] "p" model[0] "m": prices: input_mtok: negative price "-1"`},
+			`1:22: provider[0] "p" model[0] "m": prices: input_mtok: negative price "-1"`},
 		{"missing ancestor", `[{"id":"p","models":[{"id":"m","match":{"equals":"m"},"prices":{"cache_read_mtok":1}}]}]`,
-			`provider[0] "p" model[0] "m": prices: cache_read_mtok: missing ancestor price key input_mtok`},
+			`1:22: provider[0] "p" model[0] "m": prices: cache_read_mtok: missing ancestor price key input_mtok`},
 		{"bad regex", `[{"id":"q","models":[{"id":"m","match":{"regex":"(["},"prices":{"input_mtok":1}}]}]`,
-			`provider[0] "q" model[0] "m": match: regex "([": `},
+			`1:22: provider[0] "q" model[0] "m": match: regex "([": `},
 		{"bad constraint", `[{"id":"p","models":[{"id":"m","match":{"equals":"m"},"prices":[{"prices":{"input_mtok":1}},{"constraint":{"start_date":"2025-13-01"},"prices":{"input_mtok":2}}]}]}]`,
-			`provider[0] "p" model[0] "m": prices[1].constraint: start_date "2025-13-01": `},
+			`1:22: provider[0] "p" model[0] "m": prices[1].constraint: start_date "2025-13-01": `},
 		{"bad tier", `[{"id":"p","models":[{"id":"m","match":{"equals":"m"},"prices":{"input_mtok":{"base":1,"tiers":[{"start":-1,"price":2}]}}}]}]`,
-			`provider[0] "p" model[0] "m": prices: input_mtok: tiers[0].start -1: want a non-negative safe integer`},
-		{"missing provider id", `[{"models":[]}]`, `provider[0] "": missing id`},
+			`1:22: provider[0] "p" model[0] "m": prices: input_mtok: tiers[0].start -1: want a non-negative safe integer`},
+		{"missing provider id", `[{"models":[]}]`, `1:2: provider[0] "": missing id`},
 		{"unknown match clause", `[{"id":"p","models":[{"id":"m","match":{"fuzzy":"m"},"prices":{"input_mtok":1}}]}]`,
-			`provider[0] "p" model[0] "m": match: unknown match clause {"fuzzy":"m"}`},
+			`1:22: provider[0] "p" model[0] "m": match: unknown match clause {"fuzzy":"m"}`},
 	}
+	// Each error starts with its line:column in the data.
 	for _, tc := range cases {
 		_, err := ParseGenAIPrices([]byte(tc.data), "test")
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
@@ -243,7 +244,7 @@ func TestLoadFile(t *testing.T) {
 	if _, err := LoadFile("genai-prices", "/nonexistent/prices.json"); err == nil || !strings.Contains(err.Error(), "/nonexistent/prices.json") {
 		t.Fatalf("error %v should name the path", err)
 	}
-	if _, err := LoadFile("litellm", "x.json"); err == nil || err.Error() != `price catalog x.json: unsupported format "litellm" (supported: genai-prices)` {
+	if _, err := LoadFile("litellm-v0", "x.json"); err == nil || err.Error() != `price catalog x.json: unsupported format "litellm-v0" (supported: genai-prices, litellm, genaimeter)` {
 		t.Fatalf("error %v", err)
 	}
 	path := t.TempDir() + "/p.json"

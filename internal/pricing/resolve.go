@@ -24,23 +24,25 @@ const (
 	shardCapacity = 2048 // per shard: at most 32768 distinct (provider, model) pairs
 )
 
-type cacheShard struct {
+type cacheShard[V any] struct {
 	mu sync.RWMutex
-	m  map[cacheKey]*resolution
+	m  map[cacheKey]V
 }
 
-// resolveCache maps raw (provider, model) strings, exactly as the caller gave
+// pairCache maps raw (provider, model) strings, exactly as the caller gave
 // them, to their resolution, so that a pair seen before costs one hash and one
 // map read. It is sharded to keep lock contention low and bounded: a full shard
 // is cleared (model names come from untrusted spans; memory must not grow
 // without limit).
-type resolveCache struct {
-	shards [cacheShards]cacheShard
+type pairCache[V comparable] struct {
+	shards [cacheShards]cacheShard[V]
 }
 
-func (c *resolveCache) init() {
+type resolveCache = pairCache[*resolution]
+
+func (c *pairCache[V]) init() {
 	for i := range c.shards {
-		c.shards[i].m = make(map[cacheKey]*resolution)
+		c.shards[i].m = make(map[cacheKey]V)
 	}
 }
 
@@ -51,16 +53,18 @@ func shardOf(provider, model string) int {
 	return int(h % cacheShards)
 }
 
-func (c *Catalog) resolve(providerName, modelName string) *resolution {
-	s := &c.cache.shards[shardOf(providerName, modelName)]
+// get returns the cached value, or computes, stores and returns it.
+func (c *pairCache[V]) get(providerName, modelName string, compute func(p, m string) V) V {
+	s := &c.shards[shardOf(providerName, modelName)]
 	k := cacheKey{providerName, modelName}
+	var zero V
 	s.mu.RLock()
 	r := s.m[k]
 	s.mu.RUnlock()
-	if r != nil {
+	if r != zero {
 		return r
 	}
-	r = c.lookup(providerName, modelName)
+	r = compute(providerName, modelName)
 	k = cacheKey{strings.Clone(providerName), strings.Clone(modelName)}
 	s.mu.Lock()
 	if len(s.m) >= shardCapacity {
@@ -69,6 +73,10 @@ func (c *Catalog) resolve(providerName, modelName string) *resolution {
 	s.m[k] = r
 	s.mu.Unlock()
 	return r
+}
+
+func (c *Catalog) resolve(providerName, modelName string) *resolution {
+	return c.cache.get(providerName, modelName, c.lookup)
 }
 
 // lookup is the uncached resolution, following the reference calcPrice:
@@ -93,6 +101,23 @@ func (c *Catalog) lookup(providerName, modelName string) *resolution {
 		var by string
 		p, by = c.findProvider(pid)
 		how += by
+	}
+	if p == nil && c.open {
+		// LiteLLM and native catalogs have no model_match: without a
+		// provider, the first provider listing the model is used; a provider
+		// named but absent means this catalog does not price the call.
+		if pid == "" {
+			for _, q := range c.providers {
+				if m, _ := findModel(q, name, false); m != nil {
+					return &resolution{prov: q, model: m, owner: q, how: "model search", name: name}
+				}
+			}
+		}
+		d := "model " + quote(modelName) + " not found"
+		if pid != "" {
+			d += ": provider " + quote(providerName) + " is not in the catalog"
+		}
+		return &resolution{detail: d}
 	}
 	if p == nil {
 		for _, q := range c.providers {

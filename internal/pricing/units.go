@@ -39,6 +39,22 @@ type unitTable struct {
 
 var units = mustLoadUnits(genaiprices.Units)
 
+// extraUnits are units of the LiteLLM and native formats that the reference
+// lattice lacks: whole images and seconds of generated or transcribed media.
+// Their families ("images", "seconds") are their own, so they are neither
+// ancestors nor descendants of any reference unit: adding them leaves every
+// genai-prices price set, and the parity with the reference, unchanged.
+var extraUnits = map[string]struct {
+	Dimensions map[string]string `json:"dimensions"`
+	Per        int64             `json:"per"`
+	PriceKey   string            `json:"price_key"`
+}{
+	"input_images":   {Dimensions: map[string]string{"family": "images", "direction": "input"}, Per: 1, PriceKey: "input_image"},
+	"output_images":  {Dimensions: map[string]string{"family": "images", "direction": "output"}, Per: 1, PriceKey: "output_image"},
+	"input_seconds":  {Dimensions: map[string]string{"family": "seconds", "direction": "input"}, Per: 1, PriceKey: "input_second"},
+	"output_seconds": {Dimensions: map[string]string{"family": "seconds", "direction": "output"}, Per: 1, PriceKey: "output_second"},
+}
+
 // Indices of the keys with typed setters on Usage.
 var (
 	uInput           = units.mustIndex("input_tokens")
@@ -78,6 +94,12 @@ func loadUnits(data []byte) (*unitTable, error) {
 	}
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return nil, err
+	}
+	for k, u := range extraUnits {
+		if _, dup := raw[k]; dup {
+			return nil, fmt.Errorf("unit %s: defined twice", k)
+		}
+		raw[k] = u
 	}
 	if len(raw) > maxUnits {
 		return nil, fmt.Errorf("%d units, at most %d supported", len(raw), maxUnits)

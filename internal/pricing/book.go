@@ -1,0 +1,247 @@
+package pricing
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Book prices calls from layered catalogs: a later layer overrides an
+// earlier one for the same model (the embedded snapshot, then LiteLLM's map,
+// then a contract file, say). Model and provider names are normalized before
+// matching (see candidates and CanonicalProvider). A Book is immutable and
+// safe for concurrent use; swapping prices means building a new Book.
+//
+// Resolution order for one (provider, model name) pair:
+//  1. the exact spellings of the name (alias, as given, "provider/" prefix
+//     removed, Bedrock and Vertex ids read) in every layer, last layer first;
+//  2. then the substitutes (undated name of a snapshot, base model of a
+//     fine-tune), last layer first.
+//
+// The first layer that has a price in force at the call's time wins; a
+// native entry outside its effective dates passes to the next match.
+type Book struct {
+	layers  []*Catalog // lowest precedence first
+	aliases map[string]string
+	provs   map[string]bool // provider names that a "name/" model prefix may carry
+	cache   pairCache[*bookRes]
+}
+
+// BookOptions configures a Book.
+type BookOptions struct {
+	// Aliases maps model names (case-insensitive) to the name to price them
+	// as: Azure deployment names, Bedrock application inference profiles,
+	// gateway route names. A target may carry a provider prefix ("openai/gpt-4o").
+	Aliases map[string]string
+}
+
+// chainEntry is one layer's match for a pair.
+type chainEntry struct {
+	layer     int
+	res       *resolution
+	note      string
+	discounts []*discount // of higher layers, that apply to this match, top first
+}
+
+type bookRes struct {
+	chain  []chainEntry
+	detail string
+}
+
+// NewBook layers catalogs, lowest precedence first. At least one is needed.
+func NewBook(layers []*Catalog, opts BookOptions) (*Book, error) {
+	if len(layers) == 0 {
+		return nil, fmt.Errorf("a price book needs at least one catalog")
+	}
+	b := &Book{layers: layers, aliases: map[string]string{}, provs: map[string]bool{}}
+	for k, v := range opts.Aliases {
+		k = strings.ToLower(strings.TrimSpace(k))
+		if k == "" || strings.TrimSpace(v) == "" {
+			return nil, fmt.Errorf("alias %q → %q: both names must be non-empty", k, v)
+		}
+		b.aliases[k] = v
+	}
+	for n := range providerAliases {
+		b.provs[n] = true
+	}
+	for _, c := range layers {
+		for _, p := range c.providers {
+			b.provs[p.id] = true
+		}
+	}
+	b.cache.init()
+	return b, nil
+}
+
+// Layers returns the catalogs, lowest precedence first.
+func (b *Book) Layers() []*Catalog { return b.layers }
+
+func (b *Book) isProvider(s string) bool { return b.provs[s] }
+
+func (b *Book) resolve(provider, model string) *bookRes {
+	return b.cache.get(provider, model, b.lookup)
+}
+
+// lookupIn looks a candidate up in one layer: by the canonical provider id
+// first, then by the name as given (a catalog's own provider_match rules).
+func lookupIn(c *Catalog, provider, name string) *resolution {
+	cp := CanonicalProvider(provider)
+	res := c.lookup(cp, name)
+	if res.model == nil && cp != strings.ToLower(strings.TrimSpace(provider)) {
+		if r2 := c.lookup(provider, name); r2.model != nil {
+			return r2
+		}
+	}
+	return res
+}
+
+func (b *Book) lookup(provider, model string) *bookRes {
+	br := &bookRes{}
+	if strings.TrimSpace(model) == "" {
+		br.detail = "empty model name"
+		return br
+	}
+	cands := candidates(provider, model, b.aliases, b.isProvider)
+	for pass := 0; pass < 2; pass++ {
+		for li := len(b.layers) - 1; li >= 0; li-- {
+			for _, cd := range cands {
+				if cd.substitute != (pass == 1) {
+					continue
+				}
+				if res := lookupIn(b.layers[li], cd.provider, cd.name); res.model != nil {
+					br.chain = append(br.chain, chainEntry{layer: li, res: res, note: cd.note})
+					break
+				}
+			}
+		}
+	}
+	for i := range br.chain {
+		e := &br.chain[i]
+		for li := len(b.layers) - 1; li > e.layer; li-- {
+			for _, d := range b.layers[li].discounts {
+				if d.appliesTo(e.res) {
+					e.discounts = append(e.discounts, d)
+				}
+			}
+		}
+	}
+	if len(br.chain) == 0 {
+		// The message of the bottom layer for the name as given, so that a
+		// single-source book explains itself like its catalog.
+		br.detail = b.layers[0].lookup(provider, model).detail
+		if len(b.layers) > 1 {
+			br.detail += fmt.Sprintf(" (nor in the %d other price sources)", len(b.layers)-1)
+		}
+	}
+	return br
+}
+
+// Price prices one call. It is safe for concurrent use. For a (provider,
+// model) pair seen before it does no catalog scan and no allocation.
+func (b *Book) Price(q *Query, r *Result) { b.price(q, r, nil) }
+
+// Explain prices q like Price and also returns how.
+func (b *Book) Explain(q *Query, r *Result) *Explanation {
+	ex := &Explanation{}
+	b.price(q, r, ex)
+	return ex
+}
+
+func (b *Book) price(q *Query, r *Result, ex *Explanation) {
+	r.reset()
+	var first *bookRes
+	if q.ResponseModel != "" {
+		first = b.resolve(q.Provider, q.ResponseModel)
+		r.MatchedName = q.ResponseModel
+		if b.priceChain(first, q, r, ex) {
+			return
+		}
+	}
+	if q.RequestModel != "" && q.RequestModel != q.ResponseModel {
+		br := b.resolve(q.Provider, q.RequestModel)
+		r.MatchedName = q.RequestModel
+		if b.priceChain(br, q, r, ex) {
+			return
+		}
+		r.Status, r.MatchedName = UnknownModel, ""
+		if first != nil {
+			r.Detail = "response " + first.detail + "; request " + br.detail
+		} else {
+			r.Detail = br.detail
+		}
+		return
+	}
+	r.Status, r.MatchedName = UnknownModel, ""
+	if first == nil {
+		r.Detail = "no model name (response and request model are empty)"
+	} else {
+		r.Detail = first.detail
+	}
+}
+
+// priceChain prices with the first match of the chain that has a price in
+// force at q.At; false when there is none.
+func (b *Book) priceChain(br *bookRes, q *Query, r *Result, ex *Explanation) bool {
+	if len(br.chain) == 0 {
+		return false
+	}
+	if q.At.IsZero() {
+		e := &br.chain[0]
+		r.ProviderID, r.ModelID = e.res.prov.id, e.res.model.id
+		r.Status, r.Detail = InvalidUsage, "call time is not set: prices are chosen by the time of the call"
+		if ex != nil {
+			ex.fillMatch(e.res)
+			b.fillLayer(ex, e)
+		}
+		return true
+	}
+	for i := range br.chain {
+		e := &br.chain[i]
+		ci := e.res.model.selectPrice(q.At)
+		if ci < 0 {
+			continue
+		}
+		r.ProviderID, r.ModelID, r.Normalized = e.res.prov.id, e.res.model.id, e.note
+		r.Source = b.layers[e.layer].source
+		if ex != nil {
+			ex.fillMatch(e.res)
+			b.fillLayer(ex, e)
+		}
+		if !applyEntry(e.res, ci, q, r, ex) {
+			return true
+		}
+		if len(e.discounts) > 0 {
+			ms := q.At.UnixMilli()
+			for _, d := range e.discounts {
+				if d.covers(ms) {
+					if ex != nil {
+						ex.Discount = d.percent + "% off (" + d.ref + ")"
+						ex.BeforeDiscount.Set(&r.Cost)
+					}
+					if _, err := exactCtx.Mul(&r.Cost, &r.Cost, &d.factor); err != nil {
+						r.Status, r.Detail = InvalidUsage, err.Error()
+						r.Cost.SetInt64(0)
+						return true
+					}
+					r.Cost.Reduce(&r.Cost)
+					if r.Cost.IsZero() {
+						r.Cost.SetInt64(0)
+					}
+					r.DiscountRef = d.ref
+					break
+				}
+			}
+		}
+		return true
+	}
+	e := &br.chain[0]
+	r.Status, r.ProviderID, r.ModelID, r.MatchedName = UnknownModel, "", "", ""
+	r.Detail = "model " + quote(e.res.model.id) + " of provider " + quote(e.res.prov.id) + " has no price in force at " + q.At.UTC().Format("2006-01-02T15:04:05Z")
+	return true
+}
+
+func (b *Book) fillLayer(ex *Explanation, e *chainEntry) {
+	c := b.layers[e.layer]
+	ex.Layers, ex.Layer = len(b.layers), e.layer
+	ex.Source, ex.Version, ex.Format = c.source, c.version, c.format
+	ex.Normalized = e.note
+}

@@ -39,7 +39,7 @@ var liteLLMKeys = map[string]struct {
 	// Audio seconds of a call, priced per hour (the reference's audio unit;
 	// its input-only unit needs the general one priced too).
 	"input_cost_per_audio_per_second": {"audio_hours", 0, 3600},
-	"input_cost_per_request":                    {"requests_kcount", 3, 0},
+	"input_cost_per_request":          {"requests_kcount", 3, 0},
 }
 
 // liteLLMTiers are the service-tier suffixes and the tier names they price.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -19,10 +20,11 @@ import (
 	"github.com/genaimeter/genaimeter/internal/usage"
 )
 
-// Values of the reason attribute of records_rejected.
+// Values of the reason attribute of records_rejected and records_dead_lettered.
 const (
 	reasonNotUsageRecord = "not_usage_record" // no genaimeter.event_id: not ours
 	reasonMalformed      = "malformed"        // ours, but a field is missing, mistyped or invalid
+	reasonStoreRejected  = "store_rejected"   // valid for us, refused by the store (e.g. a NUL byte for PostgreSQL)
 )
 
 // maxRejectSamples bounds how many rejected records are described one by one
@@ -34,6 +36,7 @@ const maxRejectSamples = 10
 var (
 	rejectedNotUsage  = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reasonNotUsageRecord)))
 	rejectedMalformed = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reasonMalformed)))
+	rejectedByStore   = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reasonStoreRejected)))
 )
 
 type ledgerExporter struct {
@@ -41,43 +44,57 @@ type ledgerExporter struct {
 	set    component.TelemetrySettings
 	logger *zap.Logger
 
+	sinkName string
+	sink     Sink
+	// deadLetter is nil unless dead_letter is configured.
+	deadLetter *deadLetter
+
+	// Attribute sets of the per-sink metrics.
+	sinkAttr, failedRetryable, failedPermanent metric.MeasurementOption
+
 	// Set in start; nil until then (shutdown must cope).
-	store     *sqlitestore.Store
 	telemetry *metadata.TelemetryBuilder
 }
 
 func newLedgerExporter(cfg *Config, set exporter.Settings) *ledgerExporter {
-	return &ledgerExporter{cfg: cfg, set: set.TelemetrySettings, logger: set.Logger}
+	name := cfg.sinkName()
+	e := &ledgerExporter{
+		cfg: cfg, set: set.TelemetrySettings, logger: set.Logger,
+		sinkName:        name,
+		sink:            newSink(cfg),
+		sinkAttr:        metric.WithAttributeSet(attribute.NewSet(attribute.String("sink", name))),
+		failedRetryable: metric.WithAttributeSet(attribute.NewSet(attribute.String("sink", name), attribute.String("error_type", "retryable"))),
+		failedPermanent: metric.WithAttributeSet(attribute.NewSet(attribute.String("sink", name), attribute.String("error_type", "permanent"))),
+	}
+	if cfg.DeadLetter.HasValue() {
+		e.deadLetter = &deadLetter{path: cfg.DeadLetter.Get().Path, exporter: set.ID.String(), now: time.Now}
+	}
+	return e
 }
 
-// start opens the database and brings its schema forward. Any failure here
-// fails the collector's start-up: a ledger that cannot be written must not
-// look healthy.
-func (e *ledgerExporter) start(ctx context.Context, _ component.Host) error {
+// start opens the sink (and the dead-letter file). Any failure here fails
+// the collector's start-up: a ledger that cannot be written must not look
+// healthy.
+func (e *ledgerExporter) start(ctx context.Context, host component.Host) error {
 	tb, err := metadata.NewTelemetryBuilder(e.set)
 	if err != nil {
 		return err
 	}
 	e.telemetry = tb
-	st, err := sqlitestore.Open(e.cfg.SQLite.Path)
-	if err != nil {
-		return err
+	if e.deadLetter != nil {
+		if err := e.deadLetter.open(); err != nil {
+			return err
+		}
 	}
-	if err := st.Migrate(ctx); err != nil {
-		_ = st.Close()
-		return err
-	}
-	e.store = st
-	return nil
+	return e.sink.Start(ctx, host)
 }
 
 // shutdown is nil-safe and idempotent. exporterhelper drains the queue before
-// it calls shutdown, so nothing is written after the store is closed.
-func (e *ledgerExporter) shutdown(context.Context) error {
-	var err error
-	if e.store != nil {
-		err = e.store.Close()
-		e.store = nil
+// it calls shutdown, so nothing is written after the sink is closed.
+func (e *ledgerExporter) shutdown(ctx context.Context) error {
+	err := e.sink.Shutdown(ctx)
+	if e.deadLetter != nil {
+		err = errors.Join(err, e.deadLetter.close())
 	}
 	if e.telemetry != nil {
 		e.telemetry.Shutdown()
@@ -90,6 +107,8 @@ func (e *ledgerExporter) shutdown(context.Context) error {
 type rejection struct {
 	notUsage, malformed int64
 	samples             []string
+	// deadLetters are the dead-letter lines of the rejected records.
+	deadLetters []byte
 	// keep[i] is false for the i-th log record of the batch (in iteration
 	// order) if it was rejected; nil while nothing is rejected.
 	keep []bool
@@ -134,6 +153,8 @@ func (e *ledgerExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		return nil
 	}
 	recs := make([]usage.Record, 0, n)
+	// logIndex[j] is the position of recs[j] among the batch's log records.
+	var logIndex []int
 	var rej rejection
 	i := 0
 	for _, rl := range ld.ResourceLogs().All() {
@@ -146,11 +167,20 @@ func (e *ledgerExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 				switch {
 				case err != nil:
 					rej.add(i, n, r.EventID, err)
+					if e.deadLetter != nil {
+						reason := reasonMalformed
+						if errors.Is(err, usage.ErrNotUsageRecord) {
+							reason = reasonNotUsageRecord
+						}
+						rej.deadLetters = append(rej.deadLetters, e.deadLetter.logLine(reason, r.EventID, err, rl, lr)...)
+					}
 				case rej.keep != nil:
 					rej.keep[i] = true
 					recs = append(recs, r)
+					logIndex = append(logIndex, i)
 				default:
 					recs = append(recs, r)
+					logIndex = append(logIndex, i)
 				}
 				i++
 			}
@@ -158,6 +188,20 @@ func (e *ledgerExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	}
 
 	if rej.total() > 0 {
+		// Dead letters first: if they cannot be written, the whole batch is
+		// retried (nothing is counted yet), so a refused record is never
+		// dropped without its trace.
+		if len(rej.deadLetters) > 0 {
+			if err := e.deadLetter.write(rej.deadLetters); err != nil {
+				return fmt.Errorf("genai_ledger: %w", err)
+			}
+			if rej.notUsage > 0 {
+				e.telemetry.ExporterGenaiLedgerRecordsDeadLettered.Add(ctx, rej.notUsage, rejectedNotUsage)
+			}
+			if rej.malformed > 0 {
+				e.telemetry.ExporterGenaiLedgerRecordsDeadLettered.Add(ctx, rej.malformed, rejectedMalformed)
+			}
+		}
 		if rej.notUsage > 0 {
 			e.telemetry.ExporterGenaiLedgerRecordsRejected.Add(ctx, rej.notUsage, rejectedNotUsage)
 		}
@@ -176,16 +220,26 @@ func (e *ledgerExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		}
 	}
 
-	inserted, duplicates, err := e.store.Insert(ctx, recs)
+	var res WriteResult
+	err := e.write(ctx, recs, 0, &res)
+	if len(res.Rejected) > 0 {
+		if derr := e.storeRejected(ctx, recs, res.Rejected); derr != nil {
+			// Not dead-lettered, so not counted: retry all the good records.
+			err = errors.Join(err, derr)
+		} else {
+			// Refused and recorded: a retry must not send them again.
+			if rej.keep == nil {
+				rej.keep = make([]bool, n)
+				for _, li := range logIndex {
+					rej.keep[li] = true
+				}
+			}
+			for _, rr := range res.Rejected {
+				rej.keep[logIndex[rr.Index]] = false
+			}
+		}
+	}
 	if err != nil {
-		if errors.Is(err, sqlitestore.ErrInvalidRecord) {
-			// Unreachable while pushLogs filters with ValidateRecord; permanent
-			// because a retry would fail the same way.
-			return consumererror.NewPermanent(err)
-		}
-		if sqlitestore.IsTransient(err) {
-			err = fmt.Errorf("genai_ledger: database busy, will retry: %w", err)
-		}
 		if rej.keep != nil {
 			// Retry only the good records: the rejected ones are already
 			// counted and logged, and would be refused again.
@@ -193,10 +247,69 @@ func (e *ledgerExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		}
 		return err
 	}
-	e.telemetry.ExporterGenaiLedgerRecordsWritten.Add(ctx, int64(inserted))
-	e.telemetry.ExporterGenaiLedgerRecordsDuplicate.Add(ctx, int64(duplicates))
-	e.logger.Debug("Stored usage records",
-		zap.Int("new", inserted), zap.Int("duplicates", duplicates), zap.Int64("rejected", rej.total()))
+	e.telemetry.ExporterGenaiLedgerRecordsWritten.Add(ctx, int64(res.Written), e.sinkAttr)
+	e.telemetry.ExporterGenaiLedgerRecordsDuplicate.Add(ctx, int64(res.Duplicates), e.sinkAttr)
+	e.logger.Debug("Stored usage records", zap.String("sink", e.sinkName),
+		zap.Int("new", res.Written), zap.Int("duplicates", res.Duplicates),
+		zap.Int64("rejected", rej.total()+int64(len(res.Rejected))))
+	return nil
+}
+
+// write writes recs (at offset base of the batch) to the sink and adds the
+// outcome to res. A permanent error on several records splits them in halves
+// until the bad records are alone: they become res.Rejected and the others
+// are stored. Rewriting records already stored is safe (idempotent inserts;
+// Kafka and file consumers deduplicate on the event id); the split costs
+// O(bad × log(batch)) writes, and bad records are rare.
+func (e *ledgerExporter) write(ctx context.Context, recs []usage.Record, base int, res *WriteResult) error {
+	r, err := e.sink.Write(ctx, recs)
+	if err == nil {
+		res.Written += r.Written
+		res.Duplicates += r.Duplicates
+		for _, rr := range r.Rejected {
+			res.Rejected = append(res.Rejected, RejectedRecord{Index: base + rr.Index, Err: rr.Err})
+		}
+		return nil
+	}
+	if !consumererror.IsPermanent(err) {
+		e.telemetry.ExporterGenaiLedgerWriteFailures.Add(ctx, 1, e.failedRetryable)
+		return err
+	}
+	e.telemetry.ExporterGenaiLedgerWriteFailures.Add(ctx, 1, e.failedPermanent)
+	if len(recs) == 1 {
+		res.Rejected = append(res.Rejected, RejectedRecord{Index: base, Err: err})
+		return nil
+	}
+	mid := len(recs) / 2
+	if err := e.write(ctx, recs[:mid], base, res); err != nil {
+		return err
+	}
+	return e.write(ctx, recs[mid:], base+mid, res)
+}
+
+// storeRejected dead-letters, counts and logs the records the sink refused.
+func (e *ledgerExporter) storeRejected(ctx context.Context, recs []usage.Record, rejected []RejectedRecord) error {
+	if e.deadLetter != nil {
+		var lines []byte
+		for _, rr := range rejected {
+			lines = append(lines, e.deadLetter.recordLine(reasonStoreRejected, rr.Err, &recs[rr.Index])...)
+		}
+		if err := e.deadLetter.write(lines); err != nil {
+			return fmt.Errorf("genai_ledger: %w", err)
+		}
+		e.telemetry.ExporterGenaiLedgerRecordsDeadLettered.Add(ctx, int64(len(rejected)), rejectedByStore)
+	}
+	e.telemetry.ExporterGenaiLedgerRecordsRejected.Add(ctx, int64(len(rejected)), rejectedByStore)
+	var samples []string
+	for i, rr := range rejected {
+		if i == maxRejectSamples {
+			samples = append(samples, fmt.Sprintf("and %d more", len(rejected)-i))
+			break
+		}
+		samples = append(samples, fmt.Sprintf("event_id %s: %v", recs[rr.Index].EventID, rr.Err))
+	}
+	e.logger.Warn("The sink refused usage records as bad data; they are not stored",
+		zap.String("sink", e.sinkName), zap.Int("rejected", len(rejected)), zap.String("reasons", strings.Join(samples, "; ")))
 	return nil
 }
 

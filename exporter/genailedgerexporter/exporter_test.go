@@ -130,6 +130,8 @@ func runExporter(t *testing.T, set exporter.Settings, cfg *Config, batches ...pl
 	return errs
 }
 
+var sqliteSinkAttr = attribute.String("sink", "sqlite")
+
 func sumPoint(v int64, attrs ...attribute.KeyValue) metricdata.DataPoint[int64] {
 	return metricdata.DataPoint[int64]{Value: v, Attributes: attribute.NewSet(attrs...)}
 }
@@ -151,9 +153,9 @@ func TestExporterStoresRowsAndReplayAddsNothing(t *testing.T) {
 	assert.Equal(t, want, sqlitestoretest.Rows(t, cfg.SQLite.Path))
 
 	metadatatest.AssertEqualExporterGenaiLedgerRecordsWritten(t, tel,
-		[]metricdata.DataPoint[int64]{sumPoint(2)}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+		[]metricdata.DataPoint[int64]{sumPoint(2, sqliteSinkAttr)}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 	metadatatest.AssertEqualExporterGenaiLedgerRecordsDuplicate(t, tel,
-		[]metricdata.DataPoint[int64]{sumPoint(2)}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+		[]metricdata.DataPoint[int64]{sumPoint(2, sqliteSinkAttr)}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 	_, err := tel.GetMetric("otelcol_exporter_genai_ledger_records_rejected")
 	assert.Error(t, err, "nothing was rejected")
 }
@@ -171,7 +173,7 @@ func TestExporterStoresGoodRecordsOfABatchWithBadOnes(t *testing.T) {
 	assert.Equal(t, []sqlitestoretest.Row{row(1), row(3)}, sqlitestoretest.Rows(t, cfg.SQLite.Path))
 
 	metadatatest.AssertEqualExporterGenaiLedgerRecordsWritten(t, tel,
-		[]metricdata.DataPoint[int64]{sumPoint(2)}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+		[]metricdata.DataPoint[int64]{sumPoint(2, sqliteSinkAttr)}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 	metadatatest.AssertEqualExporterGenaiLedgerRecordsRejected(t, tel, []metricdata.DataPoint[int64]{
 		sumPoint(1, attribute.String("reason", "not_usage_record")),
 		sumPoint(1, attribute.String("reason", "malformed")),
@@ -237,7 +239,7 @@ func TestExporterStoreErrorIsRetryableWithGoodRecordsOnly(t *testing.T) {
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	e := startedExporter(t, tel)
-	require.NoError(t, e.store.Close()) // a broken store: every statement fails
+	require.NoError(t, e.sink.(*sqliteSink).store.Close()) // a broken store: every statement fails
 
 	err := e.pushLogs(context.Background(), logsOf(usageLog(1)))
 	require.Error(t, err)

@@ -2,6 +2,7 @@ package genailedgerexporter
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configoptional"
@@ -11,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/genaimeter/genaimeter/exporter/genailedgerexporter/internal/metadata"
+	"github.com/genaimeter/genaimeter/internal/store/sqlitestore"
 )
 
 // NewFactory returns the factory of the genai_ledger exporter.
@@ -19,12 +21,26 @@ func NewFactory() exporter.Factory {
 		exporter.WithLogs(createLogs, metadata.LogsStability))
 }
 
+// Defaults of the sink sections (they apply once a section is present).
+const (
+	defaultPostgresMaxConns     = 4
+	defaultKafkaTopic           = "genaimeter.usage"
+	defaultKafkaClientID        = "genaimeter"
+	defaultKafkaMaxMessageBytes = 1_000_000
+	defaultFileMaxSizeMiB       = 100
+	defaultFileMaxAge           = 24 * time.Hour
+)
+
 func createDefaultConfig() component.Config {
 	q := exporterhelper.NewDefaultQueueConfig()
 	// Batching is off by default in exporterhelper; the ledger wants it on:
 	// one SQLite transaction (one fsync) per large batch instead of per request.
 	q.Batch = configoptional.Some(exporterhelper.NewDefaultBatchConfig())
 	return &Config{
+		SQLite:      SQLiteConfig{Synchronous: string(sqlitestore.SynchronousNormal)},
+		Postgres:    configoptional.Default(PostgresConfig{MaxConns: defaultPostgresMaxConns}),
+		Kafka:       configoptional.Default(KafkaConfig{Topic: defaultKafkaTopic, ClientID: defaultKafkaClientID, MaxMessageBytes: defaultKafkaMaxMessageBytes}),
+		File:        configoptional.Default(FileConfig{MaxSizeMiB: defaultFileMaxSizeMiB, MaxAge: defaultFileMaxAge}),
 		Timeout:     exporterhelper.NewDefaultTimeoutConfig(),
 		QueueConfig: configoptional.Some(q),
 		RetryConfig: configretry.NewDefaultBackOffConfig(),

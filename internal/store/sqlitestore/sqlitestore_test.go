@@ -84,7 +84,47 @@ func TestOpenSetsPragmasAndCreatesDirectory(t *testing.T) {
 	assert.Equal(t, int64(5000), busy)
 	var sync int64
 	require.NoError(t, s.DB().QueryRow(`PRAGMA synchronous`).Scan(&sync))
+	assert.Equal(t, int64(1), sync, "synchronous=NORMAL by default")
+
+	full, err := OpenWithOptions(filepath.Join(t.TempDir(), "full.db"), Options{Synchronous: SynchronousFull})
+	require.NoError(t, err)
+	defer full.Close()
+	require.NoError(t, full.DB().QueryRow(`PRAGMA synchronous`).Scan(&sync))
 	assert.Equal(t, int64(2), sync, "synchronous=FULL")
+
+	_, err = OpenWithOptions(filepath.Join(t.TempDir(), "x.db"), Options{Synchronous: "off"})
+	assert.EqualError(t, err, `sqlitestore: synchronous must be "normal" or "full", got "off"`)
+}
+
+// A batch spanning several multi-row statements (two full ones and a tail),
+// with replays in the first and last statement and a repeat across
+// statements, stores each event once and counts the rest as duplicates.
+func TestInsertAcrossStatements(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	mk := func(n int) usage.Record {
+		r := pricedRecord()
+		r.EventID = fmt.Sprintf("%048d", n)
+		r.InputTokens = int64(n)
+		return r
+	}
+	ins, dup, err := s.Insert(ctx, []usage.Record{mk(0), mk(299)})
+	require.NoError(t, err)
+	require.Equal(t, [2]int{2, 0}, [2]int{ins, dup})
+
+	var recs []usage.Record
+	for n := range 300 {
+		recs = append(recs, mk(n))
+	}
+	recs = append(recs, mk(5)) // a repeat of a record of the first statement, in the tail
+	require.Len(t, recs, 2*RowsPerStatement+45)
+	ins, dup, err = s.Insert(ctx, recs)
+	require.NoError(t, err)
+	assert.Equal(t, [2]int{298, 3}, [2]int{ins, dup})
+
+	var count, sum int64
+	require.NoError(t, s.DB().QueryRow(`SELECT count(*), sum(input_tokens) FROM usage_records`).Scan(&count, &sum))
+	assert.Equal(t, [2]int64{300, 299 * 300 / 2}, [2]int64{count, sum})
 }
 
 func TestOpenRejectsNonFilePaths(t *testing.T) {

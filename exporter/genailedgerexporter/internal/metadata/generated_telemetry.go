@@ -23,12 +23,14 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                               metric.Meter
-	mu                                  sync.Mutex
-	registrations                       []metric.Registration
-	ExporterGenaiLedgerRecordsDuplicate metric.Int64Counter
-	ExporterGenaiLedgerRecordsRejected  metric.Int64Counter
-	ExporterGenaiLedgerRecordsWritten   metric.Int64Counter
+	meter                                  metric.Meter
+	mu                                     sync.Mutex
+	registrations                          []metric.Registration
+	ExporterGenaiLedgerRecordsDeadLettered metric.Int64Counter
+	ExporterGenaiLedgerRecordsDuplicate    metric.Int64Counter
+	ExporterGenaiLedgerRecordsRejected     metric.Int64Counter
+	ExporterGenaiLedgerRecordsWritten      metric.Int64Counter
+	ExporterGenaiLedgerWriteFailures       metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -60,6 +62,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ExporterGenaiLedgerRecordsDeadLettered, err = builder.meter.Int64Counter(
+		"otelcol_exporter_genai_ledger_records_dead_lettered",
+		metric.WithDescription("Rejected records written to the dead-letter file, with their reason. [Development]"),
+		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ExporterGenaiLedgerRecordsDuplicate, err = builder.meter.Int64Counter(
 		"otelcol_exporter_genai_ledger_records_duplicate",
 		metric.WithDescription("Usage records not stored because their event id was already in the ledger (replays). [Development]"),
@@ -74,8 +82,14 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ExporterGenaiLedgerRecordsWritten, err = builder.meter.Int64Counter(
 		"otelcol_exporter_genai_ledger_records_written",
-		metric.WithDescription("Usage records stored as new rows. [Development]"),
+		metric.WithDescription("Usage records stored as new rows (SQLite, PostgreSQL), produced (Kafka) or written (file). [Development]"),
 		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterGenaiLedgerWriteFailures, err = builder.meter.Int64Counter(
+		"otelcol_exporter_genai_ledger_write_failures",
+		metric.WithDescription("Failed writes of a batch to the sink; retryable ones are retried by the sending queue, permanent ones split the batch to find the bad records. [Development]"),
+		metric.WithUnit("{write}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

@@ -21,6 +21,22 @@ func NewSettings(tt *componenttest.Telemetry) exporter.Settings {
 	return set
 }
 
+func AssertEqualExporterGenaiLedgerRecordsDeadLettered(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_exporter_genai_ledger_records_dead_lettered",
+		Description: "Rejected records written to the dead-letter file, with their reason. [Development]",
+		Unit:        "{record}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_exporter_genai_ledger_records_dead_lettered")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualExporterGenaiLedgerRecordsDuplicate(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_genai_ledger_records_duplicate",
@@ -56,7 +72,7 @@ func AssertEqualExporterGenaiLedgerRecordsRejected(t *testing.T, tt *componentte
 func AssertEqualExporterGenaiLedgerRecordsWritten(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_genai_ledger_records_written",
-		Description: "Usage records stored as new rows. [Development]",
+		Description: "Usage records stored as new rows (SQLite, PostgreSQL), produced (Kafka) or written (file). [Development]",
 		Unit:        "{record}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -65,6 +81,22 @@ func AssertEqualExporterGenaiLedgerRecordsWritten(t *testing.T, tt *componenttes
 		},
 	}
 	got, err := tt.GetMetric("otelcol_exporter_genai_ledger_records_written")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualExporterGenaiLedgerWriteFailures(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_exporter_genai_ledger_write_failures",
+		Description: "Failed writes of a batch to the sink; retryable ones are retried by the sending queue, permanent ones split the batch to find the bad records. [Development]",
+		Unit:        "{write}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_exporter_genai_ledger_write_failures")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

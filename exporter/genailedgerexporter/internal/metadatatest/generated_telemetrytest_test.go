@@ -19,9 +19,14 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	tb.ExporterGenaiLedgerRecordsDeadLettered.Add(context.Background(), 1)
 	tb.ExporterGenaiLedgerRecordsDuplicate.Add(context.Background(), 1)
 	tb.ExporterGenaiLedgerRecordsRejected.Add(context.Background(), 1)
 	tb.ExporterGenaiLedgerRecordsWritten.Add(context.Background(), 1)
+	tb.ExporterGenaiLedgerWriteFailures.Add(context.Background(), 1)
+	AssertEqualExporterGenaiLedgerRecordsDeadLettered(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterGenaiLedgerRecordsDuplicate(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -29,6 +34,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterGenaiLedgerRecordsWritten(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterGenaiLedgerWriteFailures(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 

@@ -1,0 +1,104 @@
+package genailedgerexporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+
+	"github.com/genaimeter/genaimeter/internal/store/sqlitestore"
+	"github.com/genaimeter/genaimeter/internal/usage"
+)
+
+// Sink is one store of usage records. The exporter decodes and validates a
+// batch, hands the good records to its sink's Write, and does the error
+// handling common to all sinks (dead letters, telemetry, retries).
+type Sink interface {
+	// Start opens the store (connections, files, schema migrations). Its
+	// failure fails the collector's start: a ledger that cannot be written
+	// must not look healthy.
+	Start(ctx context.Context, host component.Host) error
+	// Write stores recs. With a nil error, every record is stored (or was
+	// already: Written+Duplicates == len(recs)-len(Rejected)), except those
+	// in Rejected, which the store refused as bad data. A non-nil error means
+	// the batch is not (or not known to be) stored; it is permanent
+	// (consumererror.IsPermanent) when retrying the same records cannot help
+	// — then the exporter splits the batch to find the bad records — and
+	// retryable otherwise. Writing the same records again is always safe.
+	Write(ctx context.Context, recs []usage.Record) (WriteResult, error)
+	// Shutdown closes the store. It is nil-safe and idempotent.
+	Shutdown(ctx context.Context) error
+}
+
+// WriteResult is what a successful Write did.
+type WriteResult struct {
+	// Written counts the records stored (or sent) by this call.
+	Written int
+	// Duplicates counts the records the store already had (replays) or that
+	// were repeated in the batch. Only the database sinks detect them; Kafka
+	// and file consumers deduplicate on the event id.
+	Duplicates int
+	// Rejected are the records the store refused as bad data.
+	Rejected []RejectedRecord
+}
+
+// RejectedRecord is a record a store refused: Index is its position in the
+// slice given to Write.
+type RejectedRecord struct {
+	Index int
+	Err   error
+}
+
+func newSink(cfg *Config) Sink {
+	switch cfg.sinkName() {
+	case sinkPostgres:
+		return &postgresSink{cfg: cfg.Postgres.Get()}
+	case sinkKafka:
+		return &kafkaSink{cfg: cfg.Kafka.Get()}
+	case sinkFile:
+		return &fileSink{cfg: cfg.File.Get()}
+	}
+	return &sqliteSink{cfg: &cfg.SQLite}
+}
+
+// sqliteSink writes to the embedded SQLite ledger.
+type sqliteSink struct {
+	cfg   *SQLiteConfig
+	store *sqlitestore.Store
+}
+
+func (s *sqliteSink) Start(ctx context.Context, _ component.Host) error {
+	st, err := sqlitestore.OpenWithOptions(s.cfg.Path, sqlitestore.Options{Synchronous: sqlitestore.Synchronous(s.cfg.Synchronous)})
+	if err != nil {
+		return err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		_ = st.Close()
+		return err
+	}
+	s.store = st
+	return nil
+}
+
+func (s *sqliteSink) Write(ctx context.Context, recs []usage.Record) (WriteResult, error) {
+	ins, dup, err := s.store.Insert(ctx, recs)
+	switch {
+	case err == nil:
+		return WriteResult{Written: ins, Duplicates: dup}, nil
+	case errors.Is(err, sqlitestore.ErrInvalidRecord):
+		// Unreachable while the exporter filters with ValidateRecord; a
+		// retry would fail the same way.
+		return WriteResult{}, consumererror.NewPermanent(err)
+	case sqlitestore.IsTransient(err):
+		return WriteResult{}, fmt.Errorf("genai_ledger: database busy, will retry: %w", err)
+	}
+	return WriteResult{}, err
+}
+
+func (s *sqliteSink) Shutdown(context.Context) error {
+	err := s.store.Close()
+	s.store = nil
+	return err
+}

@@ -1,0 +1,256 @@
+// Package pgstore is the PostgreSQL usage ledger: the same table as
+// sqlitestore, with PostgreSQL types (timestamptz, bigint, numeric, boolean),
+// for deployments where several collectors write to one shared database.
+//
+// Guarantees (as sqlitestore):
+//   - A record is stored at most once: event_id is the primary key and a batch
+//     is COPYed into a temporary staging table, then moved with INSERT ...
+//     SELECT ... ON CONFLICT (event_id) DO NOTHING. The first stored version
+//     of an event wins.
+//   - A batch is one transaction: all of its new records or none.
+//   - Money is numeric (exact decimal), written from the record's decimal
+//     text: SUM(cost_usd) in SQL is exact.
+//   - Times are truncated to the microsecond (PostgreSQL's resolution) in Go:
+//     PostgreSQL itself would round, which could move a call at
+//     23:59:59.9999996 into the next billing period.
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/genaimeter/genaimeter/internal/usage"
+)
+
+// SchemaVersion is the version Migrate brings a database to: len(migrations).
+const SchemaVersion = 1
+
+// migrations[i] takes the schema from version i to version i+1. Append only.
+// Version 1 is sqlitestore's version 2 in PostgreSQL types.
+var migrations = []string{
+	`CREATE TABLE usage_records (
+		event_id           text        NOT NULL PRIMARY KEY,
+		time               timestamptz NOT NULL,
+		tenant_id          text,
+		user_id            text,
+		session_id         text,
+		feature            text,
+		service_name       text,
+		environment        text,
+		provider           text,
+		operation          text,
+		request_model      text,
+		response_model     text,
+		catalog_provider   text,
+		catalog_model      text,
+		input_tokens       bigint      NOT NULL,
+		output_tokens      bigint      NOT NULL,
+		cache_read_tokens  bigint      NOT NULL,
+		cache_write_tokens bigint      NOT NULL,
+		reasoning_tokens   bigint      NOT NULL,
+		cost_usd           numeric,
+		reported_cost_usd  numeric,
+		token_convention   text,
+		pricing_status     text        NOT NULL,
+		pricing_detail     text,
+		billable           boolean     NOT NULL,
+		billable_reason    text,
+		trace_id           text,
+		span_id            text,
+		plan               text,
+		revenue_usd        numeric,
+		price_ref          text,
+		service_tier       text
+	);
+	CREATE INDEX usage_records_tenant_time ON usage_records (tenant_id, time);
+	CREATE INDEX usage_records_time ON usage_records (time);`,
+}
+
+// columns are the columns of usage_records in table order, which is also the
+// order of the values copyRow returns.
+var columns = []string{
+	"event_id", "time", "tenant_id", "user_id", "session_id", "feature", "service_name", "environment", "provider", "operation",
+	"request_model", "response_model", "catalog_provider", "catalog_model",
+	"input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
+	"cost_usd", "reported_cost_usd", "token_convention", "pricing_status", "pricing_detail", "billable", "billable_reason",
+	"trace_id", "span_id", "plan", "revenue_usd", "price_ref", "service_tier",
+}
+
+// migrationLock is the advisory lock key that serialises Migrate across
+// collectors starting at the same time against one database.
+const migrationLock = 0x67656e61696d // "genaim"
+
+// Store is an open PostgreSQL ledger (a connection pool). It is safe for
+// concurrent use: concurrent batches use different connections.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// Open connects with cfg and checks the connection, so that a wrong host,
+// password or TLS setting fails at start-up rather than on the first batch.
+func Open(ctx context.Context, cfg *pgxpool.Config) (*Store, error) {
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: connect: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("pgstore: connect to %s:%d/%s: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)
+	}
+	return &Store{pool: pool}, nil
+}
+
+// Pool exposes the pool for read-only inspection (tests, tools).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Close closes the pool. It is safe on a nil Store and more than once.
+func (s *Store) Close() {
+	if s != nil && s.pool != nil {
+		s.pool.Close()
+	}
+}
+
+// Migrate creates the schema or brings it forward to SchemaVersion in one
+// transaction, under an advisory lock so that collectors starting together
+// do not race. It refuses a database written by a newer schema.
+func (s *Store) Migrate(ctx context.Context) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("pgstore: migrate: %w", err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
+		return fmt.Errorf("pgstore: migrate: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)`); err != nil {
+		return fmt.Errorf("pgstore: migrate: %w", err)
+	}
+	var current int
+	err = tx.QueryRow(ctx, `SELECT version FROM schema_version`).Scan(&current)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+			return fmt.Errorf("pgstore: migrate: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("pgstore: migrate: read schema version: %w", err)
+	}
+	if current > SchemaVersion {
+		return fmt.Errorf("pgstore: database has schema version %d, this binary knows up to %d", current, SchemaVersion)
+	}
+	for v := current; v < SchemaVersion; v++ {
+		if _, err := tx.Exec(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("pgstore: migrate to version %d: %w", v+1, err)
+		}
+	}
+	if current < SchemaVersion {
+		if _, err := tx.Exec(ctx, `UPDATE schema_version SET version = $1`, SchemaVersion); err != nil {
+			return fmt.Errorf("pgstore: migrate: %w", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("pgstore: migrate: %w", err)
+	}
+	return nil
+}
+
+// Version returns the schema version recorded in the database.
+func (s *Store) Version(ctx context.Context) (int, error) {
+	var v int
+	if err := s.pool.QueryRow(ctx, `SELECT version FROM schema_version`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("pgstore: not a usage ledger: %w", err)
+	}
+	return v, nil
+}
+
+// stagingDDL creates the connection's staging table once: a temporary table
+// lives as long as its connection, and ON COMMIT DELETE ROWS empties it at the
+// end of every batch without a DROP (no catalog churn per batch).
+const stagingDDL = `CREATE TEMPORARY TABLE IF NOT EXISTS usage_records_staging
+	(LIKE usage_records INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`
+
+// moveSQL inserts the staged batch. ON CONFLICT DO NOTHING also skips an
+// event repeated within the batch.
+const moveSQL = `INSERT INTO usage_records SELECT * FROM usage_records_staging ON CONFLICT (event_id) DO NOTHING`
+
+// Insert stores recs in one transaction (COPY into the staging table, then
+// one INSERT ... SELECT ... ON CONFLICT DO NOTHING) and reports how many were
+// new and how many were already stored or repeated. On error nothing of recs
+// is stored; IsPermanent tells bad data from an unavailable database.
+func (s *Store) Insert(ctx context.Context, recs []usage.Record) (inserted, duplicates int, err error) {
+	if len(recs) == 0 {
+		return 0, 0, nil
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("pgstore: insert: %w", err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, stagingDDL); err != nil {
+		return 0, 0, fmt.Errorf("pgstore: insert: staging table: %w", err)
+	}
+	row := make([]any, len(columns))
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{"usage_records_staging"}, columns,
+		pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) { return copyRow(row, &recs[i]), nil }))
+	if err != nil {
+		return 0, 0, fmt.Errorf("pgstore: insert: copy: %w", err)
+	}
+	if int(n) != len(recs) {
+		return 0, 0, fmt.Errorf("pgstore: insert: copied %d of %d records", n, len(recs))
+	}
+	tag, err := tx.Exec(ctx, moveSQL)
+	if err != nil {
+		return 0, 0, fmt.Errorf("pgstore: insert: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, 0, fmt.Errorf("pgstore: insert: commit: %w", err)
+	}
+	inserted = int(tag.RowsAffected())
+	return inserted, len(recs) - inserted, nil
+}
+
+// copyRow fills row (reused across rows: CopyFrom encodes it before asking
+// for the next) with r's values in column order. Empty optional text is NULL.
+func copyRow(row []any, r *usage.Record) []any {
+	row[0] = r.EventID
+	row[1] = r.Time.UTC().Truncate(time.Microsecond)
+	row[2], row[3], row[4], row[5] = null(r.TenantID), null(r.UserID), null(r.SessionID), null(r.Feature)
+	row[6], row[7], row[8], row[9] = null(r.ServiceName), null(r.Environment), null(r.Provider), null(r.Operation)
+	row[10], row[11], row[12], row[13] = null(r.RequestModel), null(r.ResponseModel), null(r.CatalogProvider), null(r.CatalogModel)
+	row[14], row[15], row[16], row[17], row[18] = r.InputTokens, r.OutputTokens, r.CacheReadTokens, r.CacheWriteTokens, r.ReasoningTokens
+	row[19], row[20], row[21], row[22] = null(r.CostUSD), null(r.ReportedCostUSD), null(r.TokenConvention), r.PricingStatus
+	row[23], row[24], row[25] = null(r.PricingDetail), r.Billable, null(r.BillableReason)
+	row[26], row[27], row[28], row[29] = null(r.TraceID), null(r.SpanID), null(r.Plan), null(r.RevenueUSD)
+	row[30], row[31] = null(r.PriceRef), null(r.ServiceTier)
+	return row
+}
+
+func null(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// IsPermanent reports whether err is PostgreSQL refusing the data itself — a
+// data exception (SQLSTATE class 22: invalid text encoding, a NUL byte, a
+// value out of range...) or an integrity violation (class 23) — which no retry
+// can fix. Anything else (connection refused or lost, timeouts, a server
+// shutting down, lock conflicts) may succeed later.
+func IsPermanent(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || len(pe.Code) < 2 {
+		return false
+	}
+	switch pe.Code[:2] {
+	case "22", "23":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,214 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/genaimeter/genaimeter/internal/store/pgstore/pgstoretest"
+	"github.com/genaimeter/genaimeter/internal/usage"
+)
+
+func openTemp(t testing.TB) *Store {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(pgstoretest.NewDatabase(t))
+	require.NoError(t, err)
+	s, err := Open(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	require.NoError(t, s.Migrate(context.Background()))
+	return s
+}
+
+func pricedRecord() usage.Record {
+	return usage.Record{
+		EventID: "0af7651916cd43dd8448eb211c80319cb7ad6b7169203331",
+		// 250ns past the microsecond: stored truncated, never rounded up.
+		Time:     time.Date(2026, 3, 4, 5, 6, 7, 500_000_250, time.FixedZone("CET", 3600)),
+		TenantID: "acme", UserID: "u-1", SessionID: "s-9", Feature: "summarize", ServiceName: "chat",
+		Environment: "prod", Provider: "openai", Operation: "chat", RequestModel: "gpt-4o-mini",
+		ResponseModel: "gpt-4o-mini-2024-07-18", CatalogProvider: "openai", CatalogModel: "gpt-4o-mini",
+		InputTokens: 500, OutputTokens: 100, CacheReadTokens: 200, CacheWriteTokens: 10, ReasoningTokens: 20,
+		CostUSD: "0.000135", ReportedCostUSD: "0.00014", RevenueUSD: "0.000162000",
+		PriceRef: "embedded:genai-prices@0.1.8#openai/gpt-4o-mini", ServiceTier: "flex", Plan: "pro",
+		TokenConvention: "inclusive", PricingStatus: usage.StatusPriced, PricingDetail: "catalog 2026-03-01",
+		Billable: true, BillableReason: "tenant plan",
+		TraceID: "0af7651916cd43dd8448eb211c80319c", SpanID: "b7ad6b7169203331",
+	}
+}
+
+// rowsAsText reads usage_records back as text (NULL as "NULL"), ordered by event id.
+func rowsAsText(t *testing.T, s *Store) []map[string]string {
+	t.Helper()
+	rows, err := s.Pool().Query(context.Background(), `SELECT * FROM usage_records ORDER BY event_id`)
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []map[string]string
+	for rows.Next() {
+		vals, err := rows.Values()
+		require.NoError(t, err)
+		m := map[string]string{}
+		for i, f := range rows.FieldDescriptions() {
+			switch v := vals[i].(type) {
+			case nil:
+				m[f.Name] = "NULL"
+			case time.Time:
+				m[f.Name] = v.UTC().Format(time.RFC3339Nano)
+			default:
+				m[f.Name] = fmt.Sprint(v)
+			}
+		}
+		out = append(out, m)
+	}
+	require.NoError(t, rows.Err())
+	// numeric comes back as pgtype.Numeric: read the exact text instead.
+	cost, err := s.Pool().Query(context.Background(), `SELECT cost_usd::text, revenue_usd::text, reported_cost_usd::text FROM usage_records ORDER BY event_id`)
+	require.NoError(t, err)
+	defer cost.Close()
+	for i := 0; cost.Next(); i++ {
+		var c, r, rep *string
+		require.NoError(t, cost.Scan(&c, &r, &rep))
+		for k, v := range map[string]*string{"cost_usd": c, "revenue_usd": r, "reported_cost_usd": rep} {
+			out[i][k] = "NULL"
+			if v != nil {
+				out[i][k] = *v
+			}
+		}
+	}
+	return out
+}
+
+func TestInsertStoresExactRowsAndIsIdempotent(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	unpriced := usage.Record{EventID: "e2", Time: time.Date(2026, 3, 4, 5, 6, 7, 999_999_999, time.UTC), TenantID: "acme",
+		RequestModel: "mystery-model", InputTokens: 7, PricingStatus: usage.StatusUnpriced}
+	ins, dup, err := s.Insert(ctx, []usage.Record{pricedRecord(), unpriced, unpriced})
+	require.NoError(t, err)
+	assert.Equal(t, [2]int{2, 1}, [2]int{ins, dup}, "an in-batch repeat is a duplicate")
+
+	replay := pricedRecord()
+	replay.CostUSD = "99"
+	ins, dup, err = s.Insert(ctx, []usage.Record{replay, unpriced})
+	require.NoError(t, err)
+	assert.Equal(t, [2]int{0, 2}, [2]int{ins, dup}, "the first stored version wins")
+
+	assert.Equal(t, []map[string]string{
+		{
+			"event_id": "0af7651916cd43dd8448eb211c80319cb7ad6b7169203331", "time": "2026-03-04T04:06:07.5Z",
+			"tenant_id": "acme", "user_id": "u-1", "session_id": "s-9", "feature": "summarize", "service_name": "chat",
+			"environment": "prod", "provider": "openai", "operation": "chat", "request_model": "gpt-4o-mini",
+			"response_model": "gpt-4o-mini-2024-07-18", "catalog_provider": "openai", "catalog_model": "gpt-4o-mini",
+			"input_tokens": "500", "output_tokens": "100", "cache_read_tokens": "200", "cache_write_tokens": "10", "reasoning_tokens": "20",
+			"cost_usd": "0.000135", "reported_cost_usd": "0.00014", "token_convention": "inclusive", "pricing_status": "priced",
+			"pricing_detail": "catalog 2026-03-01", "billable": "true", "billable_reason": "tenant plan",
+			"trace_id": "0af7651916cd43dd8448eb211c80319c", "span_id": "b7ad6b7169203331", "plan": "pro",
+			"revenue_usd": "0.000162000", "price_ref": "embedded:genai-prices@0.1.8#openai/gpt-4o-mini", "service_tier": "flex",
+		},
+		{
+			// 23:59:59.999999999-style times are truncated, not rounded into the next second.
+			"event_id": "e2", "time": "2026-03-04T05:06:07.999999Z", "tenant_id": "acme", "user_id": "NULL", "session_id": "NULL",
+			"feature": "NULL", "service_name": "NULL", "environment": "NULL", "provider": "NULL", "operation": "NULL",
+			"request_model": "mystery-model", "response_model": "NULL", "catalog_provider": "NULL", "catalog_model": "NULL",
+			"input_tokens": "7", "output_tokens": "0", "cache_read_tokens": "0", "cache_write_tokens": "0", "reasoning_tokens": "0",
+			"cost_usd": "NULL", "reported_cost_usd": "NULL", "token_convention": "NULL", "pricing_status": "unpriced",
+			"pricing_detail": "NULL", "billable": "false", "billable_reason": "NULL", "trace_id": "NULL", "span_id": "NULL",
+			"plan": "NULL", "revenue_usd": "NULL", "price_ref": "NULL", "service_tier": "NULL",
+		},
+	}, rowsAsText(t, s))
+
+	// Exact decimal sum in SQL.
+	var sum string
+	require.NoError(t, s.Pool().QueryRow(ctx, `SELECT sum(cost_usd)::text FROM usage_records`).Scan(&sum))
+	assert.Equal(t, "0.000135", sum)
+}
+
+func TestInsertBadDataIsPermanentAndWritesNothing(t *testing.T) {
+	s := openTemp(t)
+	bad := pricedRecord()
+	bad.EventID = "bad"
+	bad.UserID = "nul\x00byte" // PostgreSQL text cannot hold NUL
+	_, _, err := s.Insert(context.Background(), []usage.Record{pricedRecord(), bad})
+	require.Error(t, err)
+	assert.True(t, IsPermanent(err), "%v", err)
+	assert.ErrorContains(t, err, "pgstore: insert: copy: ERROR: invalid byte sequence for encoding \"UTF8\": 0x00 (SQLSTATE 22021)")
+	assert.Empty(t, rowsAsText(t, s))
+}
+
+func TestMigrateIsIdempotentAndRefusesNewerSchema(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	require.NoError(t, s.Migrate(ctx))
+	v, err := s.Version(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, SchemaVersion, v)
+	assert.Len(t, migrations, SchemaVersion)
+	_, err = s.Pool().Exec(ctx, `UPDATE schema_version SET version = 7`)
+	require.NoError(t, err)
+	assert.EqualError(t, s.Migrate(ctx), "pgstore: database has schema version 7, this binary knows up to 1")
+}
+
+// Collectors starting together against one database migrate once.
+func TestConcurrentMigrate(t *testing.T) {
+	url := pgstoretest.NewDatabase(t)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			cfg, err := pgxpool.ParseConfig(url)
+			if err != nil {
+				errs <- err
+				return
+			}
+			s, err := Open(context.Background(), cfg)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer s.Close()
+			errs <- s.Migrate(context.Background())
+		}()
+	}
+	for range 4 {
+		require.NoError(t, <-errs)
+	}
+}
+
+func TestIsPermanentOnUnavailableServer(t *testing.T) {
+	cfg, err := pgxpool.ParseConfig("postgres://nobody@127.0.0.1:1/none?connect_timeout=2")
+	require.NoError(t, err)
+	_, err = Open(context.Background(), cfg)
+	require.Error(t, err)
+	assert.False(t, IsPermanent(err))
+	assert.ErrorContains(t, err, "pgstore: connect to 127.0.0.1:1/none: ")
+}
+
+// BenchmarkInsert: one 1,000-record batch of new records per iteration.
+func BenchmarkInsert(b *testing.B) {
+	s := openTemp(b)
+	ctx := context.Background()
+	const batch = 1000
+	recs := make([]usage.Record, batch)
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range recs {
+			recs[i] = pricedRecord()
+			recs[i].EventID = fmt.Sprintf("%048d", n)
+			n++
+		}
+		ins, _, err := s.Insert(ctx, recs)
+		if err != nil || ins != batch {
+			b.Fatalf("insert: %d new, %v", ins, err)
+		}
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
+	var size int64
+	if err := s.Pool().QueryRow(ctx, `SELECT pg_total_relation_size('usage_records')`).Scan(&size); err == nil {
+		b.ReportMetric(float64(size)/float64(n), "disk-bytes/record")
+	}
+}

@@ -95,3 +95,25 @@ func BenchmarkMetricsAggregate10kCalls1kTenants(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMetricsConsumeWarm is the steady state: the 500 series exist, one
+// op aggregates a batch of 100 calls (dedupe off, so the same batches can be
+// replayed), without export.
+func BenchmarkMetricsConsumeWarm(b *testing.B) {
+	batches := benchCalls()
+	cfg := createDefaultConfig().(*Config)
+	cfg.Metrics.CardinalityLimit = 500
+	cfg.Dedupe.Window = 0
+	c, err := newMetricsConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop(), time.Now, systemTicker)
+	require.NoError(b, err)
+	ctx := context.Background()
+	for _, td := range batches {
+		require.NoError(b, c.ConsumeTraces(ctx, td))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		require.NoError(b, c.ConsumeTraces(ctx, batches[i%len(batches)]))
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/call")
+}

@@ -1,6 +1,7 @@
 package genailedgerexporter
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -47,6 +48,22 @@ func TestLoadConfig(t *testing.T) {
 	minimal := createDefaultConfig().(*Config)
 	minimal.SQLite.Path = "./data/usage.db"
 
+	pg := createDefaultConfig().(*Config)
+	pgc := pg.Postgres.GetOrInsertDefault()
+	pgc.Endpoint = "postgres://genaimeter@db.internal:5432/billing?application_name=genaimeter"
+	pgc.Password = "s3cret"
+	pgc.TLS.CAFile = "/etc/ssl/db-ca.pem"
+	pg.DeadLetter.GetOrInsertDefault().Path = "/var/lib/genaimeter/dead-letter.jsonl"
+
+	kafka := createDefaultConfig().(*Config)
+	kafka.Kafka.GetOrInsertDefault().Brokers = []string{"kafka-1:9092", "kafka-2:9092"}
+
+	file := createDefaultConfig().(*Config)
+	fc := file.File.GetOrInsertDefault()
+	fc.Path = "/var/lib/genaimeter/usage.jsonl"
+	fc.MaxAge = time.Hour
+	file.SQLite.Synchronous = "full"
+
 	tests := []struct {
 		id      component.ID
 		want    *Config
@@ -59,6 +76,25 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "memory"), wantErr: `sqlite.path: must be a file path, got ":memory:"`},
 		{id: component.NewIDWithName(metadata.Type, "uri"), wantErr: `sqlite.path: must be a file path, got "file:usage.db"`},
 		{id: component.NewIDWithName(metadata.Type, "query"), wantErr: `sqlite.path: must not contain '?', got "usage.db?mode=ro"`},
+		{id: component.NewIDWithName(metadata.Type, "postgres"), want: pg},
+		{id: component.NewIDWithName(metadata.Type, "kafka"), want: kafka},
+		{id: component.NewIDWithName(metadata.Type, "file"), want: file},
+		{id: component.NewIDWithName(metadata.Type, "two_sinks"), wantErr: "postgres, kafka: configure one sink per genai_ledger instance, got 2; " +
+			"run one instance per sink side by side (genai_ledger/postgres, genai_ledger/kafka)"},
+		{id: component.NewIDWithName(metadata.Type, "sqlite_and_file"), wantErr: `sqlite.path: must be empty when file is configured (one sink per genai_ledger instance), got "./data/usage.db"`},
+		{id: component.NewIDWithName(metadata.Type, "bad_postgres"), wantErr: `postgres.endpoint: scheme must be postgres or postgresql, got "mysql"` + "\n" +
+			"postgres.endpoint: must not contain a password; use postgres.password\n" +
+			"postgres.endpoint: must not set sslmode; use postgres.tls\n" +
+			"postgres.max_conns: must be >= 1, got 0"},
+		{id: component.NewIDWithName(metadata.Type, "bad_kafka"), wantErr: `kafka.brokers[0]: must be host:port, got ""` + "\n" +
+			`kafka.brokers[1]: must be host:port, got "http://kafka:9092"` + "\n" +
+			"kafka.topic: must not be empty\n" +
+			"kafka.max_message_bytes: must be >= 2048, got 100"},
+		{id: component.NewIDWithName(metadata.Type, "bad_file"), wantErr: "file.path: must not be empty\n" +
+			"file.max_size_mib: must be >= 0, got -1\n" +
+			"file.max_age: must be >= 0, got -1s"},
+		{id: component.NewIDWithName(metadata.Type, "bad_sqlite"), wantErr: `sqlite.synchronous: must be "normal" or "full", got "off"` + "\n" +
+			"dead_letter.path: must not be empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {
@@ -75,6 +111,13 @@ func TestLoadConfig(t *testing.T) {
 			assert.Equal(t, tt.want, cfg)
 		})
 	}
+}
+
+// The password never shows in the config's string form (configopaque).
+func TestPostgresPasswordIsOpaque(t *testing.T) {
+	c := PostgresConfig{Password: "s3cret"}
+	assert.Equal(t, "[REDACTED]", c.Password.String())
+	assert.NotContains(t, fmt.Sprintf("%v %+v", c, c), "s3cret")
 }
 
 func TestValidateDoesNotMutate(t *testing.T) {

@@ -61,10 +61,19 @@ func (s *fileSink) open() error {
 }
 
 // rotatedName is where the current file goes at time t: the rotation time
-// before the extension, so that rotated files sort in time order.
+// before the extension, so that rotated files sort in time order, and a
+// counter if that name is taken (two rotations in one clock tick), so that a
+// rotated file is never overwritten.
 func rotatedName(path string, t time.Time) string {
 	ext := filepath.Ext(path)
-	return strings.TrimSuffix(path, ext) + "-" + t.UTC().Format("20060102T150405.000000000Z") + ext
+	base := strings.TrimSuffix(path, ext) + "-" + t.UTC().Format("20060102T150405.000000000Z")
+	name := base + ext
+	for i := 1; ; i++ {
+		if _, err := os.Lstat(name); os.IsNotExist(err) {
+			return name
+		}
+		name = fmt.Sprintf("%s-%d%s", base, i, ext)
+	}
 }
 
 func (s *fileSink) rotate() error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -85,9 +86,15 @@ func (s *kafkaSink) Write(ctx context.Context, recs []usage.Record) (WriteResult
 		}
 	}
 	results := s.client.ProduceSync(ctx, msgs...)
+	// Results come in completion order, not in the order of msgs.
+	index := make(map[*kgo.Record]int, len(msgs))
+	for i, m := range msgs {
+		index[m] = i
+	}
 	var res WriteResult
 	var retry error
-	for i, pr := range results {
+	for _, pr := range results {
+		i := index[pr.Record]
 		switch {
 		case pr.Err == nil:
 			res.Written++
@@ -100,6 +107,7 @@ func (s *kafkaSink) Write(ctx context.Context, recs []usage.Record) (WriteResult
 			retry = fmt.Errorf("kafka: produce to %s: %w", s.cfg.Topic, pr.Err)
 		}
 	}
+	sort.Slice(res.Rejected, func(a, b int) bool { return res.Rejected[a].Index < res.Rejected[b].Index })
 	if retry != nil {
 		// Some records were produced and will be produced again by the
 		// retry: consumers deduplicate on the event id header.

@@ -22,6 +22,9 @@ type Config struct {
 	// excludes them (Anthropic's and Bedrock's raw counts). First match wins.
 	// Default: none (the built-in table).
 	TokenConventions []TokenConventionRule `mapstructure:"token_conventions"`
+	// Billing decides which calls are billable, with a reason, and the plan of
+	// each tenant (see BillingConfig).
+	Billing BillingConfig `mapstructure:"billing"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -154,6 +157,7 @@ func (cfg *Config) Validate() error {
 	if a.Ancestors.MaxRememberedSpans < 1 {
 		errs = errors.Join(errs, fmt.Errorf("attribution.ancestors.max_remembered_spans: must be >= 1, got %d", a.Ancestors.MaxRememberedSpans))
 	}
+	errs = errors.Join(errs, cfg.Billing.validate())
 	return errs
 }
 

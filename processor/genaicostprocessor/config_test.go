@@ -3,6 +3,9 @@ package genaicostprocessor
 import (
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -37,7 +40,49 @@ func TestLoadConfig(t *testing.T) {
 					Feature:   defaultFeatureKeys,
 					Ancestors: AncestorsConfig{Wait: defaultAncestorWait, MaxPendingSpans: defaultMaxPendingSpans, MaxRememberedSpans: defaultMaxRememberedSpans},
 				},
+				Billing: createDefaultConfig().(*Config).Billing,
 			},
+		},
+		{
+			id: component.NewIDWithName(metadata.Type, "billing"),
+			want: func() *Config {
+				cfg := createDefaultConfig().(*Config)
+				cfg.Billing = BillingConfig{
+					ErrorMode: ottl.PropagateError,
+					Plans:     PlansConfig{File: "./plans.yaml", DefaultPlan: "free", ReloadInterval: time.Minute},
+					Rules: []BillingRule{
+						{Name: "internal_tenant", Condition: `attributes["genaimeter.tenant_id"] == "dogfood"`},
+						{Name: "vip", Condition: `attributes["genaimeter.plan"] == "enterprise"`, Billable: true},
+					},
+				}
+				return cfg
+			}(),
+		},
+		{
+			id: component.NewIDWithName(metadata.Type, "no_rules"),
+			want: func() *Config {
+				cfg := createDefaultConfig().(*Config)
+				cfg.Billing.Rules = []BillingRule{}
+				return cfg
+			}(),
+		},
+		{
+			id: component.NewIDWithName(metadata.Type, "bad_ottl"),
+			wantErr: "billing.rules[1].condition: 1:20: condition has invalid syntax: (expected Field (\".\" Field)*)\n" +
+				"billing.rules[2].condition: 1:1: condition failed to parse near `foo == \"y\"`: segment \"foo\" from path \"foo\" " +
+				"is not a valid path nor a valid OTTL keyword for the span context - review " +
+				"https://github.com/open-telemetry/opentelemetry-collector-contrib/tree/main/pkg/ottl/contexts/ottlspan to see all valid paths",
+		},
+		{
+			id: component.NewIDWithName(metadata.Type, "bad_billing"),
+			wantErr: "billing.rules[0].name: must not be empty\n" +
+				"billing.rules[1].name: \"has space\" may only hold letters, digits, '_', '.' and '-'\n" +
+				"billing.rules[2].name: \"default\" is reserved\n" +
+				"billing.rules[4].name: \"trial\" is already the name of billing.rules[3]\n" +
+				"billing.rules[5].name: \"rule_error\" is reserved\n" +
+				"billing.rules[4].condition: must not be empty\n" +
+				"billing.plans.default_plan: must be set when billing.plans.file is set (it is the plan of tenants the file does not list)\n" +
+				"billing.plans.reload_interval: must be >= 0, got -1s",
 		},
 		{
 			id:      component.NewIDWithName(metadata.Type, "bad_format"),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/processor"
@@ -43,6 +44,11 @@ func createDefaultConfig() component.Config {
 				MaxPendingSpans:    defaultMaxPendingSpans,
 				MaxRememberedSpans: defaultMaxRememberedSpans,
 			},
+		},
+		Billing: BillingConfig{
+			Rules:     defaultBillingRules(),
+			ErrorMode: ottl.IgnoreError,
+			Plans:     PlansConfig{ReloadInterval: defaultPlansReloadInterval},
 		},
 	}
 }

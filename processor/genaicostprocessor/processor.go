@@ -50,6 +50,7 @@ type costProcessor struct {
 	conv      *genaiconv.Conventions
 	keys      [ancestry.NumFields][]string
 	now       func() time.Time
+	billing   *biller
 
 	// mu guards the ancestry memory and the held calls.
 	mu      sync.Mutex
@@ -75,8 +76,13 @@ func newCostProcessor(set processor.Settings, cfg *Config, next consumer.Traces)
 	if err != nil {
 		return nil, err
 	}
+	bill, err := newBiller(&cfg.Billing, set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
 	a := &cfg.Attribution
 	p := &costProcessor{
+		billing:      bill,
 		conv:         conv,
 		cfg:          cfg,
 		logger:       set.Logger,
@@ -105,12 +111,18 @@ func newCostProcessor(set processor.Settings, cfg *Config, next consumer.Traces)
 // with its path and the reason, rather than pricing calls wrongly later — and
 // starts the clock that lets held calls go when their wait runs out.
 func (p *costProcessor) start(_ context.Context, _ component.Host) error {
+	// The plans load first: once the catalog is set, shutdown expects the
+	// expiry loop to run.
+	if err := p.billing.startPlans(p.countPlanReload); err != nil {
+		return err
+	}
 	if len(p.cfg.Pricing.Sources) == 0 {
 		p.catalog = pricing.Embedded()
 	} else {
 		src := p.cfg.Pricing.Sources[0]
 		cat, err := pricing.LoadFile(src.Format, src.Path)
 		if err != nil {
+			p.billing.stopPlans()
 			return fmt.Errorf("genai_cost: loading price catalog pricing.sources[0]: %w", err)
 		}
 		p.catalog = cat
@@ -143,6 +155,7 @@ func (p *costProcessor) shutdown(ctx context.Context) error {
 			}
 			err = p.releaseAll(ctx)
 		}
+		p.billing.stopPlans()
 		p.telemetry.Shutdown()
 	})
 	return err
@@ -153,6 +166,7 @@ func (p *costProcessor) shutdown(ctx context.Context) error {
 type batchCounts struct {
 	priced, unpriced, noUsage, skipped, unattributed, held int64
 	released                                               map[string]int64
+	bill                                                   billingCounts
 	// extra holds held calls let go while the batch is being walked; they join
 	// the batch after the walk, so that they are not metered twice.
 	extra ptrace.Traces
@@ -198,6 +212,17 @@ func (p *costProcessor) processTraces(ctx context.Context, td ptrace.Traces) (pt
 			n.release(releaseArrived, 1)
 			n.carry(pc.td)
 		}
+	}
+	if err := n.bill.err; err != nil {
+		// error_mode propagate: a billing rule failed on a call of this batch.
+		// The batch is refused, as contrib does. Held calls let go during the
+		// walk came with earlier batches, already accepted: they go on alone.
+		p.mu.Unlock()
+		extra := n.extra
+		if extra == (ptrace.Traces{}) {
+			extra = ptrace.NewTraces()
+		}
+		return td, errors.Join(err, p.emit(ctx, extra, &n))
 	}
 	if n.extra != (ptrace.Traces{}) {
 		n.extra.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
@@ -276,6 +301,7 @@ func (p *costProcessor) record(ctx context.Context, n *batchCounts) {
 	if d := n.held - released; d != 0 {
 		p.telemetry.ProcessorGenaiCostPendingCalls.Add(ctx, d)
 	}
+	p.recordBilling(ctx, &n.bill)
 }
 
 // processSpan meters one span if it is an LLM call, and reports whether the
@@ -316,7 +342,7 @@ func (p *costProcessor) processSpan(ctx context.Context, span ptrace.Span, scope
 		n.held++
 		return true
 	}
-	p.finish(ctx, span, call, &id, rs.Resource().Attributes(), n)
+	p.finish(ctx, span, call, &id, rs, ss, n)
 	return false
 }
 
@@ -336,13 +362,16 @@ func holdCopy(span ptrace.Span, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans) p
 // finishHeld meters a held call with the identity known now.
 func (p *costProcessor) finishHeld(ctx context.Context, pc *pendingCall, n *batchCounts) {
 	rs := pc.td.ResourceSpans().At(0)
-	span := rs.ScopeSpans().At(0).Spans().At(0)
+	ss := rs.ScopeSpans().At(0)
+	span := ss.Spans().At(0)
 	id := p.ownIdentity(span.Attributes())
 	if id[idFeature] == "" {
 		id[idFeature] = pc.call.Feature
 	}
 	p.memory.Resolve(span.TraceID(), span.ParentSpanID(), &id)
-	p.finish(ctx, span, pc.call, &id, rs.Resource().Attributes(), n)
+	n.bill.releasing = true // a rule error has no sender to go back to
+	p.finish(ctx, span, pc.call, &id, rs, ss, n)
+	n.bill.releasing = false
 }
 
 // expireLoop lets held calls go when their wait has run out.
@@ -422,9 +451,10 @@ func lookup(keys []string, m pcommon.Map) string {
 
 // finish prices a call and writes the meter's decisions onto its span. The
 // identity found on the span and its ancestors comes first; the resource fills
-// what is still missing.
-func (p *costProcessor) finish(ctx context.Context, span ptrace.Span, call genaiconv.Call, id *ancestry.Identity, res pcommon.Map, n *batchCounts) {
+// what is still missing. rs and ss are the span's resource and scope.
+func (p *costProcessor) finish(ctx context.Context, span ptrace.Span, call genaiconv.Call, id *ancestry.Identity, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, n *batchCounts) {
 	attrs := span.Attributes()
+	res := rs.Resource().Attributes()
 	for f, keys := range p.keys {
 		if id[f] == "" {
 			id[f] = lookup(keys, res)
@@ -488,9 +518,8 @@ func (p *costProcessor) finish(ctx context.Context, span ptrace.Span, call genai
 		n.noUsage++
 		attrs.PutStr(usage.AttrPricingDetail, detail)
 	}
-	// Every call is billable until the billing rules say otherwise.
-	attrs.PutBool(usage.AttrBillable, true)
-	attrs.PutStr(usage.AttrBillableReason, "default")
+	// The plan, then billable or not with a reason: the call and its cost stay.
+	p.decideBillable(ctx, rs, ss, span, id[idTenant], &n.bill)
 }
 
 // setUsage converts semconv token counts into the catalog's usage keys. Both

@@ -26,12 +26,15 @@ type TelemetryBuilder struct {
 	meter                               metric.Meter
 	mu                                  sync.Mutex
 	registrations                       []metric.Registration
+	ProcessorGenaiCostBillableDecisions metric.Int64Counter
 	ProcessorGenaiCostCalls             metric.Int64Counter
 	ProcessorGenaiCostCallsHeld         metric.Int64Counter
 	ProcessorGenaiCostCallsReleased     metric.Int64Counter
 	ProcessorGenaiCostCallsUnattributed metric.Int64Counter
 	ProcessorGenaiCostCallsUnpriced     metric.Int64Counter
 	ProcessorGenaiCostPendingCalls      metric.Int64UpDownCounter
+	ProcessorGenaiCostPlanReloads       metric.Int64Counter
+	ProcessorGenaiCostRuleErrors        metric.Int64Counter
 	ProcessorGenaiCostSpansSkipped      metric.Int64Counter
 }
 
@@ -64,6 +67,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ProcessorGenaiCostBillableDecisions, err = builder.meter.Int64Counter(
+		"otelcol_processor_genai_cost_billable_decisions",
+		metric.WithDescription("Billing decisions on metered LLM calls, by decision and reason (the deciding rule). [Development]"),
+		metric.WithUnit("{call}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorGenaiCostCalls, err = builder.meter.Int64Counter(
 		"otelcol_processor_genai_cost_calls",
 		metric.WithDescription("LLM calls recognized and metered, by pricing outcome. [Development]"),
@@ -98,6 +107,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_genai_cost_pending_calls",
 		metric.WithDescription("LLM calls currently held for their ancestors. [Development]"),
 		metric.WithUnit("{call}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorGenaiCostPlanReloads, err = builder.meter.Int64Counter(
+		"otelcol_processor_genai_cost_plan_reloads",
+		metric.WithDescription("Reloads of the tenant plans file after it changed, by outcome; a failed reload keeps the last good plans. [Development]"),
+		metric.WithUnit("{reload}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorGenaiCostRuleErrors, err = builder.meter.Int64Counter(
+		"otelcol_processor_genai_cost_rule_errors",
+		metric.WithDescription("Billing rule conditions that failed to evaluate, by rule. [Development]"),
+		metric.WithUnit("{error}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorGenaiCostSpansSkipped, err = builder.meter.Int64Counter(

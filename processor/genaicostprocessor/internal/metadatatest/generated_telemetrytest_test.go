@@ -19,13 +19,19 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	tb.ProcessorGenaiCostBillableDecisions.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostCalls.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostCallsHeld.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostCallsReleased.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostCallsUnattributed.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostCallsUnpriced.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostPendingCalls.Add(context.Background(), 1)
+	tb.ProcessorGenaiCostPlanReloads.Add(context.Background(), 1)
+	tb.ProcessorGenaiCostRuleErrors.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostSpansSkipped.Add(context.Background(), 1)
+	AssertEqualProcessorGenaiCostBillableDecisions(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorGenaiCostCalls(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -42,6 +48,12 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorGenaiCostPendingCalls(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorGenaiCostPlanReloads(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorGenaiCostRuleErrors(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorGenaiCostSpansSkipped(t, testTel,

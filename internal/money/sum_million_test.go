@@ -14,7 +14,7 @@ import (
 // mix exponents (0.01755, 0.000308333…, 1.2) like real records do.
 func TestSumMillionRecords(t *testing.T) {
 	const n = 1_000_000
-	const scale = 12 // every cost below has at most 12 decimals
+	const scale = 12            // every cost below has at most 12 decimals
 	var perExp [scale + 1]int64 // sums of coefficients by exponent: no overflow for 1e6 × 1e10
 	ds := make([]apd.Decimal, n)
 	ptrs := make([]*apd.Decimal, n)

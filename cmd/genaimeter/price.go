@@ -23,14 +23,19 @@ func init() {
 	})
 }
 
-const priceUsage = `usage: genaimeter price --provider P --model M [--at RFC3339] --usage key=N,key=N [--explain] [--prices FORMAT:PATH]
-       genaimeter price --jsonl [--at RFC3339] [--prices FORMAT:PATH] < calls.jsonl
+const priceUsage = `usage: genaimeter price --provider P --model M [--at RFC3339] --usage key=N,key=N [--tier T] [--explain] [--prices FORMAT:PATH]... [--alias NAME=MODEL]...
+       genaimeter price --jsonl [--at RFC3339] [--prices FORMAT:PATH]... < calls.jsonl
 
 Usage keys are those of genai-prices: input_tokens is the TOTAL input including
 cache_read_tokens and cache_write_tokens; output_tokens includes
 output_reasoning_tokens. JSONL input lines: {"provider","model","time","usage":{...}}
-(optional "request_model", tried when "model" is unknown; "time" defaults to --at).
-Each output line: {"cost_usd","status":"priced|unpriced|error","catalog_provider","catalog_model",...}.`
+(optional "request_model", tried when "model" is unknown; "tier"; "time" defaults to --at).
+Each output line: {"cost_usd","status":"priced|unpriced|error","catalog_provider","catalog_model","price_ref",...}.
+
+--prices layers catalogs as the processor's pricing.sources do: a later one
+overrides an earlier one for the same model. FORMAT is genai-prices, litellm or
+genaimeter; "--prices embedded" is the built-in genai-prices snapshot (the
+default when no --prices is given).`
 
 // priceLine is one JSONL input line.
 type priceLine struct {
@@ -38,6 +43,7 @@ type priceLine struct {
 	Model        string                 `json:"model"`
 	RequestModel string                 `json:"request_model"`
 	Time         string                 `json:"time"`
+	Tier         string                 `json:"tier"`
 	Usage        map[string]json.Number `json:"usage"`
 }
 
@@ -48,6 +54,8 @@ type priceOut struct {
 	Status          string `json:"status"`
 	CatalogProvider string `json:"catalog_provider,omitempty"`
 	CatalogModel    string `json:"catalog_model,omitempty"`
+	PriceRef        string `json:"price_ref,omitempty"`
+	ServiceTier     string `json:"service_tier,omitempty"`
 	Detail          string `json:"detail,omitempty"`
 	Error           string `json:"error,omitempty"`
 }
@@ -61,7 +69,21 @@ func runPrice(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	usageFlag := fs.String("usage", "", "usage counts: key=N,key=N")
 	jsonl := fs.Bool("jsonl", false, "read calls as JSON lines from stdin, write one result line each")
 	explain := fs.Bool("explain", false, "show which provider, model, price entry and tier applied and each bucket's cost")
-	prices := fs.String("prices", "", "price catalog FORMAT:PATH (default: embedded genai-prices snapshot)")
+	var prices []string
+	fs.Func("prices", "price catalog FORMAT:PATH, or embedded; repeat to layer (default: embedded genai-prices snapshot)", func(v string) error {
+		prices = append(prices, v)
+		return nil
+	})
+	aliases := map[string]string{}
+	fs.Func("alias", "model alias NAME=MODEL (an Azure deployment name, say); repeatable", func(v string) error {
+		k, m, ok := strings.Cut(v, "=")
+		if !ok || k == "" || m == "" {
+			return fmt.Errorf("want NAME=MODEL")
+		}
+		aliases[k] = m
+		return nil
+	})
+	tier := fs.String("tier", "", "service tier of the call: flex, priority, batch (default: standard)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stderr, priceUsage)
@@ -80,17 +102,9 @@ func runPrice(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 		when = t
 	}
-	cat := pricing.Embedded()
-	if *prices != "" {
-		format, path, ok := strings.Cut(*prices, ":")
-		if !ok || path == "" {
-			return usageError{fmt.Errorf("--prices %q: want FORMAT:PATH, e.g. genai-prices:./data.json", *prices)}
-		}
-		c, err := pricing.LoadFile(format, path)
-		if err != nil {
-			return err
-		}
-		cat = c
+	cat, err := loadBook(prices, aliases)
+	if err != nil {
+		return err
 	}
 	if *jsonl {
 		if *modelName != "" || *provider != "" || *usageFlag != "" || *explain {
@@ -101,7 +115,7 @@ func runPrice(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if *modelName == "" {
 		return usageError{errors.New("--model is required (or use --jsonl)")}
 	}
-	q := &pricing.Query{Provider: *provider, ResponseModel: *modelName, At: when}
+	q := &pricing.Query{Provider: *provider, ResponseModel: *modelName, At: when, Tier: *tier}
 	if err := parseUsageFlag(*usageFlag, &q.Usage); err != nil {
 		return usageError{fmt.Errorf("--usage: %w", err)}
 	}
@@ -123,11 +137,44 @@ func runPrice(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 }
 
-func resultOut(r *pricing.Result, cat *pricing.Catalog, q *pricing.Query) priceOut {
+// loadBook layers the --prices catalogs (default: the embedded snapshot).
+func loadBook(prices []string, aliases map[string]string) (*pricing.Book, error) {
+	var layers []*pricing.Catalog
+	for _, p := range prices {
+		if p == "embedded" {
+			layers = append(layers, pricing.Embedded())
+			continue
+		}
+		format, path, ok := strings.Cut(p, ":")
+		if !ok || path == "" {
+			return nil, usageError{fmt.Errorf("--prices %q: want FORMAT:PATH, e.g. genai-prices:./data.json, or embedded", p)}
+		}
+		c, err := pricing.LoadFile(format, path)
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, c)
+	}
+	if len(layers) == 0 {
+		layers = []*pricing.Catalog{pricing.Embedded()}
+	}
+	b, err := pricing.NewBook(layers, pricing.BookOptions{Aliases: aliases})
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--alias: %w", err)}
+	}
+	return b, nil
+}
+
+func resultOut(r *pricing.Result, cat *pricing.Book, q *pricing.Query) priceOut {
 	cat.Price(q, r)
 	switch r.Status {
 	case pricing.Priced:
-		return priceOut{CostUSD: money.Format(&r.Cost), Status: "priced", CatalogProvider: r.ProviderID, CatalogModel: r.ModelID}
+		ref := r.Ref
+		if r.DiscountRef != "" {
+			ref += " " + r.DiscountRef
+		}
+		return priceOut{CostUSD: money.Format(&r.Cost), Status: "priced", CatalogProvider: r.ProviderID, CatalogModel: r.ModelID,
+			PriceRef: ref, ServiceTier: r.Tier, Detail: r.Normalized}
 	case pricing.UnknownModel:
 		return priceOut{Status: "unpriced", Detail: r.Detail}
 	default:
@@ -157,7 +204,7 @@ func parseUsageFlag(s string, u *pricing.Usage) error {
 
 // priceJSONL prices each input line; a line that cannot be read yields an
 // error line and the stream goes on.
-func priceJSONL(cat *pricing.Catalog, defaultTime time.Time, stdin io.Reader, stdout io.Writer) error {
+func priceJSONL(cat *pricing.Book, defaultTime time.Time, stdin io.Reader, stdout io.Writer) error {
 	sc := bufio.NewScanner(stdin)
 	sc.Buffer(make([]byte, 64*1024), 4<<20)
 	w := bufio.NewWriter(stdout)
@@ -199,7 +246,7 @@ func parsePriceLine(line []byte, defaultTime time.Time) (*pricing.Query, error) 
 	if in.Model == "" && in.RequestModel == "" {
 		return nil, errors.New(`missing "model"`)
 	}
-	q := &pricing.Query{Provider: in.Provider, ResponseModel: in.Model, RequestModel: in.RequestModel, At: defaultTime}
+	q := &pricing.Query{Provider: in.Provider, ResponseModel: in.Model, RequestModel: in.RequestModel, At: defaultTime, Tier: in.Tier}
 	if in.Time != "" {
 		t, err := time.Parse(time.RFC3339Nano, in.Time)
 		if err != nil {

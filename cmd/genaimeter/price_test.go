@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +21,7 @@ func TestPriceSingle(t *testing.T) {
 	code, out, errOut := runCLI(t, "", "price", "--provider", "openai", "--model", "gpt-4o",
 		"--at", "2025-06-15T12:00:00Z", "--usage", "input_tokens=4100,cache_read_tokens=1000,output_tokens=730")
 	// (3100×2.5 + 1000×1.25 + 730×10) / 1e6
-	want := `{"cost_usd":"0.0163","status":"priced","catalog_provider":"openai","catalog_model":"gpt-4o"}` + "\n"
+	want := `{"cost_usd":"0.0163","status":"priced","catalog_provider":"openai","catalog_model":"gpt-4o","price_ref":"embedded:genai-prices@0.1.8#openai/gpt-4o"}` + "\n"
 	if code != 0 || out != want || errOut != "" {
 		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
 	}
@@ -30,6 +32,7 @@ func TestPriceExplainGolden(t *testing.T) {
 		"--at", "2025-06-15T12:00:00Z", "--explain",
 		"--usage", "input_tokens=250000,cache_read_tokens=1000,cache_write_tokens=2000,output_tokens=730")
 	want := `status:    priced
+source:    embedded:genai-prices@0.1.8 (genai-prices, genai-prices@0.1.8), layer 1 of 1
 provider:  anthropic (Anthropic), matched by id
 model:     claude-sonnet-4-6 (Claude Sonnet 4.6), rule or(starts_with "claude-sonnet-4-6", starts_with "claude-sonnet-4.6"), matched "claude-sonnet-4-6"
 price:     entry 0 of 2 (no constraint)
@@ -38,6 +41,7 @@ tiers:     chosen by input_tokens = 250000
   cache_write_tokens                   2000 × 7.5 / 1000000 [input_tokens > 200000] = 0.015
   input_tokens                       247000 × 6 / 1000000 [input_tokens > 200000] = 1.482
   output_tokens                         730 × 22.5 / 1000000 [input_tokens > 200000] = 0.016425
+ref:       embedded:genai-prices@0.1.8#anthropic/claude-sonnet-4-6[0]
 total:     1.514025 USD
 `
 	if code != 0 || out != want {
@@ -47,11 +51,13 @@ total:     1.514025 USD
 	code, out, _ = runCLI(t, "", "price", "--provider", "anthropic", "--model", "claude-sonnet-4-6",
 		"--at", "2026-03-13T00:00:00Z", "--explain", "--usage", "input_tokens=250000,output_tokens=730")
 	want = `status:    priced
+source:    embedded:genai-prices@0.1.8 (genai-prices, genai-prices@0.1.8), layer 1 of 1
 provider:  anthropic (Anthropic), matched by id
 model:     claude-sonnet-4-6 (Claude Sonnet 4.6), rule or(starts_with "claude-sonnet-4-6", starts_with "claude-sonnet-4.6"), matched "claude-sonnet-4-6"
 price:     entry 1 of 2 (start_date 2026-03-13)
   input_tokens                       250000 × 3 / 1000000 = 0.75
   output_tokens                         730 × 15 / 1000000 = 0.01095
+ref:       embedded:genai-prices@0.1.8#anthropic/claude-sonnet-4-6[1]
 total:     0.76095 USD
 `
 	if code != 0 || out != want {
@@ -74,16 +80,16 @@ func TestPriceJSONL(t *testing.T) {
 		`{"provider":"openai","model":"unknown-ft","request_model":"gpt-4o-mini","time":"2025-06-15T12:00:00Z","usage":{"input_tokens":1000000}}`,
 	}, "\n")
 	code, out, errOut := runCLI(t, in, "price", "--jsonl")
-	want := `{"cost_usd":"0.01755","status":"priced","catalog_provider":"openai","catalog_model":"gpt-4o"}
+	want := `{"cost_usd":"0.01755","status":"priced","catalog_provider":"openai","catalog_model":"gpt-4o","price_ref":"embedded:genai-prices@0.1.8#openai/gpt-4o"}
 {"status":"error","error":"line 2: invalid JSON: invalid character 'o' in literal null (expecting 'u')"}
 {"status":"unpriced","detail":"model \"foo\" not found for provider \"openai\""}
-{"cost_usd":"2.5","status":"priced","catalog_provider":"openai","catalog_model":"gpt-4o"}
-{"cost_usd":"0.135","status":"priced","catalog_provider":"deepseek","catalog_model":"deepseek-chat"}
+{"cost_usd":"2.5","status":"priced","catalog_provider":"openai","catalog_model":"gpt-4o","price_ref":"embedded:genai-prices@0.1.8#openai/gpt-4o"}
+{"cost_usd":"0.135","status":"priced","catalog_provider":"deepseek","catalog_model":"deepseek-chat","price_ref":"embedded:genai-prices@0.1.8#deepseek/deepseek-chat[0]"}
 {"status":"error","catalog_provider":"openai","catalog_model":"gpt-4o","error":"invalid usage: cache_read_tokens (200) cannot exceed input_tokens (100)"}
 {"status":"error","error":"line 8: usage input_tokens = 1.5: want a whole number"}
 {"status":"error","error":"line 9: invalid JSON: json: unknown field \"usgae\""}
 {"status":"error","error":"line 10: time \"yesterday\": want RFC 3339"}
-{"cost_usd":"0.15","status":"priced","catalog_provider":"openai","catalog_model":"gpt-4o-mini"}
+{"cost_usd":"0.15","status":"priced","catalog_provider":"openai","catalog_model":"gpt-4o-mini","price_ref":"embedded:genai-prices@0.1.8#openai/gpt-4o-mini"}
 `
 	if code != 0 || out != want || errOut != "" {
 		t.Fatalf("exit %d stderr %q\ngot\n%s\nwant\n%s", code, errOut, out, want)
@@ -99,7 +105,7 @@ func TestPriceCustomCatalog(t *testing.T) {
 	code, out, errOut := runCLI(t, "", "price", "--prices", "genai-prices:"+path, "--provider", "acme", "--model", "rocket",
 		"--at", "2025-01-01T00:00:00Z", "--usage", "input_tokens=3,output_tokens=3")
 	// 3×0.1/1e6 + 3×0.2/1e6 exactly (a float sum would give 9.000000000000001e-07)
-	want := `{"cost_usd":"0.0000009","status":"priced","catalog_provider":"acme","catalog_model":"rocket"}` + "\n"
+	want := `{"cost_usd":"0.0000009","status":"priced","catalog_provider":"acme","catalog_model":"rocket","price_ref":"` + path + `@sha256:` + sha12(t, data) + `#acme/rocket"}` + "\n"
 	if code != 0 || out != want {
 		t.Fatalf("exit %d stderr %s\ngot %s", code, errOut, out)
 	}
@@ -125,6 +131,7 @@ func TestPriceExitCodes(t *testing.T) {
 		{[]string{"price", "--usage", "input_tokens=1"}, 2, "", "--model is required"},
 		{[]string{"price", "--jsonl", "--model", "x"}, 2, "", "--jsonl reads calls from stdin"},
 		{[]string{"price", "--prices", "nocolon", "--model", "x"}, 2, "", `--prices "nocolon": want FORMAT:PATH`},
+		{[]string{"price", "--alias", "x", "--model", "x"}, 2, "", `invalid value "x" for flag -alias: want NAME=MODEL`},
 	}
 	for _, tc := range cases {
 		code, out, errOut := runCLI(t, "", tc.args...)
@@ -132,4 +139,10 @@ func TestPriceExitCodes(t *testing.T) {
 			t.Errorf("%v: exit %d stdout %q stderr %q", tc.args, code, out, errOut)
 		}
 	}
+}
+
+func sha12(t *testing.T, data string) string {
+	t.Helper()
+	sum := sha256.Sum256([]byte(data))
+	return hex.EncodeToString(sum[:6])
 }

@@ -2,6 +2,7 @@ package pricing
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -14,6 +15,9 @@ import (
 // Resolution order for one (provider, model name) pair:
 //  1. the exact spellings of the name (alias, as given, "provider/" prefix
 //     removed, Bedrock and Vertex ids read) in every layer, last layer first;
+//     a model a layer identifies (genai-prices knows gpt-4.1-2025-04-14 is
+//     gpt-4.1) is also looked up by its id in the layers above it, so a
+//     contract on gpt-4.1 applies to the dated name the API reports;
 //  2. then the substitutes (undated name of a snapshot, base model of a
 //     fine-tune), last layer first.
 //
@@ -94,6 +98,34 @@ func lookupIn(c *Catalog, provider, name string) *resolution {
 	return res
 }
 
+// sameModelAbove adds, for each match from chain[start:], the higher layers
+// that list the same catalog model under its id: a lower catalog that knows
+// "gpt-4.1-2025-04-14" is gpt-4.1 makes a contract on gpt-4.1 above it apply
+// to that name too. The matches are then ordered top layer first.
+func (b *Book) sameModelAbove(br *bookRes, start int) {
+	found := br.chain[start:]
+	have := map[int]bool{}
+	for _, e := range found {
+		have[e.layer] = true
+	}
+	n := len(found)
+	for k := 0; k < n; k++ {
+		e := br.chain[start+k]
+		for li := len(b.layers) - 1; li > e.layer; li-- {
+			if have[li] {
+				continue
+			}
+			if res := lookupIn(b.layers[li], e.res.prov.id, e.res.model.id); res.model != nil {
+				note := joinNote(e.note, e.res.name+" is "+e.res.model.id+" in "+b.layers[e.layer].source)
+				br.chain = append(br.chain, chainEntry{layer: li, res: res, note: note})
+				have[li] = true
+			}
+		}
+	}
+	tail := br.chain[start:]
+	sort.SliceStable(tail, func(i, j int) bool { return tail[i].layer > tail[j].layer })
+}
+
 func (b *Book) lookup(provider, model string) *bookRes {
 	br := &bookRes{}
 	if strings.TrimSpace(model) == "" {
@@ -102,6 +134,7 @@ func (b *Book) lookup(provider, model string) *bookRes {
 	}
 	cands := candidates(provider, model, b.aliases, b.isProvider)
 	for pass := 0; pass < 2; pass++ {
+		start := len(br.chain)
 		for li := len(b.layers) - 1; li >= 0; li-- {
 			for _, cd := range cands {
 				if cd.substitute != (pass == 1) {
@@ -113,6 +146,7 @@ func (b *Book) lookup(provider, model string) *bookRes {
 				}
 			}
 		}
+		b.sameModelAbove(br, start)
 	}
 	for i := range br.chain {
 		e := &br.chain[i]

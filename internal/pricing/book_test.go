@@ -208,6 +208,9 @@ func TestLayers(t *testing.T) {
 		{name: "contract flex tier", provider: "openai", model: "gpt-4.1", tier: "flex", at: day("2025-07-01T00:00:00Z"), usage: m, wantModel: "openai/gpt-4.1", want: "4.25", wantRef: cref + "#openai/gpt-4.1[1]~flex", wantTier: "flex"},
 		// flex reprices input: the cache read takes the flex input price. (500000×0.85 + 500000×0.85 + 1e6×3.4)/1e6
 		{name: "contract flex cache read", provider: "openai", model: "gpt-4.1", tier: "flex", at: day("2025-07-01T00:00:00Z"), usage: usageKV{"input_tokens": 1000000, "cache_read_tokens": 500000, "output_tokens": 1000000}, wantModel: "openai/gpt-4.1", want: "4.25", wantTier: "flex"},
+		// the API reports the dated name; genai-prices knows it is gpt-4.1, so the contract applies
+		{name: "dated response name reaches the contract", provider: "openai", model: "gpt-4.1-2025-04-14", at: day("2025-07-01T00:00:00Z"), usage: m, wantModel: "openai/gpt-4.1", want: "8.5", wantRef: cref + "#openai/gpt-4.1[1]",
+			wantNote: "gpt-4.1-2025-04-14 is gpt-4.1 in embedded:genai-prices@0.1.8"},
 		{name: "after contract: list price", provider: "openai", model: "gpt-4.1", at: day("2026-01-01T00:00:00Z"), usage: m, wantModel: "openai/gpt-4.1", want: "10"},
 		{name: "explicit fine-tune entry", provider: "openai", model: "ft:gpt-4o-mini:acme:support:7x", at: t2025, usage: m, wantModel: "openai/ft:gpt-4o-mini:acme:support:7x", want: "1.5"},
 		{name: "fine-tune by match prefix", provider: "openai", model: "ft:gpt-4o-mini:acme:sales:8y", at: t2025, usage: m, wantModel: "openai/ft:gpt-4o-mini:acme:support:7x", want: "1.5"},

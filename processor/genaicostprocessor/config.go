@@ -30,19 +30,39 @@ type Config struct {
 	_ struct{}
 }
 
-// PricingConfig configures the price catalog.
+// PricingConfig configures the price book (see pricing_config.go).
 type PricingConfig struct {
-	// Sources are price catalogs to load at start. Empty (the default) means the
-	// embedded genai-prices snapshot.
+	// Sources are price catalogs, layered: a later source overrides an earlier
+	// one for the same model. Empty (the default) means the embedded
+	// genai-prices snapshot alone.
 	Sources []SourceConfig `mapstructure:"sources"`
+	// Aliases map model names as spans report them (Azure deployment names,
+	// gateway routes) to the name to price them as ("gpt-4o",
+	// "azure/gpt-4o"). Default: none.
+	Aliases map[string]string `mapstructure:"aliases"`
+	// Batch recognizes calls made through a batch API. Default: disabled.
+	Batch BatchConfig `mapstructure:"batch"`
+	// Revenue holds the rate cards by plan and by tenant. Default: none (no
+	// revenue on records).
+	Revenue RevenueConfig `mapstructure:"revenue"`
 }
 
-// SourceConfig is one price catalog file.
+// SourceConfig is one price catalog: a file or an HTTP(S) URL.
 type SourceConfig struct {
-	// Format of the file. Supported: "genai-prices". Required.
+	// Format: "genai-prices", "litellm" or "genaimeter" (native YAML). Required
+	// for path and url.
 	Format string `mapstructure:"format"`
-	// Path of the file. Required.
+	// Path of the file. Path or URL is required.
 	Path string `mapstructure:"path"`
+	// URL to fetch the catalog from (http or https).
+	URL string `mapstructure:"url"`
+	// Embedded: the genai-prices snapshot built into the binary, as a layer
+	// (to put overrides on top of it). Format must then be genai-prices or empty.
+	Embedded bool `mapstructure:"embedded"`
+	// RefreshInterval reloads the source this often; a reload that fails or
+	// does not parse keeps the last good catalog and is logged and counted.
+	// 0 loads once at start. Default: 0.
+	RefreshInterval time.Duration `mapstructure:"refresh_interval"`
 }
 
 // AttributionConfig lists, per identity, the attribute keys to look for: the
@@ -113,30 +133,13 @@ func conventions(rules []TokenConventionRule) (*genaiconv.Conventions, error) {
 	return genaiconv.NewConventions(rs...)
 }
 
-// Formats the processor can load.
-const formatGenAIPrices = "genai-prices"
-
 var _ confmap.Validator = (*Config)(nil)
 
 // Validate checks the configuration without touching the file system: a missing
 // or malformed price file is reported by Start, with its path and the reason.
 func (cfg *Config) Validate() error {
 	var errs error
-	for i, s := range cfg.Pricing.Sources {
-		switch s.Format {
-		case formatGenAIPrices:
-		case "":
-			errs = errors.Join(errs, fmt.Errorf("pricing.sources[%d].format: must be set (supported: %s)", i, formatGenAIPrices))
-		default:
-			errs = errors.Join(errs, fmt.Errorf("pricing.sources[%d].format: unsupported format %q (supported: %s)", i, s.Format, formatGenAIPrices))
-		}
-		if s.Path == "" {
-			errs = errors.Join(errs, fmt.Errorf("pricing.sources[%d].path: must not be empty", i))
-		}
-	}
-	if len(cfg.Pricing.Sources) > 1 {
-		errs = errors.Join(errs, fmt.Errorf("pricing.sources: %d sources given, layering several sources is not supported yet: give one", len(cfg.Pricing.Sources)))
-	}
+	errs = errors.Join(errs, cfg.Pricing.validate())
 	for i, r := range cfg.TokenConventions {
 		if _, err := genaiconv.NewConventions(r.rule()); err != nil {
 			errs = errors.Join(errs, fmt.Errorf("token_conventions[%d]: %w", i, err))

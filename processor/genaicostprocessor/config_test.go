@@ -85,8 +85,38 @@ func TestLoadConfig(t *testing.T) {
 				"billing.plans.reload_interval: must be >= 0, got -1s",
 		},
 		{
+			id: component.NewIDWithName(metadata.Type, "pricing"),
+			want: func() *Config {
+				cfg := createDefaultConfig().(*Config)
+				cfg.Pricing = PricingConfig{
+					Sources: []SourceConfig{
+						{Format: "genai-prices", Path: "./prices/data.json"},
+						{Format: "litellm", URL: "https://prices.example.com/model_prices_and_context_window.json", RefreshInterval: time.Hour},
+						{Format: "genaimeter", Path: "./prices/contract.yaml"},
+					},
+					Aliases: map[string]string{"prod-gpt4o-eastus": "azure/gpt-4o"},
+					Batch:   BatchConfig{Attribute: "llm.is_batch"},
+					Revenue: RevenueConfig{
+						Default: &RateCardConfig{MarkupPercent: "20"},
+						Plans: map[string]RateCardConfig{
+							// YAML numbers keep their decimal text (0.30 is the number 0.3).
+							"pro":     {Rates: map[string]string{"input_mtok": "3", "output_mtok": "12.5", "cache_read_mtok": "0.3"}},
+							"credits": {Rates: map[string]string{"input_mtok": "100", "output_mtok": "300"}, USDPerCredit: "0.0125"},
+						},
+						Tenants: map[string]RateCardConfig{"acme": {MarkupPercent: "7.5"}},
+					},
+				}
+				return cfg
+			}(),
+		},
+		{
+			id: component.NewIDWithName(metadata.Type, "bad_revenue"),
+			wantErr: "pricing.revenue.plans.pro: markup_percent and rates are exclusive: give one\n" +
+				"pricing.revenue.tenants.acme: needs markup_percent or rates",
+		},
+		{
 			id:      component.NewIDWithName(metadata.Type, "bad_format"),
-			wantErr: `pricing.sources[0].format: unsupported format "litellm-v0" (supported: genai-prices)`,
+			wantErr: `pricing.sources[0].format: unsupported format "litellm-v0" (supported: genai-prices, litellm, genaimeter)`,
 		},
 		{
 			id:      component.NewIDWithName(metadata.Type, "no_path"),

@@ -46,7 +46,7 @@ type costProcessor struct {
 	logger    *zap.Logger
 	telemetry *metadata.TelemetryBuilder
 	next      consumer.Traces
-	catalog   *pricing.Catalog
+	catalog   *pricer // the layered, refreshable price book and rate cards (pricing.go); nil until started
 	conv      *genaiconv.Conventions
 	keys      [ancestry.NumFields][]string
 	now       func() time.Time
@@ -116,17 +116,13 @@ func (p *costProcessor) start(_ context.Context, _ component.Host) error {
 	if err := p.billing.startPlans(p.countPlanReload); err != nil {
 		return err
 	}
-	if len(p.cfg.Pricing.Sources) == 0 {
-		p.catalog = pricing.Embedded()
-	} else {
-		src := p.cfg.Pricing.Sources[0]
-		cat, err := pricing.LoadFile(src.Format, src.Path)
-		if err != nil {
-			p.billing.stopPlans()
-			return fmt.Errorf("genai_cost: loading price catalog pricing.sources[0]: %w", err)
-		}
-		p.catalog = cat
+	book, err := newPricer(&p.cfg.Pricing, p.logger, p.countRefresh)
+	if err != nil {
+		p.billing.stopPlans()
+		return fmt.Errorf("genai_cost: loading prices: %w", err)
 	}
+	book.startRefresh()
+	p.catalog = book
 	if wait := p.cfg.Attribution.Ancestors.Wait; wait > 0 {
 		go p.expireLoop(tickFor(wait))
 	} else {
@@ -156,6 +152,7 @@ func (p *costProcessor) shutdown(ctx context.Context) error {
 			err = p.releaseAll(ctx)
 		}
 		p.billing.stopPlans()
+		p.catalog.shutdown()
 		p.telemetry.Shutdown()
 	})
 	return err
@@ -473,6 +470,7 @@ func (p *costProcessor) finish(ctx context.Context, span ptrace.Span, call genai
 			ResponseModel: call.ResponseModel,
 			RequestModel:  call.RequestModel,
 			At:            callTime(span),
+			Tier:          p.catalog.tierOf(attrs),
 		}
 		setUsage(&q.Usage, call.Usage)
 		p.catalog.Price(&q, &priced)
@@ -520,6 +518,7 @@ func (p *costProcessor) finish(ctx context.Context, span ptrace.Span, call genai
 	}
 	// The plan, then billable or not with a reason: the call and its cost stay.
 	p.decideBillable(ctx, rs, ss, span, id[idTenant], &n.bill)
+	p.applyRevenue(attrs, id[idTenant], &priced, call)
 }
 
 // setUsage converts semconv token counts into the catalog's usage keys. Both

@@ -32,6 +32,7 @@ type TelemetryBuilder struct {
 	ProcessorGenaiCostCallsReleased     metric.Int64Counter
 	ProcessorGenaiCostCallsUnattributed metric.Int64Counter
 	ProcessorGenaiCostCallsUnpriced     metric.Int64Counter
+	ProcessorGenaiCostCatalogRefreshes  metric.Int64Counter
 	ProcessorGenaiCostPendingCalls      metric.Int64UpDownCounter
 	ProcessorGenaiCostPlanReloads       metric.Int64Counter
 	ProcessorGenaiCostRuleErrors        metric.Int64Counter
@@ -101,6 +102,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_genai_cost_calls_unpriced",
 		metric.WithDescription("LLM calls that could not be priced because their model is not in the price catalog. [Development]"),
 		metric.WithUnit("{call}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorGenaiCostCatalogRefreshes, err = builder.meter.Int64Counter(
+		"otelcol_processor_genai_cost_catalog_refreshes",
+		metric.WithDescription("Refreshes of price catalog sources, by outcome; a failed refresh keeps the last good catalog. [Development]"),
+		metric.WithUnit("{refresh}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorGenaiCostPendingCalls, err = builder.meter.Int64UpDownCounter(

@@ -25,6 +25,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorGenaiCostCallsReleased.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostCallsUnattributed.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostCallsUnpriced.Add(context.Background(), 1)
+	tb.ProcessorGenaiCostCatalogRefreshes.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostPendingCalls.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostPlanReloads.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostRuleErrors.Add(context.Background(), 1)
@@ -45,6 +46,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorGenaiCostCallsUnpriced(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorGenaiCostCatalogRefreshes(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorGenaiCostPendingCalls(t, testTel,

@@ -55,6 +55,9 @@ type collector struct {
 	http   string // OTLP/HTTP base URL
 	dbPath string
 	dir    string
+	// What run needs to start the process again (restart).
+	bin, cfgPath string
+	httpPort     int
 }
 
 // startCollector writes config (with {{HTTP}}, {{GRPC}}, {{DB}}, {{DIR}}
@@ -74,20 +77,41 @@ func startCollector(t *testing.T, config string) *collector {
 		"{{GRPC}}", fmt.Sprintf("127.0.0.1:%d", grpcPort), "{{DB}}", c.dbPath, "{{DIR}}", dir)
 	cfgPath := filepath.Join(dir, "config.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(r.Replace(config)), 0o600))
-	c.cmd = exec.Command(bin, "--config="+cfgPath)
-	c.cmd.Dir = dir
+	c.bin, c.cfgPath, c.httpPort = bin, cfgPath, httpPort
+	t.Cleanup(func() { c.stop(t) })
+	c.run(t)
+	return c
+}
+
+// run starts the collector process and waits for its OTLP/HTTP port.
+func (c *collector) run(t *testing.T) {
+	t.Helper()
+	c.cmd = exec.Command(c.bin, "--config="+c.cfgPath)
+	c.cmd.Dir = c.dir
 	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
 	require.NoError(t, c.cmd.Start())
-	t.Cleanup(func() { c.stop(t) })
 	require.Eventually(t, func() bool {
-		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", httpPort), 200*time.Millisecond)
+		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", c.httpPort), 200*time.Millisecond)
 		if err != nil {
 			return false
 		}
 		conn.Close()
 		return true
 	}, 30*time.Second, 50*time.Millisecond, "collector did not open its OTLP/HTTP port; output:\n%s", c.out)
-	return c
+}
+
+// kill ends the collector with SIGKILL, as a crash would: nothing is flushed.
+func (c *collector) kill(t *testing.T) {
+	t.Helper()
+	require.NoError(t, c.cmd.Process.Kill())
+	_ = c.cmd.Wait()
+}
+
+// restart runs the collector again with the same directory, config and ports.
+func (c *collector) restart(t *testing.T) {
+	t.Helper()
+	require.NotNil(t, c.cmd.ProcessState, "restart after stop or kill")
+	c.run(t)
 }
 
 // stop ends the collector gracefully so that queued records are flushed.

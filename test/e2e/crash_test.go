@@ -1,0 +1,289 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/genaimeter/genaimeter/internal/store/pgstore/pgstoretest"
+	"github.com/genaimeter/genaimeter/internal/usage"
+)
+
+// crashConfig writes every call to SQLite and to PostgreSQL, each exporter
+// with a persistent sending queue (file_storage). Batches flush at 8,192
+// records or after 2s, so that when the collector is killed, acknowledged
+// calls are still in the queue and not yet in the stores. The processor does
+// not hold calls for ancestors (wait: 0s): every call carries its tenant, and
+// a held call is acknowledged before it reaches the queue.
+const crashConfig = `
+extensions:
+  file_storage:
+    directory: {{DIR}}/queue
+    create_directory: true
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: {{HTTP}}
+processors:
+  genai_cost:
+    attribution:
+      tenant: [tenant.id]
+      ancestors:
+        wait: 0s
+connectors:
+  genai_usage:
+exporters:
+  genai_ledger:
+    sqlite:
+      path: {{DB}}
+    sending_queue:
+      storage: file_storage
+      batch:
+        flush_timeout: 2s
+    retry_on_failure:
+      initial_interval: 100ms
+  genai_ledger/pg:
+    postgres:
+      endpoint: {{PG}}
+      tls:
+        insecure: true
+    sending_queue:
+      storage: file_storage
+      batch:
+        flush_timeout: 2s
+    retry_on_failure:
+      initial_interval: 100ms
+service:
+  extensions: [file_storage]
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [genai_cost]
+      exporters: [genai_usage]
+    logs:
+      receivers: [genai_usage]
+      exporters: [genai_ledger, genai_ledger/pg]
+`
+
+const (
+	crashRequests    = 200
+	crashSpansPerReq = 100 // 20,000 calls
+	crashKillAfter   = 60  // acknowledged requests before SIGKILL
+)
+
+// crashRequest is request i of the stream: crashSpansPerReq LLM calls, each in
+// its own trace, with token counts derived from its number so that sums are
+// checkable.
+func crashRequest(i int) ([]byte, []string, int64) {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "crash-test")
+	ss := rs.ScopeSpans().AppendEmpty()
+	ss.Scope().SetName("@opentelemetry/instrumentation-openai")
+	ss.Scope().SetVersion("0.22.0")
+	ids := make([]string, 0, crashSpansPerReq)
+	var inputTokens int64
+	end := time.Date(2026, 3, 4, 5, 0, 0, 0, time.UTC)
+	for j := range crashSpansPerReq {
+		n := i*crashSpansPerReq + j
+		var tid pcommon.TraceID
+		var sid pcommon.SpanID
+		binary.BigEndian.PutUint64(tid[8:], uint64(n)+1)
+		binary.BigEndian.PutUint64(sid[:], uint64(n)+1)
+		sp := ss.Spans().AppendEmpty()
+		sp.SetTraceID(tid)
+		sp.SetSpanID(sid)
+		sp.SetName("chat gpt-4o-mini")
+		sp.SetKind(ptrace.SpanKindClient)
+		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(end.Add(time.Duration(n)*time.Millisecond - 500*time.Millisecond)))
+		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(end.Add(time.Duration(n) * time.Millisecond)))
+		a := sp.Attributes()
+		a.PutStr("gen_ai.operation.name", "chat")
+		a.PutStr("gen_ai.system", "openai")
+		a.PutStr("gen_ai.request.model", "gpt-4o-mini")
+		a.PutStr("gen_ai.response.model", "gpt-4o-mini-2024-07-18")
+		a.PutInt("gen_ai.usage.input_tokens", int64(100+n%1000))
+		a.PutInt("gen_ai.usage.output_tokens", 50)
+		a.PutStr("tenant.id", fmt.Sprintf("tenant-%d", n%7))
+		inputTokens += int64(100 + n%1000)
+		ids = append(ids, usage.EventID(tid, sid))
+	}
+	body, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+	if err != nil {
+		panic(err)
+	}
+	return body, ids, inputTokens
+}
+
+// post sends one OTLP/HTTP protobuf request; true when the collector
+// acknowledged it (200).
+func post(client *http.Client, url string, body []byte) bool {
+	resp, err := client.Post(url+"/v1/traces", "application/x-protobuf", bytes.NewReader(body))
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// TestCrashLosesNothing streams 20,000 calls as 200 OTLP requests, kills the
+// collector (SIGKILL) once 60 requests are acknowledged while the stream goes
+// on, restarts it on the same directory, and resends only the requests that
+// were not acknowledged (as an SDK retries). Every call must then be stored
+// exactly once in SQLite and in PostgreSQL: acknowledged calls not yet
+// written when the process died come back from the persistent queue, and
+// calls sent twice (in flight at the kill) are stored once.
+func TestCrashLosesNothing(t *testing.T) {
+	pgURL := pgstoretest.NewDatabase(t)
+	c := startCollector(t, strings.ReplaceAll(crashConfig, "{{PG}}", pgURL))
+
+	bodies := make([][]byte, crashRequests)
+	var wantIDs []string
+	var wantInput int64
+	for i := range bodies {
+		var ids []string
+		var in int64
+		bodies[i], ids, in = crashRequest(i)
+		wantIDs = append(wantIDs, ids...)
+		wantInput += in
+	}
+	sort.Strings(wantIDs)
+
+	client := &http.Client{Timeout: 10 * time.Second}
+	acked := make([]bool, crashRequests)
+	ackedCount := make(chan int, crashRequests)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n := 0
+		for i, b := range bodies {
+			if acked[i] = post(client, c.http, b); acked[i] {
+				n++
+				ackedCount <- n
+			}
+		}
+	}()
+	for n := range ackedCount {
+		if n == crashKillAfter {
+			break
+		}
+	}
+	c.kill(t)
+	<-done
+	close(ackedCount)
+	nAcked := 0
+	for _, a := range acked {
+		if a {
+			nAcked++
+		}
+	}
+	sqliteAtKill, pgAtKill := countSQLite(t, c.dbPath), countPG(t, pgURL)
+	t.Logf("killed with %d of %d requests acknowledged (%d calls); stored at the kill: SQLite %d, PostgreSQL %d",
+		nAcked, crashRequests, nAcked*crashSpansPerReq, sqliteAtKill, pgAtKill)
+	require.GreaterOrEqual(t, nAcked, crashKillAfter)
+	require.Less(t, nAcked, crashRequests, "the kill came in the middle of the stream")
+	// Acknowledged calls were waiting in the queue, not in the stores: only
+	// the persistent queue can bring them back.
+	require.Less(t, sqliteAtKill, nAcked*crashSpansPerReq)
+	require.Less(t, pgAtKill, nAcked*crashSpansPerReq)
+
+	c.restart(t)
+	resent := 0
+	for i, b := range bodies {
+		if !acked[i] {
+			require.True(t, post(client, c.http, b), "resend request %d", i)
+			resent++
+		}
+	}
+	t.Logf("resent %d requests after the restart", resent)
+
+	total := crashRequests * crashSpansPerReq
+	require.Eventually(t, func() bool { return countSQLite(t, c.dbPath) >= total && countPG(t, pgURL) >= total },
+		90*time.Second, 200*time.Millisecond, "stores did not reach %d calls; output:\n%s", total, c.out)
+	c.stop(t)
+
+	db := openDB(t, c.dbPath)
+	var sqliteIDs []string
+	rows, err := db.QueryContext(context.Background(), `SELECT event_id FROM usage_records ORDER BY event_id`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var id string
+		require.NoError(t, rows.Scan(&id))
+		sqliteIDs = append(sqliteIDs, id)
+	}
+	require.NoError(t, rows.Err())
+	rows.Close()
+	var sqliteInput int64
+	require.NoError(t, db.QueryRowContext(context.Background(), `SELECT sum(input_tokens) FROM usage_records`).Scan(&sqliteInput))
+
+	conn, err := pgx.Connect(context.Background(), pgURL)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var pgIDs []string
+	prow, err := conn.Query(context.Background(), `SELECT event_id FROM usage_records ORDER BY event_id COLLATE "C"`)
+	require.NoError(t, err)
+	for prow.Next() {
+		var id string
+		require.NoError(t, prow.Scan(&id))
+		pgIDs = append(pgIDs, id)
+	}
+	require.NoError(t, prow.Err())
+	var pgInput int64
+	require.NoError(t, conn.QueryRow(context.Background(), `SELECT sum(input_tokens) FROM usage_records`).Scan(&pgInput))
+
+	// Exactly once: the same 20,000 event ids (the primary key forbids a
+	// second copy), and the token sum of the stream.
+	assert.Equal(t, wantIDs, sqliteIDs, "SQLite")
+	assert.Equal(t, wantIDs, pgIDs, "PostgreSQL")
+	assert.Equal(t, wantInput, sqliteInput)
+	assert.Equal(t, wantInput, pgInput)
+}
+
+func countSQLite(t *testing.T, path string) int {
+	if _, err := os.Stat(path); err != nil {
+		return 0
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Logf("open: %v", err)
+		return 0
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRowContext(context.Background(), `SELECT count(*) FROM usage_records`).Scan(&n); err != nil {
+		return 0
+	}
+	return n
+}
+
+func countPG(t *testing.T, url string) int {
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Logf("connect: %v", err)
+		return 0
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM usage_records`).Scan(&n); err != nil {
+		return 0
+	}
+	return n
+}

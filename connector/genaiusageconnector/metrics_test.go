@@ -289,7 +289,14 @@ func TestMetricsTemporality(t *testing.T) {
 			tick := func(at time.Duration, wantExports int) {
 				h.clock.Set(t0.Add(at))
 				h.tick <- t0.Add(at)
-				require.Eventually(t, func() bool { return len(h.sink.AllMetrics()) == wantExports }, 5*time.Second, time.Millisecond)
+				// The flush has run when it moved lastFlush (export or not) and
+				// handed on what it built.
+				require.Eventually(t, func() bool {
+					h.c.mu.Lock()
+					flushed := h.c.lastFlush == pcommon.NewTimestampFromTime(t0.Add(at))
+					h.c.mu.Unlock()
+					return flushed && len(h.sink.AllMetrics()) == wantExports
+				}, 5*time.Second, time.Millisecond)
 			}
 			send(1, 2)
 			tick(15*time.Second, 1)

@@ -62,7 +62,7 @@ type collector struct {
 
 // startCollector writes config (with {{HTTP}}, {{GRPC}}, {{DB}}, {{DIR}}
 // substituted) into a temp dir and runs the collector until the test ends.
-func startCollector(t *testing.T, config string) *collector {
+func startCollector(t testing.TB, config string) *collector {
 	t.Helper()
 	bin := collectorBinary(t)
 	dir := t.TempDir()
@@ -84,7 +84,7 @@ func startCollector(t *testing.T, config string) *collector {
 }
 
 // run starts the collector process and waits for its OTLP/HTTP port.
-func (c *collector) run(t *testing.T) {
+func (c *collector) run(t testing.TB) {
 	t.Helper()
 	c.cmd = exec.Command(c.bin, "--config="+c.cfgPath)
 	c.cmd.Dir = c.dir
@@ -101,21 +101,21 @@ func (c *collector) run(t *testing.T) {
 }
 
 // kill ends the collector with SIGKILL, as a crash would: nothing is flushed.
-func (c *collector) kill(t *testing.T) {
+func (c *collector) kill(t testing.TB) {
 	t.Helper()
 	require.NoError(t, c.cmd.Process.Kill())
 	_ = c.cmd.Wait()
 }
 
 // restart runs the collector again with the same directory, config and ports.
-func (c *collector) restart(t *testing.T) {
+func (c *collector) restart(t testing.TB) {
 	t.Helper()
 	require.NotNil(t, c.cmd.ProcessState, "restart after stop or kill")
 	c.run(t)
 }
 
 // stop ends the collector gracefully so that queued records are flushed.
-func (c *collector) stop(t *testing.T) {
+func (c *collector) stop(t testing.TB) {
 	if c.cmd.ProcessState != nil {
 		return
 	}

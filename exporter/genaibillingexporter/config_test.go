@@ -97,4 +97,3 @@ func TestConfigInvalid(t *testing.T) {
 		})
 	}
 }
-

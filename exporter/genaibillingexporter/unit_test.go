@@ -1,0 +1,154 @@
+package genaibillingexporter
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/genaimeter/genaimeter/internal/usage"
+)
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	assert.Equal(t, 7*time.Second, retryAfter("7", now))
+	assert.Equal(t, 90*time.Second, retryAfter(now.Add(90*time.Second).Format(http.TimeFormat), now))
+	assert.Equal(t, time.Duration(0), retryAfter("", now))
+	assert.Equal(t, time.Duration(0), retryAfter("soon", now))
+	assert.Equal(t, time.Duration(0), retryAfter(now.Add(-time.Hour).Format(http.TimeFormat), now))
+}
+
+func TestWebhookSignature(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	body := []byte(`{"events":[]}`)
+	h := SignWebhook("s3cret", now, body)
+	assert.Equal(t, "t=1800000000,v1=", h[:16])
+	require.NoError(t, VerifyWebhook("s3cret", h, body, now.Add(time.Minute), WebhookTolerance))
+	assert.ErrorIs(t, VerifyWebhook("other", h, body, now, WebhookTolerance), ErrWebhookSignature)
+	assert.ErrorIs(t, VerifyWebhook("s3cret", h, []byte(`{"events":[1]}`), now, WebhookTolerance), ErrWebhookSignature)
+	assert.ErrorIs(t, VerifyWebhook("s3cret", h, body, now.Add(6*time.Minute), WebhookTolerance), ErrWebhookReplay)
+	assert.ErrorIs(t, VerifyWebhook("s3cret", "v1=abc", body, now, WebhookTolerance), ErrWebhookHeader)
+}
+
+func webhookConfig(t *testing.T, url string) *Config {
+	dir := t.TempDir()
+	cfg := createDefaultConfig().(*Config)
+	cfg.Backend = BackendWebhook
+	cfg.ClientConfig.Endpoint = url
+	cfg.Webhook.Secret = "whsec_test"
+	cfg.Customers.File = writeCustomers(t, dir, stormCustomers)
+	cfg.DeadLetter.Path = filepath.Join(dir, "dead.jsonl")
+	cfg.Meters = []MeterConfig{{Name: "genai_tokens", Value: ValueTotalTokens}, {Name: "genai_cost", Value: ValueCostUSD}}
+	require.NoError(t, cfg.Validate())
+	return cfg
+}
+
+// A 429 with Retry-After becomes an exporterhelper throttle error carrying
+// the delay, wrapping only the records still to deliver, each marked with
+// the meters still pending.
+func TestThrottleKeepsRetryAfterAndPendingMeters(t *testing.T) {
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		w.Header().Set("Retry-After", "42")
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	defer srv.Close()
+	e := newTestExporter(t, webhookConfig(t, srv.URL))
+	recs := stormRecords(3) // t1, t2, t3: all mapped and priced
+	err := e.pushLogs(context.Background(), toLogs(recs))
+	require.Error(t, err)
+	assert.False(t, consumererror.IsPermanent(err))
+	assert.Contains(t, err.Error(), "Throttle (42s)")
+	var le consumererror.Logs
+	require.True(t, errors.As(err, &le))
+	left := le.Data()
+	require.Equal(t, 3, left.LogRecordCount())
+	lr := left.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
+	pending, ok := lr.Attributes().Get(attrPending)
+	require.True(t, ok)
+	assert.Equal(t, []any{"genai_tokens", "genai_cost"}, pending.Slice().AsRaw())
+	assert.Equal(t, 1, calls)
+}
+
+// Stripe takes whole numbers: a cost that the configured scale does not turn
+// into an integer is refused and dead-lettered, never rounded; and an
+// unpriced billable record is never sent as 0 on a cost meter.
+func TestStripeRefusesLossyValues(t *testing.T) {
+	var forms []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		require.NoError(t, r.ParseForm())
+		forms = append(forms, r.PostForm.Get("event_name")+"="+r.PostForm.Get("payload[value]"))
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	cfg := createDefaultConfig().(*Config)
+	cfg.Backend = BackendStripe
+	cfg.APIKey = "sk_test_key"
+	cfg.ClientConfig.Endpoint = srv.URL
+	cfg.Customers.File = writeCustomers(t, dir, stormCustomers)
+	cfg.DeadLetter.Path = filepath.Join(dir, "dead.jsonl")
+	cfg.Meters = []MeterConfig{{Name: "cost_micro_usd", Value: ValueCostUSD, Scale: "1000000"}}
+	e := newTestExporter(t, cfg)
+	recs := []usage.Record{
+		{EventID: "a", TenantID: "t1", PricingStatus: usage.StatusPriced, CostUSD: "0.000135", Billable: true, Time: time.Unix(1_800_000_000, 0)},
+		{EventID: "b", TenantID: "t1", PricingStatus: usage.StatusPriced, CostUSD: "0.0000001", Billable: true, Time: time.Unix(1_800_000_000, 0)},
+		{EventID: "c", TenantID: "t1", PricingStatus: usage.StatusUnpriced, Billable: true, Time: time.Unix(1_800_000_000, 0)},
+		{EventID: "d", TenantID: "t1", PricingStatus: usage.StatusPriced, CostUSD: "5", Billable: false, Time: time.Unix(1_800_000_000, 0)},
+	}
+	require.NoError(t, e.pushLogs(context.Background(), toLogs(recs)))
+	assert.Equal(t, []string{"cost_micro_usd=135"}, forms)
+	dead := readDeadLetters(t, cfg.DeadLetter.Path)
+	require.Len(t, dead, 2)
+	assert.Equal(t, reasonNoValue, dead[0].Reason)
+	assert.Equal(t, []string{"c"}, dead[0].EventIDs)
+	assert.Equal(t, reasonInexactValue, dead[1].Reason)
+	assert.Equal(t, "0.1", dead[1].Value)
+	assert.Equal(t, "b:cost_micro_usd", dead[1].Key)
+}
+
+// Aggregation sums exactly and its key depends on the set of event ids only,
+// not on their order.
+func TestWindowKey(t *testing.T) {
+	start := time.Unix(1_800_000_000, 0)
+	k1 := windowKey("t1", "m", start, []string{"a", "b"})
+	assert.Equal(t, k1, windowKey("t1", "m", start, []string{"b", "a"}))
+	assert.NotEqual(t, k1, windowKey("t1", "m", start, []string{"a", "b", "c"}))
+	assert.NotEqual(t, k1, windowKey("t2", "m", start, []string{"a", "b"}))
+	assert.NotEqual(t, k1, windowKey("t1", "m", start.Add(time.Minute), []string{"a", "b"}))
+	assert.LessOrEqual(t, len(k1), 100)
+
+	ev := func(id, v string, sec int) *event {
+		e := &event{key: id, meter: "m", tenant: "t1", customer: "c", time: start.Add(time.Duration(sec) * time.Second), ids: []string{id}}
+		e.value = dec(t, v)
+		return e
+	}
+	out, err := aggregate([]*event{ev("a", "0.1", 1), ev("b", "0.2", 2), ev("c", "0.000000001", 70)}, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, out, 2)
+	assert.Equal(t, "0.3", out[0].valueText())
+	assert.Equal(t, "0.000000001", out[1].valueText())
+	assert.Equal(t, "2", out[0].props["records"])
+}
+
+func TestNotUsageRecordsAreDeadLettered(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }))
+	defer srv.Close()
+	cfg := webhookConfig(t, srv.URL)
+	e := newTestExporter(t, cfg)
+	ld := plog.NewLogs()
+	ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Body().SetStr("hello")
+	require.NoError(t, e.pushLogs(context.Background(), ld))
+	dead := readDeadLetters(t, cfg.DeadLetter.Path)
+	require.Len(t, dead, 1)
+	assert.Equal(t, reasonNotUsageRecord, dead[0].Reason)
+}

@@ -25,10 +25,10 @@ import (
 
 // crashConfig writes every call to SQLite and to PostgreSQL, each exporter
 // with a persistent sending queue (file_storage). Batches flush at 8,192
-// records or after 2s, so that when the collector is killed, acknowledged
-// calls are still in the queue and not yet in the stores. The processor does
-// not hold calls for ancestors (wait: 0s): every call carries its tenant, and
-// a held call is acknowledged before it reaches the queue.
+// records or after 5s, so that when the collector is killed most acknowledged
+// calls are still only in the queue (the test checks that some are). The
+// processor does not hold calls for ancestors (wait: 0s): every call carries
+// its tenant, and a held call is acknowledged before it reaches the queue.
 const crashConfig = `
 extensions:
   file_storage:
@@ -54,7 +54,7 @@ exporters:
     sending_queue:
       storage: file_storage
       batch:
-        flush_timeout: 2s
+        flush_timeout: 5s
     retry_on_failure:
       initial_interval: 100ms
   genai_ledger/pg:
@@ -65,7 +65,7 @@ exporters:
     sending_queue:
       storage: file_storage
       batch:
-        flush_timeout: 2s
+        flush_timeout: 5s
     retry_on_failure:
       initial_interval: 100ms
 service:
@@ -86,7 +86,7 @@ service:
 const (
 	crashRequests    = 200
 	crashSpansPerReq = 100 // 20,000 calls
-	crashKillAfter   = 60  // acknowledged requests before SIGKILL
+	crashKillAfter   = 100 // acknowledged requests before SIGKILL
 )
 
 // crashRequest is request i of the stream: crashSpansPerReq LLM calls, each in
@@ -145,7 +145,7 @@ func post(client *http.Client, url string, body []byte) bool {
 }
 
 // TestCrashLosesNothing streams 20,000 calls as 200 OTLP requests, kills the
-// collector (SIGKILL) once 60 requests are acknowledged while the stream goes
+// collector (SIGKILL) once 100 requests are acknowledged while the stream goes
 // on, restarts it on the same directory, and resends only the requests that
 // were not acknowledged (as an SDK retries). Every call must then be stored
 // exactly once in SQLite and in PostgreSQL: acknowledged calls not yet

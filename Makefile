@@ -53,7 +53,9 @@ test: build
 test-unit:
 	$(GO) test -race -short ./...
 
-bench:
+# Includes the end-to-end BenchmarkCollector* (built collector; the PostgreSQL
+# ones need GENAIMETER_TEST_POSTGRES_URL, see .ci/run).
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 generate:

@@ -16,7 +16,7 @@ GO_SOURCES := $(shell find . -name '*.go' -not -path './dist/*' -not -path './in
 # Packages with generated metadata (mdatagen).
 COMPONENT_DIRS := processor/genaicostprocessor connector/genaiusageconnector exporter/genailedgerexporter exporter/genaibillingexporter
 
-.PHONY: all build run demo test test-unit bench generate check-generated lint tidy clean
+.PHONY: all build run demo test test-unit bench generate check-generated reference-check lint tidy clean
 
 all: build
 
@@ -66,6 +66,15 @@ generate:
 # Fails when the generated code is not what mdatagen makes of metadata.yaml.
 check-generated: generate
 	git diff --exit-code -- $(COMPONENT_DIRS)
+
+# Regenerates the pricing parity cases with the reference calculator
+# (@pydantic/genai-prices, pinned in its package-lock.json) and fails if the
+# committed expectations differ: the Go parity test checks against them.
+REFERENCE_DIR := internal/pricing/testdata/reference
+reference-check:
+	npm ci --prefix $(REFERENCE_DIR) --no-audit --no-fund --loglevel=error
+	cd $(REFERENCE_DIR) && node gen.mjs
+	git diff --exit-code -- $(REFERENCE_DIR)
 
 lint:
 	$(GO) vet ./...

@@ -110,3 +110,47 @@ func jsonMember(text, key string) string {
 	}
 	return ""
 }
+
+// IdentityLookup finds identity attributes on one span. It scans the span for
+// SDK metadata once, so that a span without any (most spans: HTTP, database,
+// plain instrumentation) costs one Get per key instead of a full scan of its
+// attributes per key.
+type IdentityLookup struct {
+	attrs pcommon.Map
+	meta  bool
+}
+
+// NewIdentityLookup prepares the identity look-ups on attrs.
+func NewIdentityLookup(attrs pcommon.Map) IdentityLookup {
+	meta := false
+	attrs.Range(func(k string, _ pcommon.Value) bool {
+		if k == "metadata" {
+			meta = true
+			return false
+		}
+		for _, p := range metadataPrefixes {
+			if strings.HasPrefix(k, p) {
+				meta = true
+				return false
+			}
+		}
+		return true
+	})
+	return IdentityLookup{attrs: attrs, meta: meta}
+}
+
+// Lookup is LookupIdentity on the prepared attributes.
+func (l IdentityLookup) Lookup(key string) (string, bool) {
+	if l.meta {
+		return LookupIdentity(l.attrs, key)
+	}
+	if key == "" {
+		return "", false
+	}
+	if v, ok := l.attrs.Get(key); ok {
+		if s := identityString(v, false); s != "" {
+			return s, true
+		}
+	}
+	return "", false
+}

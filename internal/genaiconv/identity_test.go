@@ -38,6 +38,11 @@ func TestLookupIdentity(t *testing.T) {
 				if got != tc.want || ok != tc.found {
 					t.Fatalf("reverse=%v: got (%q, %v), want (%q, %v)", rev, got, ok, tc.want, tc.found)
 				}
+				// The prepared look-up must answer exactly as LookupIdentity.
+				got, ok = NewIdentityLookup(mkSpan(t, "s", tc.attrs, rev).Attributes()).Lookup(tc.key)
+				if got != tc.want || ok != tc.found {
+					t.Fatalf("IdentityLookup, reverse=%v: got (%q, %v), want (%q, %v)", rev, got, ok, tc.want, tc.found)
+				}
 			}
 		})
 	}

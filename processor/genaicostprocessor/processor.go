@@ -427,19 +427,22 @@ func (p *costProcessor) emit(ctx context.Context, td ptrace.Traces, n *batchCoun
 }
 
 // ownIdentity reads the identity values on one span's attributes.
+// It runs for every span of every batch (any span may be an ancestor), so the
+// span is scanned for SDK metadata once, not once per key.
 func (p *costProcessor) ownIdentity(attrs pcommon.Map) ancestry.Identity {
 	var id ancestry.Identity
+	l := genaiconv.NewIdentityLookup(attrs)
 	for f, keys := range p.keys {
-		id[f] = lookup(keys, attrs)
+		id[f] = lookup(keys, l)
 	}
 	return id
 }
 
-// lookup returns the first non-empty value of keys in m; a key is also found
-// under the metadata prefixes of known SDKs (see genaiconv.LookupIdentity).
-func lookup(keys []string, m pcommon.Map) string {
+// lookup returns the first non-empty value of keys; a key is also found under
+// the metadata prefixes of known SDKs (see genaiconv.LookupIdentity).
+func lookup(keys []string, l genaiconv.IdentityLookup) string {
 	for _, k := range keys {
-		if s, ok := genaiconv.LookupIdentity(m, k); ok && s != "" {
+		if s, ok := l.Lookup(k); ok && s != "" {
 			return s
 		}
 	}
@@ -451,7 +454,7 @@ func lookup(keys []string, m pcommon.Map) string {
 // what is still missing. rs and ss are the span's resource and scope.
 func (p *costProcessor) finish(ctx context.Context, span ptrace.Span, call genaiconv.Call, id *ancestry.Identity, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, n *batchCounts) {
 	attrs := span.Attributes()
-	res := rs.Resource().Attributes()
+	res := genaiconv.NewIdentityLookup(rs.Resource().Attributes())
 	for f, keys := range p.keys {
 		if id[f] == "" {
 			id[f] = lookup(keys, res)

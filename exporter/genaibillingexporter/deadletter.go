@@ -2,11 +2,9 @@ package genaibillingexporter
 
 import (
 	"encoding/json"
-	"fmt"
-	"os"
-	"path/filepath"
-	"sync"
 	"time"
+
+	"github.com/genaimeter/genaimeter/internal/deadletter"
 )
 
 // Dead-letter reasons (the reason attribute of the dead_lettered metric).
@@ -41,28 +39,19 @@ type deadLetter struct {
 	Props    map[string]string `json:"properties,omitempty"`
 }
 
-// deadLetterFile appends JSON lines and syncs once per write, so that an
-// export reports success only after its dead letters are on disk.
-type deadLetterFile struct {
-	mu sync.Mutex
-	f  *os.File
-}
+// deadLetterFile appends the entries as JSON lines, synced once per write, so
+// that an export reports success only after its dead letters are on disk.
+type deadLetterFile struct{ file *deadletter.File }
 
 func openDeadLetter(path string) (*deadLetterFile, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("dead_letter.path: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	f, err := deadletter.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("dead_letter.path: %w", err)
+		return nil, err
 	}
-	return &deadLetterFile{f: f}, nil
+	return &deadLetterFile{file: f}, nil
 }
 
 func (d *deadLetterFile) write(entries []deadLetter) error {
-	if len(entries) == 0 {
-		return nil
-	}
 	var buf []byte
 	for i := range entries {
 		b, err := json.Marshal(&entries[i])
@@ -71,27 +60,12 @@ func (d *deadLetterFile) write(entries []deadLetter) error {
 		}
 		buf = append(append(buf, b...), '\n')
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if _, err := d.f.Write(buf); err != nil {
-		return fmt.Errorf("dead-letter file: %w", err)
-	}
-	if err := d.f.Sync(); err != nil {
-		return fmt.Errorf("dead-letter file: %w", err)
-	}
-	return nil
+	return d.file.Append(buf)
 }
 
 func (d *deadLetterFile) close() error {
 	if d == nil {
 		return nil
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.f == nil {
-		return nil
-	}
-	err := d.f.Close()
-	d.f = nil
-	return err
+	return d.file.Close()
 }

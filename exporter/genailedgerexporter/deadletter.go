@@ -3,14 +3,11 @@ package genailedgerexporter
 import (
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
-	"os"
-	"path/filepath"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/genaimeter/genaimeter/internal/deadletter"
 	"github.com/genaimeter/genaimeter/internal/store/usagejson"
 	"github.com/genaimeter/genaimeter/internal/usage"
 )
@@ -30,8 +27,7 @@ type deadLetter struct {
 	exporter string
 	now      func() time.Time
 
-	mu sync.Mutex
-	f  *os.File
+	file *deadletter.File
 }
 
 // deadLetterLogRecord is a refused log record as received.
@@ -56,14 +52,11 @@ type deadLetterEntry struct {
 }
 
 func (d *deadLetter) open() error {
-	if err := os.MkdirAll(filepath.Dir(d.path), 0o750); err != nil {
-		return fmt.Errorf("dead_letter: create directory of %q: %w", d.path, err)
-	}
-	f, err := os.OpenFile(d.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f, err := deadletter.Open(d.path)
 	if err != nil {
-		return fmt.Errorf("dead_letter: %w", err)
+		return err
 	}
-	d.f = f
+	d.file = f
 	return nil
 }
 
@@ -110,29 +103,12 @@ func marshalLine(e *deadLetterEntry) []byte {
 
 // write appends lines and syncs them to disk.
 func (d *deadLetter) write(lines []byte) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.f == nil {
+	if d.file == nil {
 		if err := d.open(); err != nil {
 			return err
 		}
 	}
-	if _, err := d.f.Write(lines); err != nil {
-		return fmt.Errorf("dead_letter: write: %w", err)
-	}
-	if err := d.f.Sync(); err != nil {
-		return fmt.Errorf("dead_letter: sync: %w", err)
-	}
-	return nil
+	return d.file.Append(lines)
 }
 
-func (d *deadLetter) close() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.f == nil {
-		return nil
-	}
-	err := d.f.Close()
-	d.f = nil
-	return err
-}
+func (d *deadLetter) close() error { return d.file.Close() }

@@ -315,16 +315,16 @@ func TestDeadLetterFailureRetriesTheBatch(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.DeadLetter = configoptional.Some(DeadLetterConfig{Path: filepath.Join(t.TempDir(), "dead.jsonl")})
 	e := startExporter(t, tel, cfg, "")
-	// A read-only handle: every write fails.
-	require.NoError(t, e.deadLetter.f.Close())
-	ro, err := os.Open(cfg.DeadLetter.Get().Path)
-	require.NoError(t, err)
-	e.deadLetter.f = ro
+	// The dead-letter path turns into a directory: the file cannot be written.
+	path := cfg.DeadLetter.Get().Path
+	require.NoError(t, e.deadLetter.close())
+	require.NoError(t, os.Remove(path))
+	require.NoError(t, os.Mkdir(path, 0o700))
 
-	err = e.pushLogs(context.Background(), logsOf(usageLog(1), foreignLog))
+	err := e.pushLogs(context.Background(), logsOf(usageLog(1), foreignLog))
 	require.Error(t, err)
 	assert.False(t, consumererror.IsPermanent(err))
-	assert.ErrorContains(t, err, "genai_ledger: dead_letter: write: ")
+	assert.ErrorContains(t, err, "genai_ledger: dead_letter: open "+path+": is a directory")
 	assert.Empty(t, sqlitestoretest.Rows(t, cfg.SQLite.Path))
 	_, err = tel.GetMetric("otelcol_exporter_genai_ledger_records_rejected")
 	assert.Error(t, err, "nothing counted before the dead letter is written")

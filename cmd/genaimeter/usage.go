@@ -42,8 +42,9 @@ type usageOut struct {
 	CacheReadTokens  int64  `json:"cache_read_tokens"`
 	CacheWriteTokens int64  `json:"cache_write_tokens"`
 	ReasoningTokens  int64  `json:"reasoning_tokens"`
-	CostUSD          string `json:"cost_usd"`
-	UnpricedCalls    int64  `json:"unpriced_calls"`
+	// CostUSD is null when no call of the group has a price.
+	CostUSD       *string `json:"cost_usd"`
+	UnpricedCalls int64   `json:"unpriced_calls"`
 }
 
 func runUsage(args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -116,7 +117,7 @@ func runUsage(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 				TenantID: r.TenantID, Model: r.Model, Calls: r.Calls,
 				InputTokens: r.InputTokens, OutputTokens: r.OutputTokens,
 				CacheReadTokens: r.CacheReadTokens, CacheWriteTokens: r.CacheWriteTokens,
-				ReasoningTokens: r.ReasoningTokens, CostUSD: r.CostUSD, UnpricedCalls: r.UnpricedCalls,
+				ReasoningTokens: r.ReasoningTokens, CostUSD: pricedCost(r), UnpricedCalls: r.UnpricedCalls,
 			}); err != nil {
 				return err
 			}
@@ -182,8 +183,22 @@ func writeUsageTable(w io.Writer, rows []sqlitestore.SummaryRow) error {
 
 func usageCells(tenant, model string, r sqlitestore.SummaryRow) []string {
 	n := func(v int64) string { return strconv.FormatInt(v, 10) }
+	// No call of the group has a price: show that, not a $0 that reads like
+	// free usage. The UNPRICED column says how many.
+	cost := "-"
+	if c := pricedCost(r); c != nil {
+		cost = *c
+	}
 	return []string{tenant, model, n(r.Calls), n(r.InputTokens), n(r.OutputTokens), n(r.CacheReadTokens),
-		n(r.CacheWriteTokens), n(r.ReasoningTokens), r.CostUSD, n(r.UnpricedCalls)}
+		n(r.CacheWriteTokens), n(r.ReasoningTokens), cost, n(r.UnpricedCalls)}
+}
+
+// pricedCost is the group's cost, or nil when none of its calls is priced.
+func pricedCost(r sqlitestore.SummaryRow) *string {
+	if r.Calls > 0 && r.UnpricedCalls == r.Calls {
+		return nil
+	}
+	return &r.CostUSD
 }
 
 // dash shows an unknown tenant or model as "-" so that columns stay readable.

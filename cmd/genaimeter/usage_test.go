@@ -50,7 +50,7 @@ func TestUsageTable(t *testing.T) {
 	assert.Equal(t, ""+
 		"TENANT  MODEL            CALLS    INPUT  OUTPUT  CACHE_READ  CACHE_WRITE  REASONING  COST_USD  UNPRICED\n"+
 		"acme    gpt-4o-mini          3     1500     300         600            0         60  0.000405         0\n"+
-		"acme    mystery-model        1        7       0           0            0          0         0         1\n"+
+		"acme    mystery-model        1        7       0           0            0          0         -         1\n"+
 		"globex  claude-sonnet-4      1  1000000   20000           0         3000          0       3.3         0\n"+
 		"TOTAL                        5  1001507   20300         600         3000         60  3.300405         1\n",
 		out)
@@ -65,7 +65,7 @@ func TestUsageJSONWithTimeRange(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 	assert.Equal(t, ""+
 		`{"tenant_id":"acme","model":"gpt-4o-mini","calls":1,"input_tokens":500,"output_tokens":100,"cache_read_tokens":200,"cache_write_tokens":0,"reasoning_tokens":20,"cost_usd":"0.000135","unpriced_calls":0}`+"\n"+
-		`{"tenant_id":"acme","model":"mystery-model","calls":1,"input_tokens":7,"output_tokens":0,"cache_read_tokens":0,"cache_write_tokens":0,"reasoning_tokens":0,"cost_usd":"0","unpriced_calls":1}`+"\n"+
+		`{"tenant_id":"acme","model":"mystery-model","calls":1,"input_tokens":7,"output_tokens":0,"cache_read_tokens":0,"cache_write_tokens":0,"reasoning_tokens":0,"cost_usd":null,"unpriced_calls":1}`+"\n"+
 		`{"tenant_id":"globex","model":"claude-sonnet-4","calls":1,"input_tokens":1000000,"output_tokens":20000,"cache_read_tokens":0,"cache_write_tokens":3000,"reasoning_tokens":0,"cost_usd":"3.3","unpriced_calls":0}`+"\n",
 		out)
 }

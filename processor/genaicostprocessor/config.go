@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
 
 	"github.com/genaimeter/genaimeter/internal/genaiconv"
@@ -99,6 +100,14 @@ type AncestorsConfig struct {
 	// MaxRememberedSpans bounds the spans remembered as potential ancestors;
 	// the oldest are forgotten first. Default: 100000.
 	MaxRememberedSpans int `mapstructure:"max_remembered_spans"`
+	// Storage is the ID of a storage extension (file_storage) in which held
+	// calls are kept, so that a crash of the collector does not lose calls
+	// whose batch was already acknowledged: they are written before their
+	// batch is acknowledged, deleted once let go, and held again (with a fresh
+	// wait) at the next start. A batch whose held calls cannot be written is
+	// refused with a retryable error. Default: none, held calls are in memory
+	// only and a crash loses them.
+	Storage *component.ID `mapstructure:"storage"`
 }
 
 // TokenConventionRule says how to read the token counts of one emitter.

@@ -59,6 +59,16 @@ func TestLoadConfig(t *testing.T) {
 			}(),
 		},
 		{
+			id: component.NewIDWithName(metadata.Type, "storage"),
+			want: func() *Config {
+				cfg := createDefaultConfig().(*Config)
+				cfg.Attribution.Ancestors.Wait = time.Minute
+				id := component.MustNewIDWithName("file_storage", "held")
+				cfg.Attribution.Ancestors.Storage = &id
+				return cfg
+			}(),
+		},
+		{
 			id: component.NewIDWithName(metadata.Type, "no_rules"),
 			want: func() *Config {
 				cfg := createDefaultConfig().(*Config)

@@ -58,7 +58,11 @@ func createTraces(ctx context.Context, set processor.Settings, cfg component.Con
 	if err != nil {
 		return nil, err
 	}
-	return processorhelper.NewTraces(ctx, set, cfg, next, p.processTraces,
+	return newTracesProcessor(ctx, set, cfg, p)
+}
+
+func newTracesProcessor(ctx context.Context, set processor.Settings, cfg component.Config, p *costProcessor) (processor.Traces, error) {
+	return processorhelper.NewTraces(ctx, set, cfg, p.afterNext(p.next), p.processTraces,
 		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
 		processorhelper.WithStart(p.start),
 		processorhelper.WithShutdown(p.shutdown))

@@ -18,6 +18,12 @@ type pendingCall struct {
 	trace    pcommon.TraceID
 	deadline time.Time
 	done     bool
+	// seq and idx locate the call in attribution.ancestors.storage: entry
+	// seq, resource spans idx. seq 0: not stored.
+	seq, idx uint64
+	// passThrough marks a call read back from storage that is no longer an
+	// LLM call under the current configuration: it goes on unmetered.
+	passThrough bool
 }
 
 // pendingCalls is the set of held calls: a FIFO in arrival order (which is
@@ -41,12 +47,13 @@ func (q *pendingCalls) has(trace pcommon.TraceID) bool {
 	return ok
 }
 
-func (q *pendingCalls) add(td ptrace.Traces, call genaiconv.Call, deadline time.Time) {
+func (q *pendingCalls) add(td ptrace.Traces, call genaiconv.Call, deadline time.Time) *pendingCall {
 	span := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
 	pc := &pendingCall{td: td, call: call, trace: span.TraceID(), deadline: deadline}
 	q.queue = append(q.queue, pc)
 	q.byTrace[pc.trace] = append(q.byTrace[pc.trace], pc)
 	q.active++
+	return pc
 }
 
 // take marks a call as let go and unindexes it.

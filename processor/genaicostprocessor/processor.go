@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -56,6 +57,12 @@ type costProcessor struct {
 	mu      sync.Mutex
 	memory  *ancestry.Memory
 	pending pendingCalls
+	// store keeps the held calls in attribution.ancestors.storage; nil when
+	// they are in memory only. inflight are the stored calls let go into a
+	// batch, by batch, until the next consumer has accepted it (afterNext).
+	store    *heldStore
+	inflight map[ptrace.Traces][]*pendingCall
+	id       component.ID
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -65,7 +72,14 @@ type costProcessor struct {
 	statusAttrs  map[string]metric.MeasurementOption
 	releaseAttrs map[string]metric.MeasurementOption
 	skipAttrs    metric.MeasurementOption
+	storeAttrs   map[string]metric.MeasurementOption
 }
+
+// Storage operations that can fail (the operation attribute).
+const (
+	storePersist = "persist"
+	storeRelease = "release"
+)
 
 func newCostProcessor(set processor.Settings, cfg *Config, next consumer.Traces) (*costProcessor, error) {
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
@@ -92,11 +106,17 @@ func newCostProcessor(set processor.Settings, cfg *Config, next consumer.Traces)
 		now:          time.Now,
 		memory:       ancestry.New(a.Ancestors.MaxRememberedSpans),
 		pending:      newPendingCalls(),
+		inflight:     map[ptrace.Traces][]*pendingCall{},
+		id:           set.ID,
 		stop:         make(chan struct{}),
 		stopped:      make(chan struct{}),
 		statusAttrs:  map[string]metric.MeasurementOption{},
 		releaseAttrs: map[string]metric.MeasurementOption{},
 		skipAttrs:    metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "invalid_token_count"))),
+		storeAttrs:   map[string]metric.MeasurementOption{},
+	}
+	for _, o := range []string{storePersist, storeRelease} {
+		p.storeAttrs[o] = metric.WithAttributeSet(attribute.NewSet(attribute.String("operation", o)))
 	}
 	for _, s := range []string{usage.StatusPriced, usage.StatusUnpriced, usage.StatusNoUsage} {
 		p.statusAttrs[s] = metric.WithAttributeSet(attribute.NewSet(attribute.String("pricing_status", s)))
@@ -108,27 +128,84 @@ func newCostProcessor(set processor.Settings, cfg *Config, next consumer.Traces)
 }
 
 // start loads the price catalog — a missing or malformed file fails the start
-// with its path and the reason, rather than pricing calls wrongly later — and
-// starts the clock that lets held calls go when their wait runs out.
-func (p *costProcessor) start(_ context.Context, _ component.Host) error {
+// with its path and the reason, rather than pricing calls wrongly later —,
+// holds again the calls kept in attribution.ancestors.storage, and starts the
+// clock that lets held calls go when their wait runs out.
+func (p *costProcessor) start(ctx context.Context, host component.Host) error {
+	if id := p.cfg.Attribution.Ancestors.Storage; id != nil {
+		if err := p.restore(ctx, host, *id); err != nil {
+			return fmt.Errorf("genai_cost: %w", err)
+		}
+	}
 	// The plans load first: once the catalog is set, shutdown expects the
 	// expiry loop to run.
 	if err := p.billing.startPlans(p.countPlanReload); err != nil {
+		p.closeStore(ctx)
 		return err
 	}
 	book, err := newPricer(&p.cfg.Pricing, p.logger, p.countRefresh)
 	if err != nil {
 		p.billing.stopPlans()
+		p.closeStore(ctx)
 		return fmt.Errorf("genai_cost: loading prices: %w", err)
 	}
 	book.startRefresh()
 	p.catalog = book
-	if wait := p.cfg.Attribution.Ancestors.Wait; wait > 0 {
+	// Calls restored from storage are let go by the loop even when wait is
+	// now 0 (their deadline is then now).
+	if wait := p.cfg.Attribution.Ancestors.Wait; wait > 0 || p.pending.len() > 0 {
 		go p.expireLoop(tickFor(wait))
 	} else {
 		close(p.stopped)
 	}
 	return nil
+}
+
+// restore opens the storage of held calls and holds again, with a fresh wait,
+// every call it kept: calls held when the collector stopped or crashed. They
+// were never metered, so they are metered once, when let go.
+func (p *costProcessor) restore(ctx context.Context, host component.Host, id component.ID) error {
+	store, err := newHeldStore(ctx, host, id, p.id)
+	if err != nil {
+		return err
+	}
+	calls, err := store.load(ctx)
+	if err != nil {
+		_ = store.close(ctx)
+		return err
+	}
+	deadline := p.now().Add(p.cfg.Attribution.Ancestors.Wait)
+	var n int64
+	for _, sc := range calls {
+		rs := sc.td.ResourceSpans().At(0)
+		if rs.ScopeSpans().Len() == 0 || rs.ScopeSpans().At(0).Spans().Len() == 0 {
+			continue // no span: nothing to hold (never written by this processor)
+		}
+		ss := rs.ScopeSpans().At(0)
+		call, kind, err := genaiconv.Extract(ss.Spans().At(0), genaiconv.ScopeOf(ss.Scope()), p.conv)
+		pc := p.pending.add(sc.td, call, deadline)
+		pc.seq, pc.idx = sc.seq, sc.idx
+		// Only a change of configuration (token_conventions) can make a stored
+		// call malformed or not an LLM call; it then goes on as it came.
+		pc.passThrough = err != nil || kind != genaiconv.Inference
+		n++
+	}
+	p.store = store
+	if n > 0 {
+		p.telemetry.ProcessorGenaiCostCallsRestored.Add(ctx, n)
+		p.telemetry.ProcessorGenaiCostPendingCalls.Add(ctx, n)
+		p.logger.Info("Holding again the LLM calls held before the last stop", zap.Int64("calls", n), zap.Stringer("storage", id))
+	}
+	return nil
+}
+
+func (p *costProcessor) closeStore(ctx context.Context) {
+	if p.store != nil {
+		if err := p.store.close(ctx); err != nil {
+			p.logger.Warn("Closing the storage of held calls", zap.Error(err))
+		}
+		p.store = nil
+	}
 }
 
 // tickFor is how often held calls are checked for expiry: a tenth of the
@@ -151,6 +228,9 @@ func (p *costProcessor) shutdown(ctx context.Context) error {
 			}
 			err = p.releaseAll(ctx)
 		}
+		if p.store != nil {
+			err = errors.Join(err, p.store.close(ctx))
+		}
 		p.billing.stopPlans()
 		p.catalog.shutdown()
 		p.telemetry.Shutdown()
@@ -164,16 +244,21 @@ type batchCounts struct {
 	priced, unpriced, noUsage, skipped, unattributed, held int64
 	released                                               map[string]int64
 	bill                                                   billingCounts
-	// extra holds held calls let go while the batch is being walked; they join
+	// carried are held calls let go while the batch is being walked; they join
 	// the batch after the walk, so that they are not metered twice.
-	extra ptrace.Traces
+	carried []*pendingCall
+	// holds are the calls the batch held (capacity may let one go again within
+	// the same walk).
+	holds []*pendingCall
 }
 
-func (n *batchCounts) carry(td ptrace.Traces) {
-	if n.extra == (ptrace.Traces{}) {
-		n.extra = ptrace.NewTraces()
+func (n *batchCounts) carry(pc *pendingCall) { n.carried = append(n.carried, pc) }
+
+// gather moves the spans of calls let go into td.
+func gather(pcs []*pendingCall, td ptrace.Traces) {
+	for _, pc := range pcs {
+		pc.td.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
 	}
-	td.ResourceSpans().MoveAndAppendTo(n.extra.ResourceSpans())
 }
 
 func (n *batchCounts) release(reason string, k int64) {
@@ -207,22 +292,29 @@ func (p *costProcessor) processTraces(ctx context.Context, td ptrace.Traces) (pt
 		for _, pc := range p.pending.resolvable(trace, p.memory, p.ownIdentity) {
 			p.finishHeld(ctx, pc, &n)
 			n.release(releaseArrived, 1)
-			n.carry(pc.td)
+			n.carry(pc)
 		}
 	}
-	if err := n.bill.err; err != nil {
-		// error_mode propagate: a billing rule failed on a call of this batch.
-		// The batch is refused, as contrib does. Held calls let go during the
-		// walk came with earlier batches, already accepted: they go on alone.
+	// error_mode propagate: a billing rule failed on a call of this batch.
+	refused := n.bill.err
+	if refused == nil && p.store != nil {
+		// The calls the batch leaves held are on disk before it is acknowledged.
+		refused = p.persistHolds(ctx, &n)
+	}
+	if refused != nil {
+		// The batch is refused, as contrib does, and its sender sends it again:
+		// the calls it held are let go of, or they would go on twice. Held
+		// calls let go during the walk came with earlier batches, already
+		// accepted: they go on alone.
+		p.unhold(&n)
 		p.mu.Unlock()
-		extra := n.extra
-		if extra == (ptrace.Traces{}) {
-			extra = ptrace.NewTraces()
-		}
-		return td, errors.Join(err, p.emit(ctx, extra, &n))
+		return td, errors.Join(refused, p.emit(ctx, n.carried, &n))
 	}
-	if n.extra != (ptrace.Traces{}) {
-		n.extra.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+	if len(n.carried) > 0 {
+		gather(n.carried, td)
+		if p.store != nil {
+			p.inflight[td] = n.carried
+		}
 	}
 	p.mu.Unlock()
 	p.record(ctx, &n)
@@ -270,6 +362,83 @@ func containsTrace(ts []pcommon.TraceID, t pcommon.TraceID) bool {
 		}
 	}
 	return false
+}
+
+// persistHolds writes the calls the batch leaves held to the storage; an error
+// is retryable (the batch is refused, its sender sends it again).
+func (p *costProcessor) persistHolds(ctx context.Context, n *batchCounts) error {
+	var holds []*pendingCall
+	for _, pc := range n.holds {
+		if !pc.done {
+			holds = append(holds, pc)
+		}
+	}
+	if len(holds) == 0 {
+		return nil
+	}
+	if err := p.store.persist(ctx, holds); err != nil {
+		p.telemetry.ProcessorGenaiCostHeldStorageErrors.Add(ctx, 1, p.storeAttrs[storePersist])
+		p.logger.Error("Failed to store held LLM calls; refusing their batch", zap.Int("calls", len(holds)), zap.Error(err))
+		return fmt.Errorf("genai_cost: storing %d held calls in %q: %w", len(holds), p.store.id, err)
+	}
+	return nil
+}
+
+// unhold takes back the calls a refused batch held: they come back with it.
+func (p *costProcessor) unhold(n *batchCounts) {
+	if len(n.holds) == 0 {
+		return
+	}
+	for _, pc := range n.holds {
+		n.held--
+		if !pc.done {
+			p.pending.take(pc)
+			continue
+		}
+		// Held and let go again by capacity in the same walk.
+		if n.released[releaseCapacity]--; n.released[releaseCapacity] == 0 {
+			delete(n.released, releaseCapacity)
+		}
+	}
+	n.carried = slices.DeleteFunc(n.carried, func(pc *pendingCall) bool { return slices.Contains(n.holds, pc) })
+}
+
+// afterNext wraps the next consumer when held calls are stored: the stored
+// calls let go into a batch are forgotten only once the next consumer has
+// accepted it (with a persistent sending queue: once they are on disk there).
+// A crash in between sends them again after the restart, with the same event
+// id. Without storage the next consumer is returned as is.
+func (p *costProcessor) afterNext(next consumer.Traces) consumer.Traces {
+	if p.cfg.Attribution.Ancestors.Storage == nil {
+		return next
+	}
+	c, _ := consumer.NewTraces(func(ctx context.Context, td ptrace.Traces) error {
+		err := next.ConsumeTraces(ctx, td)
+		p.mu.Lock()
+		released, ok := p.inflight[td]
+		delete(p.inflight, td)
+		p.mu.Unlock()
+		if ok && err == nil {
+			p.forget(ctx, released)
+		}
+		return err
+	}, consumer.WithCapabilities(next.Capabilities()))
+	return c
+}
+
+// forget deletes from the storage calls let go and accepted downstream. A
+// failure is counted; the calls then go on again after the next restart.
+func (p *costProcessor) forget(ctx context.Context, pcs []*pendingCall) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.store == nil {
+		return
+	}
+	if err := p.store.release(ctx, pcs); err != nil {
+		p.telemetry.ProcessorGenaiCostHeldStorageErrors.Add(ctx, 1, p.storeAttrs[storeRelease])
+		p.logger.Warn("Failed to forget held LLM calls let go; they will go on again after a restart",
+			zap.Int("calls", len(pcs)), zap.Error(err))
+	}
 }
 
 func (p *costProcessor) record(ctx context.Context, n *batchCounts) {
@@ -332,10 +501,10 @@ func (p *costProcessor) processSpan(ctx context.Context, span ptrace.Span, scope
 			if pc := p.pending.popOldest(); pc != nil {
 				p.finishHeld(ctx, pc, n)
 				n.release(releaseCapacity, 1)
-				n.carry(pc.td)
+				n.carry(pc)
 			}
 		}
-		p.pending.add(holdCopy(span, rs, ss), call, p.now().Add(p.cfg.Attribution.Ancestors.Wait))
+		n.holds = append(n.holds, p.pending.add(holdCopy(span, rs, ss), call, p.now().Add(p.cfg.Attribution.Ancestors.Wait)))
 		n.held++
 		return true
 	}
@@ -358,6 +527,9 @@ func holdCopy(span ptrace.Span, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans) p
 
 // finishHeld meters a held call with the identity known now.
 func (p *costProcessor) finishHeld(ctx context.Context, pc *pendingCall, n *batchCounts) {
+	if pc.passThrough {
+		return
+	}
 	rs := pc.td.ResourceSpans().At(0)
 	ss := rs.ScopeSpans().At(0)
 	span := ss.Spans().At(0)
@@ -388,41 +560,44 @@ func (p *costProcessor) expireLoop(tick time.Duration) {
 
 func (p *costProcessor) releaseExpired(ctx context.Context) {
 	var n batchCounts
-	out := ptrace.NewTraces()
 	now := p.now()
 	p.mu.Lock()
 	for pc := p.pending.popExpired(now); pc != nil; pc = p.pending.popExpired(now) {
 		p.finishHeld(ctx, pc, &n)
 		n.release(releaseExpired, 1)
-		pc.td.ResourceSpans().MoveAndAppendTo(out.ResourceSpans())
+		n.carry(pc)
 	}
 	p.mu.Unlock()
-	p.emit(ctx, out, &n)
+	_ = p.emit(ctx, n.carried, &n) // logged by emit: nobody to return it to
 }
 
 func (p *costProcessor) releaseAll(ctx context.Context) error {
 	var n batchCounts
-	out := ptrace.NewTraces()
 	p.mu.Lock()
 	for pc := p.pending.popOldest(); pc != nil; pc = p.pending.popOldest() {
 		p.finishHeld(ctx, pc, &n)
 		n.release(releaseShutdown, 1)
-		pc.td.ResourceSpans().MoveAndAppendTo(out.ResourceSpans())
+		n.carry(pc)
 	}
 	p.mu.Unlock()
-	return p.emit(ctx, out, &n)
+	return p.emit(ctx, n.carried, &n)
 }
 
-// emit sends calls let go outside of a batch to the next consumer.
-func (p *costProcessor) emit(ctx context.Context, td ptrace.Traces, n *batchCounts) error {
+// emit sends calls let go outside of a batch to the next consumer, and then
+// forgets them in the storage. Refused, they stay in the storage (if any) and
+// come back at the next start.
+func (p *costProcessor) emit(ctx context.Context, pcs []*pendingCall, n *batchCounts) error {
 	p.record(ctx, n)
-	if td.ResourceSpans().Len() == 0 {
+	if len(pcs) == 0 {
 		return nil
 	}
+	td := ptrace.NewTraces()
+	gather(pcs, td)
 	if err := p.next.ConsumeTraces(ctx, td); err != nil {
 		p.logger.Error("Failed to pass on held LLM calls", zap.Int("spans", td.SpanCount()), zap.Error(err))
 		return err
 	}
+	p.forget(ctx, pcs)
 	return nil
 }
 

@@ -30,9 +30,11 @@ type TelemetryBuilder struct {
 	ProcessorGenaiCostCalls             metric.Int64Counter
 	ProcessorGenaiCostCallsHeld         metric.Int64Counter
 	ProcessorGenaiCostCallsReleased     metric.Int64Counter
+	ProcessorGenaiCostCallsRestored     metric.Int64Counter
 	ProcessorGenaiCostCallsUnattributed metric.Int64Counter
 	ProcessorGenaiCostCallsUnpriced     metric.Int64Counter
 	ProcessorGenaiCostCatalogRefreshes  metric.Int64Counter
+	ProcessorGenaiCostHeldStorageErrors metric.Int64Counter
 	ProcessorGenaiCostPendingCalls      metric.Int64UpDownCounter
 	ProcessorGenaiCostPlanReloads       metric.Int64Counter
 	ProcessorGenaiCostRuleErrors        metric.Int64Counter
@@ -92,6 +94,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{call}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ProcessorGenaiCostCallsRestored, err = builder.meter.Int64Counter(
+		"otelcol_processor_genai_cost_calls_restored",
+		metric.WithDescription("Held LLM calls read back from attribution.ancestors.storage at start (held before a restart or crash) and held again. [Development]"),
+		metric.WithUnit("{call}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorGenaiCostCallsUnattributed, err = builder.meter.Int64Counter(
 		"otelcol_processor_genai_cost_calls_unattributed",
 		metric.WithDescription("LLM calls emitted without a tenant (their tenant is set to unattributed). [Development]"),
@@ -108,6 +116,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_genai_cost_catalog_refreshes",
 		metric.WithDescription("Refreshes of price catalog sources, by outcome; a failed refresh keeps the last good catalog. [Development]"),
 		metric.WithUnit("{refresh}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorGenaiCostHeldStorageErrors, err = builder.meter.Int64Counter(
+		"otelcol_processor_genai_cost_held_storage_errors",
+		metric.WithDescription("Failed writes to attribution.ancestors.storage, by operation. [Development]"),
+		metric.WithUnit("{error}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorGenaiCostPendingCalls, err = builder.meter.Int64UpDownCounter(

@@ -23,9 +23,11 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorGenaiCostCalls.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostCallsHeld.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostCallsReleased.Add(context.Background(), 1)
+	tb.ProcessorGenaiCostCallsRestored.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostCallsUnattributed.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostCallsUnpriced.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostCatalogRefreshes.Add(context.Background(), 1)
+	tb.ProcessorGenaiCostHeldStorageErrors.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostPendingCalls.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostPlanReloads.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostRuleErrors.Add(context.Background(), 1)
@@ -42,6 +44,9 @@ func TestSetupTelemetry(t *testing.T) {
 	AssertEqualProcessorGenaiCostCallsReleased(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorGenaiCostCallsRestored(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorGenaiCostCallsUnattributed(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -49,6 +54,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorGenaiCostCatalogRefreshes(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorGenaiCostHeldStorageErrors(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorGenaiCostPendingCalls(t, testTel,

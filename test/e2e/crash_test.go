@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +29,8 @@ import (
 // records or after 5s, so that when the collector is killed most acknowledged
 // calls are still only in the queue (the test checks that some are). The
 // processor does not hold calls for ancestors (wait: 0s): every call carries
-// its tenant, and a held call is acknowledged before it reaches the queue.
+// its tenant. Held calls surviving a crash (attribution.ancestors.storage)
+// are TestCrashKeepsHeldCalls's subject.
 const crashConfig = `
 extensions:
   file_storage:
@@ -284,4 +286,121 @@ func countPG(url string) int {
 		return 0
 	}
 	return n
+}
+
+// heldCrashConfig holds calls for a minute, far longer than the test, in
+// file_storage, as the ledger's queue is: only the arrival of their ancestors
+// can let them go, before or after the kill.
+const heldCrashConfig = `
+extensions:
+  file_storage:
+    directory: {{DIR}}/storage
+    create_directory: true
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: {{HTTP}}
+processors:
+  genai_cost:
+    attribution:
+      tenant: [tenant.id]
+      ancestors:
+        wait: 1m
+        storage: file_storage
+connectors:
+  genai_usage:
+exporters:
+  genai_ledger:
+    sqlite:
+      path: {{DB}}
+    sending_queue:
+      storage: file_storage
+    retry_on_failure:
+      initial_interval: 100ms
+service:
+  extensions: [file_storage]
+  telemetry:
+    metrics:
+      level: normal
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: {{METRICS}}
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [genai_cost]
+      exporters: [genai_usage]
+    logs:
+      receivers: [genai_usage]
+      exporters: [genai_ledger]
+`
+
+// TestCrashKeepsHeldCalls sends the LLM calls of six traces whose root spans
+// (which carry the tenant) have not been sent, so that the processor holds
+// them after acknowledging their requests; lets the two calls of the first
+// trace go with its root; kills the collector (SIGKILL); restarts it and
+// sends the other roots. Every call must be in the ledger exactly once, under
+// its trace's tenant: the ten calls still held at the kill come back from
+// attribution.ancestors.storage, the two let go before it do not.
+func TestCrashKeepsHeldCalls(t *testing.T) {
+	metrics := freePort(t)
+	c := startCollector(t, strings.ReplaceAll(heldCrashConfig, "{{METRICS}}", strconv.Itoa(metrics)))
+	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", metrics)
+	counter := func(series string) float64 { return scrapeCounter(t, metricsURL, series) }
+
+	const traces = 6
+	traceID := func(k int) pcommon.TraceID { return pcommon.TraceID{0xc0, byte(k)} }
+	root := func(k int) otlpSpan {
+		return otlpSpan{"crash-held", traceID(k), spanRoot, pcommon.SpanID{}, "POST /chat",
+			map[string]any{"tenant.id": fmt.Sprintf("tenant-%d", k)}, 3 * time.Second}
+	}
+	calls := func(ks ...int) []byte {
+		var spans []otlpSpan
+		for _, k := range ks {
+			spans = append(spans,
+				chatCall("crash-held", traceID(k), spanCall1, spanRoot, "gpt-4o", 4100, 730),
+				chatCall("crash-held", traceID(k), spanCall2, spanRoot, "gpt-4o-mini", 260, 45))
+		}
+		return otlpRequest(spans...)
+	}
+	// The 200 of each request comes after its held calls are stored, and
+	// after the calls it let go were accepted by the ledger's queue and
+	// forgotten by the processor.
+	c.post(t, calls(1, 2, 3))
+	c.post(t, calls(4, 5, 6))
+	c.post(t, otlpRequest(root(1)))
+	assert.Equal(t, 12.0, counter(`otelcol_processor_genai_cost_calls_held`))
+	assert.Equal(t, 2.0, counter(`otelcol_processor_genai_cost_calls_released{release_reason="ancestors_arrived"}`))
+	c.kill(t)
+
+	c.restart(t)
+	assert.Equal(t, 10.0, counter(`otelcol_processor_genai_cost_calls_restored`), "held at the kill: traces 2 to 6")
+	assert.Equal(t, 10.0, counter(`otelcol_processor_genai_cost_pending_calls`))
+	roots := make([]otlpSpan, 0, traces-1)
+	for k := 2; k <= traces; k++ {
+		roots = append(roots, root(k))
+	}
+	c.post(t, otlpRequest(roots...))
+	waitRows(t, c, 2*traces)
+	assert.Equal(t, 10.0, counter(`otelcol_processor_genai_cost_calls_released{release_reason="ancestors_arrived"}`))
+	assert.Zero(t, counter(`otelcol_processor_genai_cost_calls_unattributed`))
+	assert.Zero(t, counter(`otelcol_processor_genai_cost_pending_calls`))
+	c.stop(t)
+
+	got := readRowsByEvent(t, openDB(t, c.dbPath))
+	want := map[string]string{}
+	for k := 1; k <= traces; k++ {
+		for _, s := range []pcommon.SpanID{spanCall1, spanCall2} {
+			want[usage.EventID(traceID(k), s)] = fmt.Sprintf("tenant-%d", k)
+		}
+	}
+	tenants := map[string]string{}
+	for id, r := range got {
+		tenants[id] = r["tenant_id"]
+	}
+	assert.Equal(t, want, tenants, "each call once (event id is the primary key), under its tenant")
 }

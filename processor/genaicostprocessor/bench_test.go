@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
@@ -222,7 +223,9 @@ const heldCalls = 100_000
 // HeapInuse after a GC): held-MB and B/held-call for the held calls and their
 // entries in the ancestor memory; fixed-MB for what the processor allocates up
 // front (the ancestor memory sized for max_remembered_spans, 100,000).
-func BenchmarkHeldCallsMemory(b *testing.B) {
+// callBatch is n copies of the OTel JS OpenAI gpt-4o chat span of the real
+// capture, with its resource and scope.
+func callBatch(b *testing.B, n int) ptrace.Traces {
 	capture := loadCapture(b, "otel-openai")
 	var call ptrace.Span
 	var callRS ptrace.ResourceSpans
@@ -242,16 +245,21 @@ func BenchmarkHeldCallsMemory(b *testing.B) {
 	if call == (ptrace.Span{}) {
 		b.Fatal("no gpt-4o call in the otel-openai capture")
 	}
-	// Batches of 1,000 calls, as an SDK's BatchSpanProcessor sends them.
-	const perBatch = 1000
 	batch := ptrace.NewTraces()
 	rs := batch.ResourceSpans().AppendEmpty()
 	callRS.Resource().CopyTo(rs.Resource())
 	ss := rs.ScopeSpans().AppendEmpty()
 	callSS.Scope().CopyTo(ss.Scope())
-	for range perBatch {
+	for range n {
 		call.CopyTo(ss.Spans().AppendEmpty())
 	}
+	return batch
+}
+
+func BenchmarkHeldCallsMemory(b *testing.B) {
+	// Batches of 1,000 calls, as an SDK's BatchSpanProcessor sends them.
+	const perBatch = 1000
+	batch := callBatch(b, perBatch)
 
 	heapInuse := func() uint64 {
 		var ms runtime.MemStats
@@ -308,4 +316,87 @@ func BenchmarkHeldCallsMemory(b *testing.B) {
 	b.ReportMetric(float64(held)/heldCalls, "B/held-call")
 	b.ReportMetric(float64(fixed)/1e6, "fixed-MB")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*heldCalls), "ns/held-call")
+}
+
+// BenchmarkHoldThenRelease: one op is a batch of 100 LLM calls (the OTel JS
+// OpenAI chat span, each in a trace of its own) whose root spans have not
+// come, all held, then the batch of their 100 roots, which lets them all go,
+// attributed. "memory" holds them in memory only; "storage" also keeps them in
+// attribution.ancestors.storage, here an in-memory storage client (the cost
+// of the processor's side: encoding, index, bookkeeping; a file_storage write
+// adds its fsync). Reported per call.
+func BenchmarkHoldThenRelease(b *testing.B) {
+	const perBatch = 100
+	calls := callBatch(b, perBatch)
+	for _, stored := range []bool{false, true} {
+		name := "memory"
+		if stored {
+			name = "storage"
+		}
+		b.Run(name, func(b *testing.B) {
+			cfg := createDefaultConfig().(*Config)
+			cfg.Attribution.Ancestors.Wait = time.Hour
+			host := componenttest.NewNopHost()
+			if stored {
+				cfg.Attribution.Ancestors.Storage = &storageID
+				host = extHost{Host: host, exts: map[component.ID]component.Component{storageID: &memStorageExt{client: newMemStorage()}}}
+			}
+			set := processortest.NewNopSettings(metadata.Type)
+			p, err := newCostProcessor(set, cfg, consumertest.NewNop())
+			if err != nil {
+				b.Fatal(err)
+			}
+			tp, err := newTracesProcessor(context.Background(), set, cfg, p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := tp.Start(context.Background(), host); err != nil {
+				b.Fatal(err)
+			}
+			defer func() { _ = tp.Shutdown(context.Background()) }()
+			ctx := context.Background()
+			var ms runtime.MemStats
+			var mallocs uint64
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				held := ptrace.NewTraces()
+				calls.CopyTo(held)
+				roots := ptrace.NewTraces()
+				rootSpans := roots.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()
+				spans := held.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+				for k := 0; k < spans.Len(); k++ {
+					var tid pcommon.TraceID
+					binary.BigEndian.PutUint64(tid[:8], uint64(i)+1)
+					binary.BigEndian.PutUint64(tid[8:], uint64(k))
+					spans.At(k).SetTraceID(tid)
+					spans.At(k).SetParentSpanID(pcommon.SpanID{1})
+					r := rootSpans.AppendEmpty()
+					r.SetTraceID(tid)
+					r.SetSpanID(pcommon.SpanID{1})
+					r.Attributes().PutStr("tenant.id", "acme")
+				}
+				runtime.ReadMemStats(&ms)
+				before := ms.Mallocs
+				b.StartTimer()
+				if err := tp.ConsumeTraces(ctx, held); err != nil {
+					b.Fatal(err)
+				}
+				if err := tp.ConsumeTraces(ctx, roots); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				runtime.ReadMemStats(&ms)
+				mallocs += ms.Mallocs - before
+				if n := p.pending.len(); n != 0 {
+					b.Fatalf("%d calls still held", n)
+				}
+				b.StartTimer()
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perBatch), "ns/call")
+			b.ReportMetric(float64(mallocs)/float64(b.N*perBatch), "allocs/call")
+		})
+	}
 }

@@ -107,7 +107,9 @@ func (s *heldStore) load(ctx context.Context) ([]storedCall, error) {
 		e := &heldEntry{done: done}
 		rss := td.ResourceSpans()
 		for i := 0; i < rss.Len(); i++ {
-			if slices.Contains(done, uint64(i)) {
+			// A resource without a span was never written by this processor:
+			// nothing to hold.
+			if slices.Contains(done, uint64(i)) || rss.At(i).ScopeSpans().Len() == 0 || rss.At(i).ScopeSpans().At(0).Spans().Len() == 0 {
 				continue
 			}
 			one := ptrace.NewTraces()

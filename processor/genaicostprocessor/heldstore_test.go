@@ -412,3 +412,38 @@ func TestStorageExtensionErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadCleansUp: at start, an entry whose calls all went on (the crash came
+// before its delete) is deleted, a resource without a span is skipped, and new
+// entries are numbered after the highest stored seq.
+func TestLoadCleansUp(t *testing.T) {
+	ctx := context.Background()
+	marshal := func(td ptrace.Traces) []byte {
+		b, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+		require.NoError(t, err)
+		return b
+	}
+	gone := batch(llmCall(1, 2, 1))
+	withEmpty := ptrace.NewTraces()
+	withEmpty.ResourceSpans().AppendEmpty().Resource().Attributes().PutStr("service.name", "no-span")
+	batch(llmCall(2, 3, 1)).ResourceSpans().MoveAndAppendTo(withEmpty.ResourceSpans())
+	st := &memStorage{data: map[string][]byte{
+		heldIndexKey: encodeUvarints([]uint64{3, 4}),
+		"held/3":     marshal(gone), "held/3/done": encodeUvarints([]uint64{0}),
+		"held/4": marshal(withEmpty),
+	}}
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	p, tp, sink, _ := newStoringProcessor(t, tel, st, time.Hour)
+	assert.Equal(t, 1, p.pending.len())
+	assert.Equal(t, []string{"held/4", "held/index"}, st.keys())
+	assert.Equal(t, []uint64{4}, st.uvarints(t, heldIndexKey))
+	metadatatest.AssertEqualProcessorGenaiCostCallsRestored(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+
+	require.NoError(t, tp.ConsumeTraces(ctx, batch(llmCall(5, 6, 1))))
+	assert.Equal(t, []uint64{4, 5}, st.uvarints(t, heldIndexKey))
+	require.NoError(t, tp.ConsumeTraces(ctx, batch(parentOf(2, "two"))))
+	assert.Equal(t, map[pcommon.SpanID]map[string]any{{3}: {"tenant": "two", "user": nil, "feature": nil}}, meteredBySpan(sink))
+	assert.Equal(t, []string{"held/5", "held/index"}, st.keys(), "entry 4 is done: its empty resource does not keep it")
+	require.NoError(t, tp.Shutdown(ctx))
+}

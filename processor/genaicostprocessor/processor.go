@@ -177,11 +177,7 @@ func (p *costProcessor) restore(ctx context.Context, host component.Host, id com
 	deadline := p.now().Add(p.cfg.Attribution.Ancestors.Wait)
 	var n int64
 	for _, sc := range calls {
-		rs := sc.td.ResourceSpans().At(0)
-		if rs.ScopeSpans().Len() == 0 || rs.ScopeSpans().At(0).Spans().Len() == 0 {
-			continue // no span: nothing to hold (never written by this processor)
-		}
-		ss := rs.ScopeSpans().At(0)
+		ss := sc.td.ResourceSpans().At(0).ScopeSpans().At(0)
 		call, kind, err := genaiconv.Extract(ss.Spans().At(0), genaiconv.ScopeOf(ss.Scope()), p.conv)
 		pc := p.pending.add(sc.td, call, deadline)
 		pc.seq, pc.idx = sc.seq, sc.idx

@@ -51,6 +51,13 @@ type MetricsConfig struct {
 	// {tenant_id=<tenant>, otel.metric.overflow=true}, so cost by tenant stays
 	// exact. 0 turns the per-tenant limit off. Default 200.
 	CardinalityLimitPerTenant int `mapstructure:"cardinality_limit_per_tenant"`
+	// SeriesExpiration drops, with cumulative temporality, a series that
+	// received no call for this long (checked at each flush, after its last
+	// point is emitted), freeing its slot under both cardinality limits; a call
+	// after that starts it again with a new start time (a counter reset). 0
+	// keeps series for the collector's lifetime. Ignored with delta, which
+	// drops every series at each flush. Default 1h.
+	SeriesExpiration time.Duration `mapstructure:"series_expiration"`
 	// ExcludeDimensions names built-in dimensions to leave out (tenant_id,
 	// provider, model, operation, feature, billable, pricing_status, plan).
 	// Default none.
@@ -116,6 +123,14 @@ func (c *Config) Validate() error {
 	}
 	if m.CardinalityLimitPerTenant < 0 {
 		errs = errors.Join(errs, fmt.Errorf("metrics.cardinality_limit_per_tenant: must be >= 0, got %d", m.CardinalityLimitPerTenant))
+	}
+	// An expiry shorter than a flush interval would reset series that are
+	// called every interval: delta temporality with extra steps.
+	switch {
+	case m.SeriesExpiration < 0:
+		errs = errors.Join(errs, fmt.Errorf("metrics.series_expiration: must be >= 0, got %v", m.SeriesExpiration))
+	case m.SeriesExpiration > 0 && m.FlushInterval > 0 && m.SeriesExpiration < m.FlushInterval:
+		errs = errors.Join(errs, fmt.Errorf("metrics.series_expiration: must be 0 or >= metrics.flush_interval (%v), got %v", m.FlushInterval, m.SeriesExpiration))
 	}
 	excluded := map[string]bool{}
 	for i, name := range m.ExcludeDimensions {

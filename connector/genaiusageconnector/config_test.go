@@ -20,6 +20,10 @@ func TestLoadConfig(t *testing.T) {
 	unknown := "unknown"
 	noDedupe := createDefaultConfig().(*Config)
 	noDedupe.Dedupe = DedupeConfig{}
+	// The documented default: an hour idle frees a series' slot.
+	assert.Equal(t, time.Hour, createDefaultConfig().(*Config).Metrics.SeriesExpiration)
+	noExpiration := createDefaultConfig().(*Config)
+	noExpiration.Metrics.SeriesExpiration = 0
 
 	tests := []struct {
 		id      component.ID
@@ -36,6 +40,7 @@ func TestLoadConfig(t *testing.T) {
 					Temporality:               "delta",
 					CardinalityLimit:          500,
 					CardinalityLimitPerTenant: 50,
+					SeriesExpiration:          30 * time.Minute,
 					ExcludeDimensions:         []string{"plan", "feature"},
 					Dimensions:                []Dimension{{Name: "deployment.environment.name", Default: &unknown}, {Name: "genaimeter.user_id"}},
 					Exemplars:                 ExemplarsConfig{Enabled: false},
@@ -52,8 +57,14 @@ func TestLoadConfig(t *testing.T) {
 			wantErr: "metrics.flush_interval: must be > 0, got 0s\n" +
 				`metrics.temporality: must be "cumulative" or "delta", got "monthly"` + "\n" +
 				"metrics.cardinality_limit: must be >= 2, got 1\n" +
-				"metrics.cardinality_limit_per_tenant: must be >= 0, got -2",
+				"metrics.cardinality_limit_per_tenant: must be >= 0, got -2\n" +
+				"metrics.series_expiration: must be >= 0, got -1s",
 		},
+		{
+			id:      component.NewIDWithName(metadata.Type, "short_expiration"),
+			wantErr: "metrics.series_expiration: must be 0 or >= metrics.flush_interval (15s), got 10s",
+		},
+		{id: component.NewIDWithName(metadata.Type, "no_expiration"), want: noExpiration},
 		{
 			id: component.NewIDWithName(metadata.Type, "bad_dimensions"),
 			wantErr: `metrics.exclude_dimensions[1]: unknown built-in dimension "region" (built-in: [tenant_id provider model operation feature billable pricing_status plan])` + "\n" +

@@ -21,6 +21,11 @@ const (
 	defaultCardinalityLimit = 2000
 	// No single tenant can take more than a tenth of the default budget.
 	defaultCardinalityLimitPerTenant = 200
+	// A tenant or model idle for an hour frees its slot, so a burst of new
+	// tenants is folded into overflow for at most an hour, not until a
+	// restart; a series called at least hourly never resets, so the usual
+	// rate windows (5m, 1h) rarely straddle a reset.
+	defaultSeriesExpiration = time.Hour
 )
 
 // NewFactory returns the factory of the genai_usage connector.
@@ -38,6 +43,7 @@ func createDefaultConfig() component.Config {
 			Temporality:               temporalityCumulative,
 			CardinalityLimit:          defaultCardinalityLimit,
 			CardinalityLimitPerTenant: defaultCardinalityLimitPerTenant,
+			SeriesExpiration:          defaultSeriesExpiration,
 			Exemplars:                 ExemplarsConfig{Enabled: true},
 		},
 	}

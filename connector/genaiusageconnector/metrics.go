@@ -66,6 +66,7 @@ type series struct {
 	attrs     pcommon.Map
 	tenant    string // the tenant whose per-tenant budget it counts against
 	start     pcommon.Timestamp
+	lastCall  pcommon.Timestamp // when it last received a call: its expiry clock
 	calls     int64
 	tokens    [numBuckets]int64
 	cost      apd.Decimal
@@ -73,6 +74,7 @@ type series struct {
 	hasCost   bool
 	hasRev    bool
 	exemplar  bool
+	tenantOvf bool // a tenant's overflow series: not in tenantSeries
 	exTrace   pcommon.TraceID
 	exSpan    pcommon.SpanID
 	exTime    pcommon.Timestamp
@@ -84,6 +86,7 @@ type metricsConnector struct {
 	cfg       *Config
 	dims      []dimension
 	delta     bool
+	expiry    pcommon.Timestamp // 0: series never expire (always 0 with delta)
 	next      consumer.Metrics
 	logger    *zap.Logger
 	telemetry *metadata.TelemetryBuilder
@@ -114,10 +117,16 @@ func newMetricsConnector(set connector.Settings, cfg *Config, next consumer.Metr
 		return nil, err
 	}
 	dims := configuredDimensions(&cfg.Metrics)
+	delta := cfg.Metrics.Temporality == temporalityDelta
+	var expiry pcommon.Timestamp
+	if !delta { // delta drops every series at each flush anyway
+		expiry = pcommon.Timestamp(cfg.Metrics.SeriesExpiration.Nanoseconds())
+	}
 	return &metricsConnector{
 		cfg:          cfg,
 		dims:         dims,
-		delta:        cfg.Metrics.Temporality == temporalityDelta,
+		delta:        delta,
+		expiry:       expiry,
 		next:         next,
 		logger:       set.Logger,
 		telemetry:    tb,
@@ -186,10 +195,13 @@ func (c *metricsConnector) flush(ctx context.Context) {
 // export builds the metrics under the lock, then hands them on without it.
 func (c *metricsConnector) export(ctx context.Context) error {
 	c.mu.Lock()
-	md, n, dropped := c.build(pcommon.NewTimestampFromTime(c.now()))
+	md, n, dropped, expired := c.build(pcommon.NewTimestampFromTime(c.now()))
 	c.mu.Unlock()
-	if dropped > 0 {
-		c.telemetry.ConnectorGenaiUsageMetricSeries.Add(ctx, -dropped)
+	if dropped+expired > 0 {
+		c.telemetry.ConnectorGenaiUsageMetricSeries.Add(ctx, -(dropped + expired))
+	}
+	if expired > 0 {
+		c.telemetry.ConnectorGenaiUsageMetricSeriesExpired.Add(ctx, expired)
 	}
 	if n == 0 {
 		return nil
@@ -293,6 +305,7 @@ func (c *metricsConnector) aggregate(agg *aggregation, span ptrace.Span, attrs, 
 	}
 	c.key = key
 	s := c.seriesFor(agg, key, tenant, now)
+	s.lastCall = now
 
 	// Token buckets. Semconv input includes cache reads and writes; the
 	// uncached bucket is what remains.
@@ -395,7 +408,7 @@ func (c *metricsConnector) seriesFor(agg *aggregation, key []byte, tenant string
 		}
 		return c.overflow
 	}
-	s := &series{attrs: pcommon.NewMap(), tenant: tenant, start: now}
+	s := &series{attrs: pcommon.NewMap(), tenant: tenant, start: now, tenantOvf: perTenant}
 	if perTenant {
 		s.attrs.PutStr(dimTenant, tenant)
 		s.attrs.PutBool(overflowKey, true)
@@ -415,9 +428,11 @@ func (c *metricsConnector) seriesFor(agg *aggregation, key []byte, tenant string
 
 // build returns the metrics of every series (n data point sets) and, for delta
 // temporality, starts a new interval: the series are dropped (dropped is their
-// number). Exemplars cover one interval in both temporalities. The caller
-// holds c.mu.
-func (c *metricsConnector) build(now pcommon.Timestamp) (md pmetric.Metrics, n int, dropped int64) {
+// number). With cumulative temporality and an expiry, a series idle for
+// metrics.series_expiration is dropped after its point is emitted (expired is
+// their number), so that no call is lost whatever the ticker does. Exemplars
+// cover one interval in both temporalities. The caller holds c.mu.
+func (c *metricsConnector) build(now pcommon.Timestamp) (md pmetric.Metrics, n int, dropped, expired int64) {
 	md = pmetric.NewMetrics()
 	n = len(c.series)
 	if c.overflow != nil {
@@ -425,7 +440,7 @@ func (c *metricsConnector) build(now pcommon.Timestamp) (md pmetric.Metrics, n i
 	}
 	if n == 0 {
 		c.lastFlush = now // the next delta interval starts here
-		return md, 0, 0
+		return md, 0, 0, 0
 	}
 	sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
 	sm.Scope().SetName(scopeName)
@@ -486,11 +501,27 @@ func (c *metricsConnector) build(now pcommon.Timestamp) (md pmetric.Metrics, n i
 		}
 		s.exemplar = false
 	}
-	for _, s := range c.series {
+	// Idle since at least expiry: the overflow series too, by the same rule, so
+	// an overflow series that received a call in the period never expires.
+	idle := func(s *series) bool { return c.expiry > 0 && now >= s.lastCall && now-s.lastCall >= c.expiry }
+	for k, s := range c.series {
 		emit(s)
+		if idle(s) {
+			delete(c.series, k) // deleting the current key inside range is defined
+			if !s.tenantOvf {
+				if c.tenantSeries[s.tenant]--; c.tenantSeries[s.tenant] == 0 {
+					delete(c.tenantSeries, s.tenant)
+				}
+			}
+			expired++
+		}
 	}
 	if c.overflow != nil {
 		emit(c.overflow)
+		if idle(c.overflow) {
+			c.overflow = nil
+			expired++
+		}
 	}
 	// A metric without data points (no revenue yet) is not emitted.
 	sm.Metrics().RemoveIf(func(m pmetric.Metric) bool { return m.Sum().DataPoints().Len() == 0 })
@@ -501,5 +532,5 @@ func (c *metricsConnector) build(now pcommon.Timestamp) (md pmetric.Metrics, n i
 		c.overflow = nil
 	}
 	c.lastFlush = now
-	return md, n, dropped
+	return md, n, dropped, expired
 }

@@ -32,6 +32,7 @@ type TelemetryBuilder struct {
 	ConnectorGenaiUsageMetricInvalidValues  metric.Int64Counter
 	ConnectorGenaiUsageMetricOverflow       metric.Int64Counter
 	ConnectorGenaiUsageMetricSeries         metric.Int64UpDownCounter
+	ConnectorGenaiUsageMetricSeriesExpired  metric.Int64Counter
 	ConnectorGenaiUsageRecords              metric.Int64Counter
 }
 
@@ -97,6 +98,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ConnectorGenaiUsageMetricSeries, err = builder.meter.Int64UpDownCounter(
 		"otelcol_connector_genai_usage_metric_series",
 		metric.WithDescription("Series currently held by the usage metrics aggregation, overflow series included. [Development]"),
+		metric.WithUnit("{series}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorGenaiUsageMetricSeriesExpired, err = builder.meter.Int64Counter(
+		"otelcol_connector_genai_usage_metric_series_expired",
+		metric.WithDescription("Series dropped from the cumulative usage metrics because they received no call for metrics.series_expiration; a later call starts the series again with a new start time (a counter reset). [Development]"),
 		metric.WithUnit("{series}"),
 	)
 	errs = errors.Join(errs, err)

@@ -25,6 +25,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ConnectorGenaiUsageMetricInvalidValues.Add(context.Background(), 1)
 	tb.ConnectorGenaiUsageMetricOverflow.Add(context.Background(), 1)
 	tb.ConnectorGenaiUsageMetricSeries.Add(context.Background(), 1)
+	tb.ConnectorGenaiUsageMetricSeriesExpired.Add(context.Background(), 1)
 	tb.ConnectorGenaiUsageRecords.Add(context.Background(), 1)
 	AssertEqualConnectorGenaiUsageDedupeEvicted(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
@@ -42,6 +43,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorGenaiUsageMetricSeries(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorGenaiUsageMetricSeriesExpired(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorGenaiUsageRecords(t, testTel,

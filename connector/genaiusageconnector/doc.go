@@ -5,7 +5,8 @@
 //     as genaimeter.* attributes. It converts; it decides nothing.
 //   - traces→metrics: sums of calls, tokens per bucket, cost and revenue by
 //     tenant, provider, model, operation, feature, billable, pricing status and
-//     plan (configurable), with bounded cardinality and exemplars.
+//     plan (configurable), with bounded cardinality (idle cumulative series
+//     expire and free their slot) and exemplars.
 //
 // Both suppress a call whose event id (trace id + span id) they saw inside a
 // bounded duplicate window, so that an exporter retry is not counted twice.

@@ -117,3 +117,49 @@ func BenchmarkMetricsConsumeWarm(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/call")
 }
+
+// BenchmarkMetricsFlushExpiry is one flush interval in the steady state of
+// 500 series (499 + global overflow): 10 batches (1000 calls) then an export.
+// "never" keeps the series (metrics.series_expiration: 0); "1h-busy" checks
+// every series for expiry and keeps them all; "1h-churn" moves the clock an
+// hour ahead each op, so every series expires at the export and the next op
+// creates all 500 again: the worst case of expiry.
+func BenchmarkMetricsFlushExpiry(b *testing.B) {
+	batches := benchCalls()[:10]
+	for _, tc := range []struct {
+		name    string
+		expiry  time.Duration
+		advance time.Duration
+	}{{"never", 0, 15 * time.Second}, {"1h-busy", time.Hour, 15 * time.Second}, {"1h-churn", time.Hour, time.Hour}} {
+		b.Run(tc.name, func(b *testing.B) {
+			cfg := createDefaultConfig().(*Config)
+			cfg.Metrics.CardinalityLimit = 500
+			cfg.Metrics.SeriesExpiration = tc.expiry
+			cfg.Dedupe.Window = 0
+			now := time.Now()
+			c, err := newMetricsConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop(),
+				func() time.Time { return now }, systemTicker)
+			require.NoError(b, err)
+			ctx := context.Background()
+			op := func() {
+				for _, td := range batches {
+					require.NoError(b, c.ConsumeTraces(ctx, td))
+				}
+				now = now.Add(tc.advance)
+				require.NoError(b, c.export(ctx))
+			}
+			op()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				op()
+			}
+			b.StopTimer()
+			if tc.name == "1h-churn" {
+				require.Empty(b, c.series)
+			} else {
+				require.Len(b, c.series, 499)
+			}
+		})
+	}
+}

@@ -146,7 +146,8 @@ func writeRecord(lr plog.LogRecord, span ptrace.Span, service, env string) {
 	lr.SetSpanID(span.SpanID())
 	a := lr.Attributes()
 	a.EnsureCapacity(26)
-	a.PutStr(usage.AttrEventID, usage.EventID(span.TraceID(), span.SpanID()))
+	id := usage.EventID(span.TraceID(), span.SpanID())
+	a.PutStr(usage.AttrEventID, id)
 	span.Attributes().Range(func(k string, v pcommon.Value) bool {
 		if strings.HasPrefix(k, usage.Prefix) && k != usage.AttrSkipped {
 			v.CopyTo(a.PutEmpty(k))
@@ -159,8 +160,19 @@ func writeRecord(lr plog.LogRecord, span ptrace.Span, service, env string) {
 	if env != "" {
 		a.PutStr(usage.AttrEnvironment, env)
 	}
-	a.PutStr(usage.AttrTraceID, span.TraceID().String())
-	a.PutStr(usage.AttrSpanID, span.SpanID().String())
+	// The event id is the trace id's 32 hex digits then the span id's 16, in
+	// the same lowercase hex as TraceID.String and SpanID.String: slicing it
+	// saves two encodings and two allocations per record. An empty id stays
+	// "" as String gives it.
+	var traceID, spanID string
+	if !span.TraceID().IsEmpty() {
+		traceID = id[:32]
+	}
+	if !span.SpanID().IsEmpty() {
+		spanID = id[32:]
+	}
+	a.PutStr(usage.AttrTraceID, traceID)
+	a.PutStr(usage.AttrSpanID, spanID)
 }
 
 func resourceStr(m pcommon.Map, k string) string {

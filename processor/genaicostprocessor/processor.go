@@ -655,6 +655,10 @@ func (p *costProcessor) finish(ctx context.Context, span ptrace.Span, call genai
 		}
 	}
 
+	// Up to ~27 genaimeter.* attributes follow (here, in decideBillable and
+	// in applyRevenue): grow the span's attribute slice once instead of
+	// doubling it several times per call.
+	attrs.EnsureCapacity(attrs.Len() + maxMeterAttrs)
 	attrs.PutStr(usage.AttrTenantID, id[idTenant])
 	putNonEmpty(attrs, usage.AttrUserID, id[idUser])
 	putNonEmpty(attrs, usage.AttrSessionID, id[idSession])
@@ -694,6 +698,10 @@ func (p *costProcessor) finish(ctx context.Context, span ptrace.Span, call genai
 	p.decideBillable(ctx, rs, ss, span, id[idTenant], &n.bill)
 	p.applyRevenue(attrs, id[idTenant], &priced, call)
 }
+
+// maxMeterAttrs bounds how many genaimeter.* attributes finish and the
+// billing and revenue steps write on one span.
+const maxMeterAttrs = 28
 
 // setUsage converts semconv token counts into the catalog's usage keys. Both
 // count input as the total including cache reads and writes, and output as

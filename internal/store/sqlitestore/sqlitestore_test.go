@@ -85,6 +85,11 @@ func TestOpenSetsPragmasAndCreatesDirectory(t *testing.T) {
 	var sync int64
 	require.NoError(t, s.DB().QueryRow(`PRAGMA synchronous`).Scan(&sync))
 	assert.Equal(t, int64(1), sync, "synchronous=NORMAL by default")
+	var temp, cache int64
+	require.NoError(t, s.DB().QueryRow(`PRAGMA temp_store`).Scan(&temp))
+	assert.Equal(t, int64(2), temp, "temp_store=MEMORY: statement journals stay off disk")
+	require.NoError(t, s.DB().QueryRow(`PRAGMA cache_size`).Scan(&cache))
+	assert.Equal(t, int64(-65536), cache, "a 64 MiB page cache")
 
 	full, err := OpenWithOptions(filepath.Join(t.TempDir(), "full.db"), Options{Synchronous: SynchronousFull})
 	require.NoError(t, err)
@@ -94,6 +99,45 @@ func TestOpenSetsPragmasAndCreatesDirectory(t *testing.T) {
 
 	_, err = OpenWithOptions(filepath.Join(t.TempDir(), "x.db"), Options{Synchronous: "off"})
 	assert.EqualError(t, err, `sqlitestore: synchronous must be "normal" or "full", got "off"`)
+}
+
+// Writes go through one connection, kept from the first write to Close, while
+// reads use the pool; Close returns it, and a second Close is harmless.
+func TestWritesShareOneConnection(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "usage.db"))
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, s.Migrate(ctx))
+	w := s.w
+	require.NotNil(t, w, "Migrate took the writer connection")
+	for i := range 3 {
+		r := pricedRecord()
+		r.EventID = fmt.Sprintf("%048d", i)
+		ins, dups, err := s.Insert(ctx, []usage.Record{r})
+		require.NoError(t, err)
+		assert.Equal(t, [2]int{1, 0}, [2]int{ins, dups})
+		assert.Same(t, w, s.w, "insert %d used the writer connection", i)
+	}
+	var n int
+	require.NoError(t, s.DB().QueryRow(`SELECT count(*) FROM usage_records`).Scan(&n))
+	assert.Equal(t, 3, n)
+	require.NoError(t, s.Close())
+	assert.Nil(t, s.w)
+	require.NoError(t, s.Close())
+}
+
+// A write that cannot begin (here: a cancelled context) does not keep its
+// connection, and the next write takes a working one.
+func TestWriterConnectionDroppedOnBeginError(t *testing.T) {
+	s := openTemp(t)
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _, err := s.Insert(cancelled, []usage.Record{pricedRecord()})
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Nil(t, s.w)
+	ins, _, err := s.Insert(context.Background(), []usage.Record{pricedRecord()})
+	require.NoError(t, err)
+	assert.Equal(t, 1, ins)
 }
 
 // A batch spanning several multi-row statements (two full ones and a tail),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -202,7 +203,7 @@ var meterNameRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,50}$`)
 // Validate checks the configuration without I/O.
 func (c *Config) Validate() error {
 	var errs error
-	if !contains(backends, c.Backend) {
+	if !slices.Contains(backends, c.Backend) {
 		errs = errors.Join(errs, fmt.Errorf("backend: must be one of %s, got %q", strings.Join(backends, ", "), c.Backend))
 	}
 	if c.Backend == BackendWebhook {
@@ -212,19 +213,11 @@ func (c *Config) Validate() error {
 		if c.Webhook.Secret == "" {
 			errs = errors.Join(errs, errors.New("webhook.secret: required for the webhook backend"))
 		}
-	} else if contains(backends, c.Backend) && c.APIKey == "" {
+	} else if slices.Contains(backends, c.Backend) && c.APIKey == "" {
 		errs = errors.Join(errs, fmt.Errorf("api_key: required for the %s backend", c.Backend))
 	}
-	if e := c.ClientConfig.Endpoint; e != "" {
-		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = errors.Join(errs, fmt.Errorf("endpoint: must be an http(s) URL, got %q", e))
-		}
-	}
-	if e := c.Stripe.StreamEndpoint; e != "" {
-		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = errors.Join(errs, fmt.Errorf("stripe.stream_endpoint: must be an http(s) URL, got %q", e))
-		}
-	}
+	errs = errors.Join(errs, validateHTTPURL("endpoint", c.ClientConfig.Endpoint),
+		validateHTTPURL("stripe.stream_endpoint", c.Stripe.StreamEndpoint))
 	if a := c.Stripe.API; a != "" && a != "v1" && a != "v2" {
 		errs = errors.Join(errs, fmt.Errorf("stripe.api: must be v1 or v2, got %q", a))
 	}
@@ -254,7 +247,7 @@ func (c *Config) Validate() error {
 			errs = errors.Join(errs, fmt.Errorf("meters[%d].name: duplicate meter %q", i, m.Name))
 		}
 		seen[m.Name] = true
-		if !contains(values, m.Value) {
+		if !slices.Contains(values, m.Value) {
 			errs = errors.Join(errs, fmt.Errorf("meters[%d].value: must be one of %s, got %q", i, strings.Join(values, ", "), m.Value))
 		}
 		if m.Scale != "" {
@@ -286,11 +279,13 @@ func (c *Config) Validate() error {
 	return errs
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
+// validateHTTPURL checks an optional URL setting: empty, or http(s) with a host.
+func validateHTTPURL(key, v string) error {
+	if v == "" {
+		return nil
 	}
-	return false
+	if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%s: must be an http(s) URL, got %q", key, v)
+	}
+	return nil
 }

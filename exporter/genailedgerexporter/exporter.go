@@ -116,7 +116,8 @@ type rejection struct {
 
 func (r *rejection) total() int64 { return r.notUsage + r.malformed }
 
-func (r *rejection) add(i, n int, eventID string, err error) {
+// add records the i-th of n log records as rejected and returns the reason.
+func (r *rejection) add(i, n int, eventID string, err error) string {
 	if r.keep == nil {
 		r.keep = make([]bool, n)
 		for j := range i {
@@ -137,6 +138,7 @@ func (r *rejection) add(i, n int, eventID string, err error) {
 		}
 		r.samples = append(r.samples, fmt.Sprintf("record %d (%s) %s: %v", i, id, reason, err))
 	}
+	return reason
 }
 
 func (r *rejection) summary() string {
@@ -166,12 +168,8 @@ func (e *ledgerExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 				}
 				switch {
 				case err != nil:
-					rej.add(i, n, r.EventID, err)
+					reason := rej.add(i, n, r.EventID, err)
 					if e.deadLetter != nil {
-						reason := reasonMalformed
-						if errors.Is(err, usage.ErrNotUsageRecord) {
-							reason = reasonNotUsageRecord
-						}
 						rej.deadLetters = append(rej.deadLetters, e.deadLetter.logLine(reason, r.EventID, err, rl, lr)...)
 					}
 				case rej.keep != nil:

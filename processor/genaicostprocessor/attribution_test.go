@@ -199,3 +199,29 @@ func TestShutdownAndCapacityNeverDrop(t *testing.T) {
 		{Attributes: attribute.NewSet(attribute.String("release_reason", "shutdown")), Value: 2},
 	}, metricdatatest.IgnoreTimestamp())
 }
+
+// TestHeldCallResolvesWithItsSDKFeature: a call names its feature through its
+// SDK (the AI SDK's functionId); once its parent brings the other identity
+// fields, its identity is complete and it goes on at once, as it would have
+// had the parent come first, rather than waiting for the missing grandparent.
+func TestHeldCallResolvesWithItsSDKFeature(t *testing.T) {
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	_, tp, sink, _ := newHoldingProcessor(t, tel, nil)
+	ctx := context.Background()
+	call := llmCall(1, 3, 2)
+	call.attrs["ai.telemetry.functionId"] = "summarize"
+	require.NoError(t, tp.ConsumeTraces(ctx, batch(call)))
+	assert.Empty(t, meteredBySpan(sink), "the call waits for its parent")
+
+	// The parent (whose own parent, span 1, never comes) brings tenant, user
+	// and session.
+	require.NoError(t, tp.ConsumeTraces(ctx, batch(testSpan{1, 2, 1, map[string]any{
+		"tenant.id": "t", "user.id": "u", "session.id": "s",
+	}})))
+	assert.Equal(t, map[string]any{"tenant": "t", "user": "u", "feature": "summarize"}, meteredBySpan(sink)[pcommon.SpanID{3}])
+	require.NoError(t, tp.Shutdown(ctx))
+	metadatatest.AssertEqualProcessorGenaiCostCallsReleased(t, tel, []metricdata.DataPoint[int64]{{
+		Attributes: attribute.NewSet(attribute.String("release_reason", "ancestors_arrived")), Value: 1,
+	}}, metricdatatest.IgnoreTimestamp())
+}

@@ -13,8 +13,11 @@ import (
 // pendingCall is an LLM call held back until its ancestors arrive or its wait
 // runs out. td holds a copy of the span with its resource and scope.
 type pendingCall struct {
-	td       ptrace.Traces
-	call     genaiconv.Call
+	td   ptrace.Traces
+	call genaiconv.Call
+	// own is the identity found on the span itself (see callIdentity): the
+	// held copy does not change, so it is read once, when the call is held.
+	own      ancestry.Identity
 	trace    pcommon.TraceID
 	deadline time.Time
 	done     bool
@@ -47,9 +50,9 @@ func (q *pendingCalls) has(trace pcommon.TraceID) bool {
 	return ok
 }
 
-func (q *pendingCalls) add(td ptrace.Traces, call genaiconv.Call, deadline time.Time) *pendingCall {
+func (q *pendingCalls) add(td ptrace.Traces, call genaiconv.Call, own *ancestry.Identity, deadline time.Time) *pendingCall {
 	span := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
-	pc := &pendingCall{td: td, call: call, trace: span.TraceID(), deadline: deadline}
+	pc := &pendingCall{td: td, call: call, own: *own, trace: span.TraceID(), deadline: deadline}
 	q.queue = append(q.queue, pc)
 	q.byTrace[pc.trace] = append(q.byTrace[pc.trace], pc)
 	q.active++
@@ -124,11 +127,11 @@ func (q *pendingCalls) compact() {
 }
 
 // resolvable lets go the held calls of a trace whose identity is now final.
-func (q *pendingCalls) resolvable(trace pcommon.TraceID, mem *ancestry.Memory, own func(pcommon.Map) ancestry.Identity) []*pendingCall {
+func (q *pendingCalls) resolvable(trace pcommon.TraceID, mem *ancestry.Memory) []*pendingCall {
 	var out []*pendingCall
 	for _, pc := range append([]*pendingCall(nil), q.byTrace[trace]...) {
 		span := pc.td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
-		id := own(span.Attributes())
+		id := pc.own
 		if mem.Resolve(trace, span.ParentSpanID(), &id) {
 			q.take(pc)
 			out = append(out, pc)

@@ -178,8 +178,10 @@ func (p *costProcessor) restore(ctx context.Context, host component.Host, id com
 	var n int64
 	for _, sc := range calls {
 		ss := sc.td.ResourceSpans().At(0).ScopeSpans().At(0)
-		call, kind, err := genaiconv.Extract(ss.Spans().At(0), genaiconv.ScopeOf(ss.Scope()), p.conv)
-		pc := p.pending.add(sc.td, call, deadline)
+		span := ss.Spans().At(0)
+		call, kind, err := genaiconv.Extract(span, genaiconv.ScopeOf(ss.Scope()), p.conv)
+		own := p.callIdentity(span.Attributes(), call)
+		pc := p.pending.add(sc.td, call, &own, deadline)
 		pc.seq, pc.idx = sc.seq, sc.idx
 		// Only a change of configuration (token_conventions) can make a stored
 		// call malformed or not an LLM call; it then goes on as it came.
@@ -285,7 +287,7 @@ func (p *costProcessor) processTraces(ctx context.Context, td ptrace.Traces) (pt
 	}
 	// Calls held earlier whose ancestors came with this batch go on with it.
 	for _, trace := range touched {
-		for _, pc := range p.pending.resolvable(trace, p.memory, p.ownIdentity) {
+		for _, pc := range p.pending.resolvable(trace, p.memory) {
 			p.finishHeld(ctx, pc, &n)
 			n.release(releaseArrived, 1)
 			n.carry(pc)
@@ -484,12 +486,8 @@ func (p *costProcessor) processSpan(ctx context.Context, span ptrace.Span, scope
 	if kind != genaiconv.Inference {
 		return false
 	}
-	id := p.ownIdentity(attrs)
-	if id[idFeature] == "" {
-		// The SDK's own name for the feature (the AI SDK's functionId, a
-		// Traceloop workflow) ranks after the configured keys on the span.
-		id[idFeature] = call.Feature
-	}
+	own := p.callIdentity(attrs, call)
+	id := own
 	final := p.memory.Resolve(span.TraceID(), span.ParentSpanID(), &id)
 	if !final && p.cfg.Attribution.Ancestors.Wait > 0 {
 		if p.pending.len() >= p.cfg.Attribution.Ancestors.MaxPendingSpans {
@@ -500,7 +498,7 @@ func (p *costProcessor) processSpan(ctx context.Context, span ptrace.Span, scope
 				n.carry(pc)
 			}
 		}
-		n.holds = append(n.holds, p.pending.add(holdCopy(span, rs, ss), call, p.now().Add(p.cfg.Attribution.Ancestors.Wait)))
+		n.holds = append(n.holds, p.pending.add(holdCopy(span, rs, ss), call, &own, p.now().Add(p.cfg.Attribution.Ancestors.Wait)))
 		n.held++
 		return true
 	}
@@ -529,10 +527,7 @@ func (p *costProcessor) finishHeld(ctx context.Context, pc *pendingCall, n *batc
 	rs := pc.td.ResourceSpans().At(0)
 	ss := rs.ScopeSpans().At(0)
 	span := ss.Spans().At(0)
-	id := p.ownIdentity(span.Attributes())
-	if id[idFeature] == "" {
-		id[idFeature] = pc.call.Feature
-	}
+	id := pc.own
 	p.memory.Resolve(span.TraceID(), span.ParentSpanID(), &id)
 	n.bill.releasing = true // a rule error has no sender to go back to
 	p.finish(ctx, span, pc.call, &id, rs, ss, n)
@@ -605,6 +600,19 @@ func (p *costProcessor) ownIdentity(attrs pcommon.Map) ancestry.Identity {
 	l := genaiconv.NewIdentityLookup(attrs)
 	for f, keys := range p.keys {
 		id[f] = lookup(keys, l)
+	}
+	return id
+}
+
+// callIdentity is an LLM call's own identity: the values on its span, and
+// the SDK's own name for the feature (the AI SDK's functionId, a Traceloop
+// workflow) after the configured feature keys on the span. Holding, letting
+// go and restoring a call all start from it, so a held call resolves exactly
+// as it would have had its ancestors come first.
+func (p *costProcessor) callIdentity(attrs pcommon.Map, call genaiconv.Call) ancestry.Identity {
+	id := p.ownIdentity(attrs)
+	if id[idFeature] == "" {
+		id[idFeature] = call.Feature
 	}
 	return id
 }

@@ -225,3 +225,45 @@ func TestHeldCallResolvesWithItsSDKFeature(t *testing.T) {
 		Attributes: attribute.NewSet(attribute.String("release_reason", "ancestors_arrived")), Value: 1,
 	}}, metricdatatest.IgnoreTimestamp())
 }
+
+// TestShutdownPastItsDeadlineStillStops: the expiry loop is stuck passing
+// calls on when shutdown's context ends; shutdown says how many calls it
+// leaves held and still stops the price refresh loops.
+func TestShutdownPastItsDeadlineStillStops(t *testing.T) {
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	cfg := createDefaultConfig().(*Config)
+	cfg.Attribution.Ancestors.Wait = 50 * time.Millisecond
+	entered, unblock := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	next, err := consumer.NewTraces(func(context.Context, ptrace.Traces) error {
+		once.Do(func() { close(entered) })
+		<-unblock
+		return nil
+	})
+	require.NoError(t, err)
+	p, err := newCostProcessor(metadatatest.NewSettings(tel), cfg, next)
+	require.NoError(t, err)
+	clock := &fakeClock{t: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	p.now = clock.now
+	ctx := context.Background()
+	require.NoError(t, p.start(ctx, componenttest.NewNopHost()))
+	_, err = p.processTraces(ctx, batch(llmCall(1, 2, 1), llmCall(1, 3, 1)))
+	require.ErrorIs(t, err, processorhelper.ErrSkipProcessingData, "both calls are held")
+	clock.advance(time.Minute)
+	<-entered // the loop let them go and is stuck passing them on
+
+	// A third call, held after the loop took the first two.
+	_, err = p.processTraces(ctx, batch(llmCall(2, 2, 1)))
+	require.ErrorIs(t, err, processorhelper.ErrSkipProcessingData)
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	assert.EqualError(t, p.shutdown(done), "genai_cost: 1 held calls not let go: context canceled")
+	select {
+	case <-p.catalog.stop:
+	default:
+		t.Error("the price refresh loops were not stopped")
+	}
+	close(unblock)
+	<-p.stopped
+}

@@ -212,7 +212,10 @@ func tickFor(wait time.Duration) time.Duration {
 	return min(max(wait/10, 10*time.Millisecond), time.Second)
 }
 
-// shutdown lets every held call go: nothing accepted is dropped.
+// shutdown lets every held call go: nothing accepted is dropped. When ctx
+// ends before the expiry loop has stopped, the held calls stay held (in the
+// storage, if any, for the next start) and are logged, but the refresh and
+// plan loops, the storage and the telemetry are stopped all the same.
 func (p *costProcessor) shutdown(ctx context.Context) error {
 	var err error
 	p.stopOnce.Do(func() {
@@ -220,14 +223,25 @@ func (p *costProcessor) shutdown(ctx context.Context) error {
 		if p.catalog != nil { // started
 			select {
 			case <-p.stopped:
+				err = p.releaseAll(ctx)
 			case <-ctx.Done():
-				err = ctx.Err()
-				return
+				p.mu.Lock()
+				held, stored := p.pending.len(), p.store != nil
+				p.mu.Unlock()
+				p.logger.Error("Shutdown ended before the held LLM calls were let go",
+					zap.Int("calls", held), zap.Bool("stored", stored), zap.Error(ctx.Err()))
+				err = fmt.Errorf("genai_cost: %d held calls not let go: %w", held, ctx.Err())
 			}
-			err = p.releaseAll(ctx)
 		}
-		if p.store != nil {
-			err = errors.Join(err, p.store.close(ctx))
+		// A batch still in flight (the expiry loop's, when ctx ended) then
+		// finds no storage: its calls are not forgotten and come back at the
+		// next start.
+		p.mu.Lock()
+		store := p.store
+		p.store = nil
+		p.mu.Unlock()
+		if store != nil {
+			err = errors.Join(err, store.close(ctx))
 		}
 		p.billing.stopPlans()
 		p.catalog.shutdown()

@@ -175,11 +175,10 @@ func writeRecord(lr plog.LogRecord, span ptrace.Span, service, env string) {
 	a.PutStr(usage.AttrSpanID, spanID)
 }
 
+// resourceStr is a resource attribute as text, "" when absent.
 func resourceStr(m pcommon.Map, k string) string {
-	if v, ok := m.Get(k); ok {
-		return v.AsString()
-	}
-	return ""
+	s, _ := str(m, k)
+	return s
 }
 
 // environment reads the deployment environment under its current and its

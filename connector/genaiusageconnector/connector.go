@@ -145,7 +145,7 @@ func writeRecord(lr plog.LogRecord, span ptrace.Span, service, env string) {
 	lr.SetTraceID(span.TraceID())
 	lr.SetSpanID(span.SpanID())
 	a := lr.Attributes()
-	a.EnsureCapacity(26)
+	a.EnsureCapacity(usage.RecordAttrs)
 	id := usage.EventID(span.TraceID(), span.SpanID())
 	a.PutStr(usage.AttrEventID, id)
 	span.Attributes().Range(func(k string, v pcommon.Value) bool {

@@ -21,7 +21,7 @@ func (r *Record) ToLogRecord(lr plog.LogRecord) {
 		lr.SetSpanID(sid)
 	}
 	a := lr.Attributes()
-	a.EnsureCapacity(24)
+	a.EnsureCapacity(RecordAttrs)
 	a.PutStr(AttrEventID, r.EventID)
 	a.PutStr(AttrTenantID, r.TenantID)
 	putNonEmpty(a, AttrUserID, r.UserID)

@@ -31,6 +31,7 @@ func TestLogRecordRoundTrip(t *testing.T) {
 	assert.Equal(t, EventName, lr.EventName())
 	assert.Equal(t, "0af7651916cd43dd8448eb211c80319c", lr.TraceID().String())
 	assert.Equal(t, "b7ad6b7169203331", lr.SpanID().String())
+	assert.Equal(t, RecordAttrs, lr.Attributes().Len(), "a full record has RecordAttrs attributes")
 	got, err := FromLogRecord(lr)
 	require.NoError(t, err)
 	assert.Equal(t, r, got)

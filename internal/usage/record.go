@@ -55,6 +55,10 @@ const (
 	AttrSkipped = Prefix + "skipped"
 )
 
+// RecordAttrs is how many attributes a usage record carries at most: every
+// Attr* key above but AttrSkipped. Writers size the attribute map with it once.
+const RecordAttrs = 31
+
 // EventName is the log record event name of a usage record.
 const EventName = "genaimeter.usage"
 

@@ -56,7 +56,15 @@ func (d *deadLetterFile) write(entries []deadLetter) error {
 	for i := range entries {
 		b, err := json.Marshal(&entries[i])
 		if err != nil {
-			return err
+			// A record attribute JSON cannot carry (a NaN or infinite
+			// double): keep the line without the attributes. Failing would
+			// retry the batch forever and hold up all billing behind it.
+			e := entries[i]
+			e.Record = nil
+			e.Error += " (record attributes not encodable: " + err.Error() + ")"
+			if b, err = json.Marshal(&e); err != nil {
+				return err
+			}
 		}
 		buf = append(append(buf, b...), '\n')
 	}

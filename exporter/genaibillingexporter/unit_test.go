@@ -3,6 +3,7 @@ package genaibillingexporter
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -151,4 +152,23 @@ func TestNotUsageRecordsAreDeadLettered(t *testing.T) {
 	dead := readDeadLetters(t, cfg.DeadLetter.Path)
 	require.Len(t, dead, 1)
 	assert.Equal(t, reasonNotUsageRecord, dead[0].Reason)
+}
+
+// A refused record whose attributes JSON cannot carry (a NaN double) is still
+// dead-lettered, without its attributes, and the export succeeds: a poison
+// record must not fail every retry of its batch forever.
+func TestDeadLetterWithUnencodableAttributes(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }))
+	defer srv.Close()
+	cfg := webhookConfig(t, srv.URL)
+	e := newTestExporter(t, cfg)
+	ld := plog.NewLogs()
+	lr := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	lr.Attributes().PutDouble("ratio", math.NaN())
+	require.NoError(t, e.pushLogs(context.Background(), ld))
+	dead := readDeadLetters(t, cfg.DeadLetter.Path)
+	require.Len(t, dead, 1)
+	assert.Equal(t, reasonNotUsageRecord, dead[0].Reason)
+	assert.Nil(t, dead[0].Record)
+	assert.Contains(t, dead[0].Error, "record attributes not encodable: json: unsupported value: NaN")
 }

@@ -30,11 +30,6 @@ func Format(d *apd.Decimal) string {
 	return r.Text('f')
 }
 
-// AppendFormat appends the canonical form of d to b (see Format).
-func AppendFormat(b []byte, d *apd.Decimal) []byte {
-	return append(b, Format(d)...)
-}
-
 // Parse reads a decimal literal ("0.000135", "12", "1.5e-6"). It rejects
 // NaN, infinities and anything that is not a plain number, so that a malformed
 // price or amount can never turn into a silent zero.

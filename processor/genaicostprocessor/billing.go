@@ -148,13 +148,15 @@ type billingCounts struct {
 	err error
 }
 
-// decideBillable writes the plan and the billing decision on a metered call.
-// The plan goes first, so that rules can use it. The span must already carry
-// the meter's other attributes (tenant, cost...), which rules can also use.
-func (p *costProcessor) decideBillable(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, tenant string, n *billingCounts) {
+// decideBillable writes the plan and the billing decision on a metered call,
+// and returns the plan. The plan goes first, so that rules can use it. The
+// span must already carry the meter's other attributes (tenant, cost...),
+// which rules can also use.
+func (p *costProcessor) decideBillable(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, tenant string, n *billingCounts) string {
 	b := p.billing
 	attrs := span.Attributes()
-	if plan := b.plan(tenant); plan != "" {
+	plan := b.plan(tenant)
+	if plan != "" {
 		attrs.PutStr(usage.AttrPlan, plan)
 	} else {
 		// A span metered before (a replay) must not keep a stale plan.
@@ -171,6 +173,7 @@ func (p *costProcessor) decideBillable(ctx context.Context, rs ptrace.ResourceSp
 		n.decisions = make([]int64, len(b.decisions))
 	}
 	n.decisions[outcome]++
+	return plan
 }
 
 // evalRules returns the outcome index of the first matching rule.

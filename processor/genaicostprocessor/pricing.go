@@ -321,11 +321,11 @@ func (p *costProcessor) countRefresh(ok bool) {
 // applyRevenue writes, at the end of metering, what the book decided beyond
 // the cost: the price reference (so the call can be re-priced), the service
 // tier, how the model name was read, and the revenue from the rate card of
-// the tenant or its plan (genaimeter.plan, set by the billing step). A span
-// metered again (a replay) loses values that no longer apply.
-func (p *costProcessor) applyRevenue(attrs pcommon.Map, tenant string, priced *pricing.Result, call genaiconv.Call) {
+// the tenant or its plan (as the billing step decided it). tier is the
+// call's service tier (tierOf), read once by finish. A span metered again (a
+// replay) loses values that no longer apply.
+func (p *costProcessor) applyRevenue(attrs pcommon.Map, tenant, plan, tier string, priced *pricing.Result, call genaiconv.Call) {
 	pr := p.catalog
-	tier := pr.tierOf(attrs)
 	putOrRemove(attrs, usage.AttrServiceTier, tier)
 	ref := ""
 	if priced.Status == pricing.Priced {
@@ -346,10 +346,6 @@ func (p *costProcessor) applyRevenue(attrs pcommon.Map, tenant string, priced *p
 	}
 	putOrRemove(attrs, usage.AttrPriceRef, ref)
 
-	plan := ""
-	if v, ok := attrs.Get(usage.AttrPlan); ok {
-		plan = v.Str()
-	}
 	rc := pr.card(tenant, plan)
 	revenue := ""
 	if rc != nil && call.Usage.Reported && (priced.Status == pricing.Priced || !rc.NeedsCost()) {

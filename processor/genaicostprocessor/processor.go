@@ -658,6 +658,9 @@ func (p *costProcessor) finish(ctx context.Context, span ptrace.Span, call genai
 		n.unattributed++
 	}
 
+	// Read before the meter's attributes are written: pricing and the revenue
+	// step both use it.
+	tier := p.catalog.tierOf(attrs)
 	status, detail := usage.StatusNoUsage, "the span reports no token usage"
 	var priced pricing.Result
 	if call.Usage.Reported {
@@ -666,7 +669,7 @@ func (p *costProcessor) finish(ctx context.Context, span ptrace.Span, call genai
 			ResponseModel: call.ResponseModel,
 			RequestModel:  call.RequestModel,
 			At:            callTime(span),
-			Tier:          p.catalog.tierOf(attrs),
+			Tier:          tier,
 		}
 		setUsage(&q.Usage, call.Usage)
 		p.catalog.Price(&q, &priced)
@@ -717,8 +720,8 @@ func (p *costProcessor) finish(ctx context.Context, span ptrace.Span, call genai
 		attrs.PutStr(usage.AttrPricingDetail, detail)
 	}
 	// The plan, then billable or not with a reason: the call and its cost stay.
-	p.decideBillable(ctx, rs, ss, span, id[idTenant], &n.bill)
-	p.applyRevenue(attrs, id[idTenant], &priced, call)
+	plan := p.decideBillable(ctx, rs, ss, span, id[idTenant], &n.bill)
+	p.applyRevenue(attrs, id[idTenant], plan, tier, &priced, call)
 }
 
 // maxMeterAttrs bounds how many genaimeter.* attributes finish and the

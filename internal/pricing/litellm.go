@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/cockroachdb/apd/v3"
+
+	"github.com/genaimeter/genaimeter/internal/money"
 )
 
 // liteLLMKeys maps LiteLLM's per-unit cost keys (without tier or threshold
@@ -198,7 +200,7 @@ func liteLLMModel(key string, entry map[string]any, at string) (*model, string, 
 				continue
 			}
 		}
-		text := decText(&d)
+		text := money.Format(&d)
 		if tiers[tier] == nil {
 			tiers[tier] = map[string]*liteLLMPrice{}
 		}
@@ -342,14 +344,4 @@ func skipSpace(data []byte, off int64) int64 {
 		off++
 	}
 	return off
-}
-
-// decText renders d as a plain decimal literal (JSON number text).
-func decText(d *apd.Decimal) string {
-	var r apd.Decimal
-	r.Reduce(d)
-	if r.IsZero() {
-		return "0"
-	}
-	return r.Text('f')
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/cockroachdb/apd/v3"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/genaimeter/genaimeter/internal/money"
 )
 
 // The native format (FormatNative) is genaimeter's YAML for overrides and
@@ -395,7 +397,7 @@ func (np *nativeParser) priceValue(k, v *yaml.Node, where string) (string, bool)
 			np.fail(n, "%s.%s: %v", where, what, err)
 			return "", false
 		}
-		return decText(&d), true
+		return money.Format(&d), true
 	}
 	if v.Kind != yaml.MappingNode {
 		return num(v, k.Value)
@@ -514,7 +516,7 @@ func (np *nativeParser) discount(di int, n *yaml.Node) *discount {
 	if len(np.probs) > before {
 		return nil
 	}
-	d.percent = decText(&pct)
+	d.percent = money.Format(&pct)
 	pct.Exponent -= 2
 	d.factor.SetInt64(1)
 	if _, err := exactCtx.Sub(&d.factor, &d.factor, &pct); err != nil {

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/cockroachdb/apd/v3"
+
+	"github.com/genaimeter/genaimeter/internal/money"
 )
 
 // RateCardSpec describes what a customer is charged for a call: either a
@@ -79,7 +81,7 @@ func NewRateCard(s RateCardSpec) (*RateCard, error) {
 		if err != nil {
 			return nil, fmt.Errorf("rates.%s: %v", k, err)
 		}
-		prices[k] = decText(&d)
+		prices[k] = money.Format(&d)
 	}
 	ps, err := nativePriceSet(prices, nil)
 	if err != nil {

@@ -58,7 +58,7 @@ func BenchmarkPipelineSQLite(b *testing.B) {
 	}()
 
 	// The exporter created the file on start.
-	db, err := sql.Open("sqlite", "file:"+dbPath+"?mode=ro&_pragma=busy_timeout(5000)")
+	db, err := sql.Open("sqlite", readOnlyDSN(dbPath))
 	require.NoError(b, err)
 	defer db.Close()
 

@@ -29,7 +29,7 @@ func BenchmarkCollectorSQLite(b *testing.B) {
 		if db == nil {
 			// The collector created the file on start.
 			var err error
-			db, err = sql.Open("sqlite", "file:"+c.dbPath+"?mode=ro&_pragma=busy_timeout(5000)")
+			db, err = sql.Open("sqlite", readOnlyDSN(c.dbPath))
 			require.NoError(b, err)
 		}
 		waitStored(b, db, want)

@@ -263,7 +263,7 @@ func countSQLite(path string) int {
 	if _, err := os.Stat(path); err != nil {
 		return 0
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
+	db, err := sql.Open("sqlite", readOnlyDSN(path))
 	if err != nil {
 		return 0
 	}

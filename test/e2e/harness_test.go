@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"database/sql"
 	"fmt"
 	"net"
@@ -140,15 +139,27 @@ func (c *collector) sendFile(t *testing.T, path string) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		resp, err := http.Post(c.http+"/v1/traces", "application/json", bytes.NewReader(line))
-		require.NoError(t, err)
-		resp.Body.Close()
-		require.Equal(t, http.StatusOK, resp.StatusCode, "collector refused %s", path)
+		c.post(t, line, "collector refused %s", path)
 	}
 }
 
+// post sends one OTLP/JSON export request to /v1/traces and requires a 200.
+func (c *collector) post(t *testing.T, body []byte, msgAndArgs ...any) {
+	t.Helper()
+	resp, err := http.Post(c.http+"/v1/traces", "application/json", bytes.NewReader(body))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, msgAndArgs...)
+}
+
+// readOnlyDSN opens the ledger at path read-only, waiting on the collector's
+// write lock instead of failing.
+func readOnlyDSN(path string) string {
+	return "file:" + path + "?mode=ro&_pragma=busy_timeout(5000)"
+}
+
 func openDB(t *testing.T, path string) *sql.DB {
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
+	db, err := sql.Open("sqlite", readOnlyDSN(path))
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	return db
@@ -158,19 +169,7 @@ func openDB(t *testing.T, path string) *sql.DB {
 func waitRows(t *testing.T, c *collector, n int) {
 	t.Helper()
 	require.Eventually(t, func() bool {
-		if _, err := os.Stat(c.dbPath); err != nil {
-			return false
-		}
-		db, err := sql.Open("sqlite", "file:"+c.dbPath+"?mode=ro&_pragma=busy_timeout(5000)")
-		if err != nil {
-			return false
-		}
-		defer db.Close()
-		var got int
-		if err := db.QueryRowContext(context.Background(), "SELECT count(*) FROM usage_records").Scan(&got); err != nil {
-			return false
-		}
-		return got >= n
+		return countSQLite(c.dbPath) >= n
 	}, 30*time.Second, 100*time.Millisecond, "ledger did not reach %d records; collector output:\n%s", n, c.out)
 }
 

@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -121,14 +119,6 @@ func chatCall(service string, trace pcommon.TraceID, span, parent pcommon.SpanID
 		"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": model,
 		"gen_ai.usage.input_tokens": in, "gen_ai.usage.output_tokens": out,
 	}, time.Second}
-}
-
-func (c *collector) post(t *testing.T, body []byte) {
-	t.Helper()
-	resp, err := http.Post(c.http+"/v1/traces", "application/json", bytes.NewReader(body))
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
 }
 
 // TestInterleavedTracesAcrossRequests sends two traces whose LLM calls and

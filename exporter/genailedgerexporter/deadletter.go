@@ -27,6 +27,7 @@ type deadLetter struct {
 	exporter string
 	now      func() time.Time
 
+	// file is opened by open (at start); after close, its Append reopens it.
 	file *deadletter.File
 }
 
@@ -102,13 +103,6 @@ func marshalLine(e *deadLetterEntry) []byte {
 }
 
 // write appends lines and syncs them to disk.
-func (d *deadLetter) write(lines []byte) error {
-	if d.file == nil {
-		if err := d.open(); err != nil {
-			return err
-		}
-	}
-	return d.file.Append(lines)
-}
+func (d *deadLetter) write(lines []byte) error { return d.file.Append(lines) }
 
 func (d *deadLetter) close() error { return d.file.Close() }

@@ -37,8 +37,26 @@ func (d *File) open() error {
 	if err != nil {
 		return fmt.Errorf("dead_letter: %w", err)
 	}
+	// The file's directory entry must be durable too: lines synced into a
+	// file that a power loss unlinks again are lost all the same.
+	if err := syncDir(filepath.Dir(d.path)); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("dead_letter: sync directory of %q: %w", d.path, err)
+	}
 	d.f = f
 	return nil
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Path is the file's path.

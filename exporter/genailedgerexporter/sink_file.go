@@ -53,6 +53,13 @@ func (s *fileSink) open() error {
 		_ = f.Close()
 		return fmt.Errorf("file: %w", err)
 	}
+	// The directory entries (a new file, a rotation's rename) must be
+	// durable too: records synced into a file that a power loss unlinks
+	// again would be lost after their batch was acknowledged.
+	if err := syncDir(filepath.Dir(s.cfg.Path)); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("file: sync directory of %q: %w", s.cfg.Path, err)
+	}
 	s.f, s.size = f, st.Size()
 	// An existing file's age counts from now: its creation time is not
 	// portable, and rotating it at once after a restart would make tiny files.
@@ -130,5 +137,17 @@ func (s *fileSink) Shutdown(context.Context) error {
 	}
 	err := s.f.Close()
 	s.f = nil
+	return err
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
 	return err
 }

@@ -59,9 +59,6 @@ func syncDir(dir string) error {
 	return err
 }
 
-// Path is the file's path.
-func (d *File) Path() string { return d.path }
-
 // Append writes lines (each ending in a newline) and syncs them. After Close
 // it reopens the file, so a restarted exporter keeps appending.
 func (d *File) Append(lines []byte) error {

@@ -26,6 +26,7 @@ func TestCreateDefaultConfig(t *testing.T) {
 	assert.Equal(t, q, *cfg.QueueConfig.Get())
 	assert.Equal(t, 5*time.Second, cfg.Timeout.Timeout)
 	assert.True(t, cfg.RetryConfig.Enabled)
+	assert.Zero(t, cfg.RetryConfig.MaxElapsedTime, "a ledger retries until the store answers")
 	// No default path: the default config alone is not runnable.
 	assert.EqualError(t, confmap.Validate(cfg), "sqlite.path: must not be empty")
 }

@@ -36,6 +36,11 @@ func createDefaultConfig() component.Config {
 	// Batching is off by default in exporterhelper; the ledger wants it on:
 	// one SQLite transaction (one fsync) per large batch instead of per request.
 	q.Batch = configoptional.Some(exporterhelper.NewDefaultBatchConfig())
+	// Retry until the store answers: exporterhelper drops a batch when
+	// max_elapsed_time runs out, and a ledger must not lose records to a long
+	// database outage. Writes are idempotent, so retrying is always safe.
+	retry := configretry.NewDefaultBackOffConfig()
+	retry.MaxElapsedTime = 0
 	return &Config{
 		SQLite:      SQLiteConfig{Synchronous: string(sqlitestore.SynchronousNormal)},
 		Postgres:    configoptional.Default(PostgresConfig{MaxConns: defaultPostgresMaxConns}),
@@ -43,7 +48,7 @@ func createDefaultConfig() component.Config {
 		File:        configoptional.Default(FileConfig{MaxSizeMiB: defaultFileMaxSizeMiB, MaxAge: defaultFileMaxAge}),
 		Timeout:     exporterhelper.NewDefaultTimeoutConfig(),
 		QueueConfig: configoptional.Some(q),
-		RetryConfig: configretry.NewDefaultBackOffConfig(),
+		RetryConfig: retry,
 	}
 }
 

@@ -137,11 +137,7 @@ func (c *logsConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) err
 // genaimeter.* attributes, plus the identity and time that only the span knows.
 func writeRecord(lr plog.LogRecord, span ptrace.Span, service, env string) {
 	lr.SetEventName(usage.EventName)
-	ts := span.EndTimestamp()
-	if ts == 0 {
-		ts = span.StartTimestamp()
-	}
-	lr.SetTimestamp(ts)
+	lr.SetTimestamp(usage.CallTime(span))
 	lr.SetTraceID(span.TraceID())
 	lr.SetSpanID(span.SpanID())
 	a := lr.Attributes()

@@ -336,13 +336,22 @@ func (c *metricsConnector) aggregate(agg *aggregation, span ptrace.Span, attrs, 
 	}
 
 	cost, hasCost := c.decimal(agg, attrs, usage.AttrCostUSD, numBuckets)
+	// Precision 0 never rounds, so the sums are exact; Add can only fail on an
+	// exponent overflow, and then the value is left out and counted, never
+	// added wrongly.
 	if hasCost {
-		_, _ = apd.BaseContext.Add(&s.cost, &s.cost, &cost) // exact: precision 0 never rounds
-		s.hasCost = true
+		if _, err := apd.BaseContext.Add(&s.cost, &s.cost, &cost); err != nil {
+			agg.invalid[numBuckets]++
+		} else {
+			s.hasCost = true
+		}
 	}
 	if rev, ok := c.decimal(agg, attrs, usage.AttrRevenueUSD, numBuckets+1); ok {
-		_, _ = apd.BaseContext.Add(&s.revenue, &s.revenue, &rev)
-		s.hasRev = true
+		if _, err := apd.BaseContext.Add(&s.revenue, &s.revenue, &rev); err != nil {
+			agg.invalid[numBuckets+1]++
+		} else {
+			s.hasRev = true
+		}
 	}
 
 	if c.cfg.Metrics.Exemplars.Enabled {

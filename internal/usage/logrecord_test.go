@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
 func fullRecord() Record {
@@ -68,4 +69,12 @@ func TestFromLogRecordRejectsBadRecords(t *testing.T) {
 			assert.EqualError(t, err, tc.want)
 		})
 	}
+}
+
+func TestCallTimeIsTheEndElseTheStart(t *testing.T) {
+	s := ptrace.NewSpan()
+	s.SetStartTimestamp(10)
+	assert.Equal(t, pcommon.Timestamp(10), CallTime(s), "no end time: the start")
+	s.SetEndTimestamp(20)
+	assert.Equal(t, pcommon.Timestamp(20), CallTime(s))
 }

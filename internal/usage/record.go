@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
 // Attribute keys. The processor writes them on the metered span; the connector
@@ -140,3 +141,14 @@ func EventID(traceID pcommon.TraceID, spanID pcommon.SpanID) string {
 }
 
 func hexDecode(dst []byte, s string) (int, error) { return hex.Decode(dst, []byte(s)) }
+
+// CallTime is when a call happened, for pricing and for its record: the span's
+// end, as providers bill at completion; a span without an end time falls back
+// to its start. The processor and the connector share it so that a record's
+// time is always the time its price was taken at.
+func CallTime(span ptrace.Span) pcommon.Timestamp {
+	if ts := span.EndTimestamp(); ts != 0 {
+		return ts
+	}
+	return span.StartTimestamp()
+}

@@ -745,15 +745,8 @@ func setUsage(u *pricing.Usage, c genaiconv.Usage) {
 	}
 }
 
-// callTime is when the call happened for pricing: its end, as providers bill
-// at completion. A span without an end time falls back to its start.
-func callTime(span ptrace.Span) time.Time {
-	ts := span.EndTimestamp()
-	if ts == 0 {
-		ts = span.StartTimestamp()
-	}
-	return ts.AsTime()
-}
+// callTime is when the call happened for pricing (see usage.CallTime).
+func callTime(span ptrace.Span) time.Time { return usage.CallTime(span).AsTime() }
 
 func putNonEmpty(m pcommon.Map, k, v string) {
 	if v != "" {

@@ -237,6 +237,14 @@ func (e *ledgerExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 			}
 		}
 	}
+	// Count what the sink stored even when a later part of the batch failed:
+	// those records are in the store now (a retry finds them as duplicates).
+	if res.Written > 0 {
+		e.telemetry.ExporterGenaiLedgerRecordsWritten.Add(ctx, int64(res.Written), e.sinkAttr)
+	}
+	if res.Duplicates > 0 {
+		e.telemetry.ExporterGenaiLedgerRecordsDuplicate.Add(ctx, int64(res.Duplicates), e.sinkAttr)
+	}
 	if err != nil {
 		if rej.keep != nil {
 			// Retry only the good records: the rejected ones are already
@@ -245,8 +253,6 @@ func (e *ledgerExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		}
 		return err
 	}
-	e.telemetry.ExporterGenaiLedgerRecordsWritten.Add(ctx, int64(res.Written), e.sinkAttr)
-	e.telemetry.ExporterGenaiLedgerRecordsDuplicate.Add(ctx, int64(res.Duplicates), e.sinkAttr)
 	e.logger.Debug("Stored usage records", zap.String("sink", e.sinkName),
 		zap.Int("new", res.Written), zap.Int("duplicates", res.Duplicates),
 		zap.Int64("rejected", rej.total()+int64(len(res.Rejected))))

@@ -79,25 +79,20 @@ func (q *pendingCalls) take(pc *pendingCall) {
 
 // popOldest lets go the oldest held call, or returns nil.
 func (q *pendingCalls) popOldest() *pendingCall {
-	for q.head < len(q.queue) {
-		pc := q.queue[q.head]
-		q.queue[q.head] = nil
-		q.head++
-		if !pc.done {
-			q.take(pc)
-			q.compact()
-			return pc
-		}
-	}
-	q.compact()
-	return nil
+	return q.popFirst(func(*pendingCall) bool { return true })
 }
 
 // popExpired lets go the oldest held call whose wait has run out, or returns nil.
 func (q *pendingCalls) popExpired(now time.Time) *pendingCall {
+	return q.popFirst(func(pc *pendingCall) bool { return !pc.deadline.After(now) })
+}
+
+// popFirst lets go the oldest held call if ready says so, skipping calls
+// already let go; it returns nil when there is none or the oldest is not ready.
+func (q *pendingCalls) popFirst(ready func(*pendingCall) bool) *pendingCall {
 	for q.head < len(q.queue) {
 		pc := q.queue[q.head]
-		if !pc.done && pc.deadline.After(now) {
+		if !pc.done && !ready(pc) {
 			return nil
 		}
 		q.queue[q.head] = nil

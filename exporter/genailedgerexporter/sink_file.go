@@ -11,6 +11,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 
+	"github.com/genaimeter/genaimeter/internal/durable"
 	"github.com/genaimeter/genaimeter/internal/store/usagejson"
 	"github.com/genaimeter/genaimeter/internal/usage"
 )
@@ -56,7 +57,7 @@ func (s *fileSink) open() error {
 	// The directory entries (a new file, a rotation's rename) must be
 	// durable too: records synced into a file that a power loss unlinks
 	// again would be lost after their batch was acknowledged.
-	if err := syncDir(filepath.Dir(s.cfg.Path)); err != nil {
+	if err := durable.SyncDir(filepath.Dir(s.cfg.Path)); err != nil {
 		_ = f.Close()
 		return fmt.Errorf("file: sync directory of %q: %w", s.cfg.Path, err)
 	}
@@ -137,17 +138,5 @@ func (s *fileSink) Shutdown(context.Context) error {
 	}
 	err := s.f.Close()
 	s.f = nil
-	return err
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
 	return err
 }

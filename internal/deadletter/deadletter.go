@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/genaimeter/genaimeter/internal/durable"
 )
 
 // File appends lines and syncs them to disk before Append returns, so that an
@@ -39,24 +41,12 @@ func (d *File) open() error {
 	}
 	// The file's directory entry must be durable too: lines synced into a
 	// file that a power loss unlinks again are lost all the same.
-	if err := syncDir(filepath.Dir(d.path)); err != nil {
+	if err := durable.SyncDir(filepath.Dir(d.path)); err != nil {
 		_ = f.Close()
 		return fmt.Errorf("dead_letter: sync directory of %q: %w", d.path, err)
 	}
 	d.f = f
 	return nil
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // Append writes lines (each ending in a newline) and syncs them. After Close

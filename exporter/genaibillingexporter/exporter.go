@@ -20,6 +20,7 @@ import (
 
 	"github.com/genaimeter/genaimeter/exporter/genaibillingexporter/internal/metadata"
 	"github.com/genaimeter/genaimeter/internal/filemap"
+	"github.com/genaimeter/genaimeter/internal/plogselect"
 	"github.com/genaimeter/genaimeter/internal/usage"
 )
 
@@ -382,44 +383,15 @@ func (e *billingExporter) record(ctx context.Context, b *batch, sent, dup, retri
 // retryLogs copies the records to retry (with their resource and scope) and
 // marks each with the meters still to deliver.
 func retryLogs(ld plog.Logs, retry map[int][]string) plog.Logs {
-	out := plog.NewLogs()
-	i := -1
-	for _, rl := range ld.ResourceLogs().All() {
-		var outRL plog.ResourceLogs
-		haveRL := false
-		for _, sl := range rl.ScopeLogs().All() {
-			var outSL plog.ScopeLogs
-			haveSL := false
-			for _, lr := range sl.LogRecords().All() {
-				i++
-				meters, ok := retry[i]
-				if !ok {
-					continue
-				}
-				if !haveRL {
-					outRL = out.ResourceLogs().AppendEmpty()
-					rl.Resource().CopyTo(outRL.Resource())
-					outRL.SetSchemaUrl(rl.SchemaUrl())
-					haveRL = true
-				}
-				if !haveSL {
-					outSL = outRL.ScopeLogs().AppendEmpty()
-					sl.Scope().CopyTo(outSL.Scope())
-					outSL.SetSchemaUrl(sl.SchemaUrl())
-					haveSL = true
-				}
-				c := outSL.LogRecords().AppendEmpty()
-				lr.CopyTo(c)
-				s := c.Attributes().PutEmptySlice(attrPending)
-				seen := map[string]bool{}
-				for _, m := range meters {
-					if !seen[m] {
-						seen[m] = true
-						s.AppendEmpty().SetStr(m)
-					}
+	return plogselect.Select(ld, func(i int) bool { _, ok := retry[i]; return ok },
+		func(i int, c plog.LogRecord) {
+			s := c.Attributes().PutEmptySlice(attrPending)
+			seen := map[string]bool{}
+			for _, m := range retry[i] {
+				if !seen[m] {
+					seen[m] = true
+					s.AppendEmpty().SetStr(m)
 				}
 			}
-		}
-	}
-	return out
+		})
 }

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/genaimeter/genaimeter/exporter/genailedgerexporter/internal/metadata"
+	"github.com/genaimeter/genaimeter/internal/plogselect"
 	"github.com/genaimeter/genaimeter/internal/store/sqlitestore"
 	"github.com/genaimeter/genaimeter/internal/usage"
 )
@@ -249,7 +250,7 @@ func (e *ledgerExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		if rej.keep != nil {
 			// Retry only the good records: the rejected ones are already
 			// counted and logged, and would be refused again.
-			return consumererror.NewLogs(err, keptLogs(ld, rej.keep))
+			return consumererror.NewLogs(err, plogselect.Select(ld, func(i int) bool { return rej.keep[i] }, nil))
 		}
 		return err
 	}
@@ -315,38 +316,4 @@ func (e *ledgerExporter) storeRejected(ctx context.Context, recs []usage.Record,
 	e.logger.Warn("The sink refused usage records as bad data; they are not stored",
 		zap.String("sink", e.sinkName), zap.Int("rejected", len(rejected)), zap.String("reasons", strings.Join(samples, "; ")))
 	return nil
-}
-
-// keptLogs copies the log records of ld whose keep flag is set (in iteration
-// order) into new Logs, with their resource and scope.
-func keptLogs(ld plog.Logs, keep []bool) plog.Logs {
-	out := plog.NewLogs()
-	i := 0
-	for _, rl := range ld.ResourceLogs().All() {
-		var outRL plog.ResourceLogs
-		haveRL := false
-		for _, sl := range rl.ScopeLogs().All() {
-			var outSL plog.ScopeLogs
-			haveSL := false
-			for _, lr := range sl.LogRecords().All() {
-				if keep[i] {
-					if !haveRL {
-						outRL = out.ResourceLogs().AppendEmpty()
-						rl.Resource().CopyTo(outRL.Resource())
-						outRL.SetSchemaUrl(rl.SchemaUrl())
-						haveRL = true
-					}
-					if !haveSL {
-						outSL = outRL.ScopeLogs().AppendEmpty()
-						sl.Scope().CopyTo(outSL.Scope())
-						outSL.SetSchemaUrl(sl.SchemaUrl())
-						haveSL = true
-					}
-					lr.CopyTo(outSL.LogRecords().AppendEmpty())
-				}
-				i++
-			}
-		}
-	}
-	return out
 }

@@ -157,6 +157,20 @@ type tier struct {
 	fix   int64
 }
 
+// addModel appends m to the catalog's provider prov, creating the provider on
+// its first model (byProv indexes the providers created so far). The LiteLLM
+// and native formats name providers only through their models.
+func (c *Catalog) addModel(byProv map[string]*provider, prov string, m *model) {
+	p := byProv[prov]
+	if p == nil {
+		p = &provider{id: prov, name: prov}
+		byProv[prov] = p
+		c.providers = append(c.providers, p)
+	}
+	m.index = len(p.models)
+	p.models = append(p.models, m)
+}
+
 // Source names where the catalog came from (a path, a URL or "embedded:...").
 func (c *Catalog) Source() string { return c.source }
 

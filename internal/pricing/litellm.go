@@ -111,14 +111,7 @@ func parseLiteLLM(data []byte, source string) (*Catalog, []Problem) {
 			continue
 		}
 		seen[id] = key
-		p := byProv[prov]
-		if p == nil {
-			p = &provider{id: prov, name: prov}
-			byProv[prov] = p
-			c.providers = append(c.providers, p)
-		}
-		m.index = len(p.models)
-		p.models = append(p.models, m)
+		c.addModel(byProv, prov, m)
 	}
 	c.cache.init()
 	c.setRefs()

@@ -127,14 +127,7 @@ func parseNative(data []byte, source string) (*Catalog, []Problem) {
 					continue
 				}
 				seen[id] = mn.Line
-				p := byProv[prov]
-				if p == nil {
-					p = &provider{id: prov, name: prov}
-					byProv[prov] = p
-					c.providers = append(c.providers, p)
-				}
-				m.index = len(p.models)
-				p.models = append(p.models, m)
+				c.addModel(byProv, prov, m)
 			}
 		case "discounts":
 			if v.Kind != yaml.SequenceNode {

@@ -18,7 +18,8 @@ type SummaryFilter struct {
 }
 
 // SummaryRow is the usage of one tenant on one model. Model is the catalog
-// model, or the request model when the call was not matched to the catalog.
+// model, else the response model, else the request model (a call the catalog
+// did not match).
 type SummaryRow struct {
 	TenantID string
 	Model    string

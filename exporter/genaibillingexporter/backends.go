@@ -99,10 +99,14 @@ func (b *stripeV2) maxBatch() int { return stripeV2MaxBatch }
 // request never starts with a token about to lapse.
 const sessionMargin = time.Minute
 
-func (b *stripeV2) session(ctx context.Context, renew bool) (string, *outcome) {
+// session returns the current session token, creating a new session when
+// there is none, it is about to expire, or the stream refused it (stale is the
+// refused token; concurrent senders that were refused the same token renew it
+// only once).
+func (b *stripeV2) session(ctx context.Context, stale string) (string, *outcome) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !renew && b.token != "" && b.now().Add(sessionMargin).Before(b.expires) {
+	if b.token != "" && b.token != stale && b.now().Add(sessionMargin).Before(b.expires) {
 		return b.token, nil
 	}
 	resp, err := b.do(ctx, b.sessionURL, "application/json", []byte("{}"), nil)
@@ -141,9 +145,9 @@ func (b *stripeV2) send(ctx context.Context, evs []*event) []outcome {
 			Payload: map[string]string{"stripe_customer_id": e.customer, valueProperty: e.valueText()}}
 	}
 	buf, _ := json.Marshal(&body)
-	renew := false
+	stale := ""
 	for attempt := 0; ; attempt++ {
-		tok, o := b.session(ctx, renew)
+		tok, o := b.session(ctx, stale)
 		if o != nil {
 			return all(len(evs), *o)
 		}
@@ -156,10 +160,17 @@ func (b *stripeV2) send(ctx context.Context, evs []*event) []outcome {
 			// arrive later as Stripe events (v1.billing.meter.error_report_triggered).
 			return all(len(evs), outcome{fate: fateDelivered, status: resp.status})
 		}
-		if resp.status == http.StatusUnauthorized && attempt == 0 {
-			// billing_meter_event_session_expired (or revoked): one new session, once.
-			renew = true
-			continue
+		if resp.status == http.StatusUnauthorized {
+			// billing_meter_event_session_expired (or revoked): the session was
+			// refused, not the events. Renew once now; if the new session is
+			// refused as well (other senders used it up), retry later — a bad
+			// API key is refused when the session is created, permanently.
+			if attempt == 0 {
+				stale = tok
+				continue
+			}
+			return all(len(evs), outcome{fate: fateRetry, status: resp.status, body: clip(resp.body),
+				err: fmt.Errorf("meter event session refused twice")})
 		}
 		return all(len(evs), permanent(resp))
 	}

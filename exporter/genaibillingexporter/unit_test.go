@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/plog"
 
@@ -171,4 +172,47 @@ func TestDeadLetterWithUnencodableAttributes(t *testing.T) {
 	assert.Equal(t, reasonNotUsageRecord, dead[0].Reason)
 	assert.Nil(t, dead[0].Record)
 	assert.Contains(t, dead[0].Error, "record attributes not encodable: json: unsupported value: NaN")
+}
+
+// TestStripeV2SessionRefusedIsNotARefusalOfTheEvents: concurrent senders can
+// use up a meter event session, so the stream may refuse a session that was
+// just renewed. The events were not judged: they are retried, never
+// dead-lettered. A bad API key is refused when the session is created.
+func TestStripeV2SessionRefusedIsNotARefusalOfTheEvents(t *testing.T) {
+	var sessions, streams int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v2/billing/meter_event_session":
+			if r.Header.Get("Authorization") != "Bearer sk_test_key" {
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
+			sessions++
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"authentication_token":"tok","expires_at":"2099-01-01T00:00:00Z"}`))
+		case "/v2/billing/meter_event_stream":
+			streams++
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"error":{"code":"billing_meter_event_session_expired"}}`))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	newV2 := func(key string) backend {
+		cfg := createDefaultConfig().(*Config)
+		cfg.Backend = BackendStripe
+		cfg.Stripe.API = "v2"
+		cfg.Stripe.StreamEndpoint = srv.URL
+		cfg.ClientConfig.Endpoint = srv.URL
+		cfg.APIKey = configopaque.String(key)
+		return newBackend(cfg, srv.Client(), time.Now)
+	}
+	ev := &event{key: "e1:genai_tokens", meter: "genai_tokens", customer: "cus_1", time: time.Now()}
+	out := newV2("sk_test_key").send(context.Background(), []*event{ev})
+	require.Len(t, out, 1)
+	assert.Equal(t, fateRetry, out[0].fate, "a refused session is retried, not dead-lettered")
+	assert.Equal(t, 2, sessions, "renewed once")
+	assert.Equal(t, 2, streams)
+
+	out = newV2("sk_wrong").send(context.Background(), []*event{ev})
+	assert.Equal(t, fatePermanent, out[0].fate, "a bad key is refused for good")
 }

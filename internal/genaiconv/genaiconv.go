@@ -54,6 +54,13 @@ func (k Kind) String() string {
 // Call.TokenConvention and Call.OutputConvention).
 type Usage struct {
 	Input, Output, CacheRead, CacheWrite, Reasoning int64
+	// InputAudio and OutputAudio are the audio parts of Input and Output (they
+	// are included in those totals, as the semconv per-modality counts are).
+	InputAudio, OutputAudio int64
+	// CacheWrite1h is the part of CacheWrite written with a one-hour TTL
+	// (Anthropic cache_creation.ephemeral_1h_input_tokens); the rest of
+	// CacheWrite is priced at the 5-minute rate.
+	CacheWrite1h int64
 	// Reported says whether the span reported any token count at all; a call
 	// without usage must be flagged, not priced at zero.
 	Reported bool
@@ -74,6 +81,22 @@ const (
 	// reasoning > output), so the count was treated as exclusive and the cache
 	// (reasoning) was added. This is the guard against LiteLLM-style mixes.
 	ConvExclusiveDetected = "exclusive_detected"
+	// ConvInclusiveUnverified: read as inclusive, but the emitter is in no
+	// table, the call has cache tokens and its provider's API counts input
+	// exclusively (Anthropic, Bedrock): the numbers alone cannot tell the two
+	// conventions apart, so the record says nobody verified it.
+	ConvInclusiveUnverified = "inclusive_unverified"
+)
+
+// Values of Call.Completion: whether the call ran to its end, from the
+// signals its emitter leaves (finish reasons, span status, a streamed
+// Anthropic call that carries only its message_start usage, a wrapper whose
+// model-call child never arrived). "" means the call was not judged.
+const (
+	CompletionComplete = "complete"
+	CompletionStopped  = "stopped"
+	CompletionError    = "error"
+	CompletionUnknown  = "unknown"
 )
 
 // Call is one recognized LLM call.
@@ -99,6 +122,14 @@ type Call struct {
 	TokenConvention string
 	// OutputConvention says the same for output vs reasoning tokens.
 	OutputConvention string
+	// Completion is one of the Completion* values ("" when not judged).
+	Completion string
+	// CompletionDetail says why, for finance: e.g. that this instrumentation
+	// never reports usage on streamed calls, so a missing usage is not a
+	// stopped stream. "" when there is nothing to add.
+	CompletionDetail string
+	// Streamed is true when the span says the call was streamed.
+	Streamed bool
 	// Feature is the application feature the call belongs to, where an SDK
 	// names one (ai.telemetry.functionId, traceloop.workflow.name,
 	// traceloop.entity.name, gen_ai.agent.name); best effort, "" when none.

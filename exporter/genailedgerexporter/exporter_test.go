@@ -80,6 +80,8 @@ func row(n int) sqlitestoretest.Row {
 		"billable": int64(1), "billable_reason": "tenant plan",
 		"trace_id": fmt.Sprintf("%032x", n), "span_id": fmt.Sprintf("%016x", n),
 		"plan": nil, "revenue_usd": nil, "price_ref": nil, "service_tier": nil,
+		"input_audio_tokens": int64(0), "output_audio_tokens": int64(0), "cache_write_1h_tokens": int64(0),
+		"completion": nil, "cost_reconciliation": nil, "cost_source": nil,
 	}
 }
 
@@ -297,7 +299,7 @@ func TestExporterStartFailsOnANewerSchema(t *testing.T) {
 	exp, err := NewFactory().CreateLogs(context.Background(), exportertest.NewNopSettings(metadata.Type), cfg)
 	require.NoError(t, err)
 	err = exp.Start(context.Background(), componenttest.NewNopHost())
-	assert.EqualError(t, err, fmt.Sprintf("sqlitestore: database %q has schema version 9, this binary knows up to 2", cfg.SQLite.Path))
+	assert.EqualError(t, err, fmt.Sprintf("sqlitestore: database %q has schema version 9, this binary knows up to 3", cfg.SQLite.Path))
 	require.NoError(t, exp.Shutdown(context.Background()))
 }
 

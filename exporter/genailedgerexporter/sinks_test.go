@@ -213,14 +213,14 @@ func TestKafkaSink(t *testing.T) {
 			assert.Equal(t, string(usagejson.Append(nil, &want[i])), string(m.Value), "in order")
 			assert.Equal(t, []kgo.RecordHeader{
 				{Key: "genaimeter.event_id", Value: []byte(want[i].EventID)},
-				{Key: "genaimeter.schema_version", Value: []byte("1")},
+				{Key: "genaimeter.schema_version", Value: []byte("2")},
 			}, m.Headers)
 		}
 	}
 
 	// franz-go refuses the record before sending it: it alone exceeds max_message_bytes.
 	assert.Equal(t, `{"time":"2026-03-05T00:00:00Z","exporter":"genai_ledger/kafka","reason":"store_rejected",`+
-		`"error":"kafka: MESSAGE_TOO_LARGE: The request included a message larger than the max message size the server will accept (uncompressed_bytes=5820)",`+
+		`"error":"kafka: MESSAGE_TOO_LARGE: The request included a message larger than the max message size the server will accept (uncompressed_bytes=5893)",`+
 		`"event_id":"`+huge.EventID+`","record":`+string(usagejson.Append(nil, &huge))+"}\n", readFile(t, dl))
 
 	sink := attribute.String("sink", "kafka")

@@ -175,6 +175,9 @@ const (
 	fCacheRead
 	fCacheWrite
 	fReasoning
+	fInputAudio
+	fOutputAudio
+	fCacheWrite1h
 	numFields
 
 	// markers: attributes that classify a span or carry dialect data.
@@ -288,6 +291,29 @@ var sources = map[string]source{
 	"llm.token_count.completion_details.reasoning":            {fReasoning, 3, subNone, true},
 	"ai.usage.outputTokenDetails.reasoningTokens":             {fReasoning, 2, subVercel, true},
 	"ai.usage.reasoningTokens":                                {fReasoning, 1, subVercel, true},
+	"gen_ai.usage.reasoning_output_tokens":                    {fReasoning, 1, subNone, true}, // non-standard spelling in the wild
+
+	// audio parts of input and output (included in their totals)
+	"gen_ai.usage.audio.input_tokens":                     {fInputAudio, 9, subNone, true}, // GenAI repo per-modality counts (#440)
+	"gen_ai.usage.input_audio_tokens":                     {fInputAudio, 8, subNone, true},
+	"gen_ai.usage.details.input_audio_tokens":             {fInputAudio, 7, subNone, true}, // Pydantic AI
+	"gen_ai.usage.prompt_tokens_details.audio_tokens":     {fInputAudio, 6, subNone, true}, // OpenAI Chat usage, flattened
+	"gen_ai.usage.input_tokens_details.audio_tokens":      {fInputAudio, 5, subNone, true}, // OpenAI Responses/Realtime usage, flattened
+	"llm.token_count.prompt_details.audio":                {fInputAudio, 4, subNone, true}, // OpenInference
+	"gen_ai.usage.audio.output_tokens":                    {fOutputAudio, 9, subNone, true},
+	"gen_ai.usage.output_audio_tokens":                    {fOutputAudio, 8, subNone, true},
+	"gen_ai.usage.details.output_audio_tokens":            {fOutputAudio, 7, subNone, true},
+	"gen_ai.usage.completion_tokens_details.audio_tokens": {fOutputAudio, 6, subNone, true},
+	"gen_ai.usage.output_tokens_details.audio_tokens":     {fOutputAudio, 5, subNone, true},
+	"llm.token_count.completion_details.audio":            {fOutputAudio, 4, subNone, true},
+
+	// the 1-hour part of the cache writes (Anthropic
+	// usage.cache_creation.ephemeral_1h_input_tokens, flattened)
+	"gen_ai.usage.cache_creation.ephemeral_1h_input_tokens": {fCacheWrite1h, 9, subNone, true},
+	"gen_ai.usage.cache_write_1h.input_tokens":              {fCacheWrite1h, 8, subNone, true},
+	"gen_ai.usage.cache_write_1h_input_tokens":              {fCacheWrite1h, 7, subNone, true},
+	"gen_ai.usage.details.cache_write_1h_tokens":            {fCacheWrite1h, 6, subNone, true}, // Pydantic AI details, genai-prices key
+	"llm.token_count.prompt_details.cache_write_1h":         {fCacheWrite1h, 5, subNone, true},
 
 	// the instrumentation's own cost
 	"gen_ai.usage.cost": {fCost, 4, subNone, false}, // OpenLIT
@@ -456,6 +482,7 @@ func Extract(span ptrace.Span, scope Scope, conv *Conventions) (Call, Kind, erro
 	u := Usage{
 		Input: s.counts[fInput], Output: s.counts[fOutput],
 		CacheRead: s.counts[fCacheRead], CacheWrite: s.counts[fCacheWrite], Reasoning: s.counts[fReasoning],
+		InputAudio: s.counts[fInputAudio], OutputAudio: s.counts[fOutputAudio], CacheWrite1h: s.counts[fCacheWrite1h],
 	}
 	for f := fInput; f < numFields; f++ {
 		if s.ranks[f] != 0 {

@@ -457,6 +457,71 @@ func TestExtractVercelAI(t *testing.T) {
 	}})
 }
 
+// TestExtractAudioAnd1hCache reads the audio parts of input and output and
+// the 1-hour part of the cache writes under every spelling the meter knows,
+// and the non-standard spellings of cache and reasoning counts.
+func TestExtractAudioAnd1hCache(t *testing.T) {
+	base := func(extra map[string]any) map[string]any {
+		m := map[string]any{"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-audio-preview",
+			"gen_ai.usage.input_tokens": 1000, "gen_ai.usage.output_tokens": 500}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	call := func(u Usage) Call {
+		u.Input, u.Output, u.Reported = 1000, 500, true
+		return Call{Operation: "chat", Provider: "openai", RequestModel: "gpt-4o-audio-preview", Usage: u,
+			TokenConvention: ConvInclusive, OutputConvention: ConvInclusive}
+	}
+	runCases(t, []extractCase{{
+		name:  "semconv per-modality audio counts",
+		span:  "chat gpt-4o-audio-preview",
+		attrs: base(map[string]any{"gen_ai.usage.audio.input_tokens": 300, "gen_ai.usage.audio.output_tokens": 200, "gen_ai.usage.text.input_tokens": 700}),
+		kind:  Inference,
+		call:  call(Usage{InputAudio: 300, OutputAudio: 200}),
+	}, {
+		name: "per-modality name wins over a flattened OpenAI detail, whatever the order",
+		span: "chat gpt-4o-audio-preview",
+		attrs: base(map[string]any{"gen_ai.usage.audio.input_tokens": 300, "gen_ai.usage.prompt_tokens_details.audio_tokens": 9,
+			"gen_ai.usage.completion_tokens_details.audio_tokens": 200}),
+		kind: Inference,
+		call: call(Usage{InputAudio: 300, OutputAudio: 200}),
+	}, {
+		name:  "OpenInference prompt_details.audio and completion_details.audio",
+		span:  "ChatCompletion",
+		attrs: base(map[string]any{"llm.token_count.prompt_details.audio": 40, "llm.token_count.completion_details.audio": 60}),
+		kind:  Inference,
+		call:  call(Usage{InputAudio: 40, OutputAudio: 60}),
+	}, {
+		name:  "OpenAI Responses/Realtime input_tokens_details.audio_tokens, flattened",
+		span:  "chat gpt-4o-audio-preview",
+		attrs: base(map[string]any{"gen_ai.usage.input_tokens_details.audio_tokens": 11, "gen_ai.usage.output_tokens_details.audio_tokens": 22}),
+		kind:  Inference,
+		call:  call(Usage{InputAudio: 11, OutputAudio: 22}),
+	}, {
+		name: "Anthropic 1h cache writes and non-standard cache spellings",
+		span: "chat gpt-4o-audio-preview",
+		attrs: base(map[string]any{"gen_ai.usage.cache_read_input_tokens": 100, "gen_ai.usage.cache_write_input_tokens": 300,
+			"gen_ai.usage.cache_creation.ephemeral_1h_input_tokens": 200, "gen_ai.usage.reasoning_output_tokens": 50}),
+		kind: Inference,
+		call: call(Usage{CacheRead: 100, CacheWrite: 300, CacheWrite1h: 200, Reasoning: 50}),
+	}, {
+		name:  "an audio count alone is usage, not a missing one",
+		span:  "chat gpt-4o-audio-preview",
+		attrs: map[string]any{"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.usage.audio.output_tokens": 7},
+		kind:  Inference,
+		call: Call{Operation: "chat", Provider: "openai", Usage: Usage{OutputAudio: 7, Reported: true},
+			TokenConvention: ConvInclusive, OutputConvention: ConvInclusive},
+	}, {
+		name:  "a malformed audio count is malformed usage",
+		span:  "chat gpt-4o-audio-preview",
+		attrs: base(map[string]any{"llm.token_count.prompt_details.audio": -3}),
+		kind:  Inference,
+		err:   "llm.token_count.prompt_details.audio: token count must be >= 0, got -3",
+	}})
+}
+
 func TestExtractOtherDialects(t *testing.T) {
 	openlit := Scope{Name: "openlit.otel.tracing", Version: "1.35.0"}
 	strands := Scope{Name: "strands.telemetry.tracer", Version: "1.10.0"}
@@ -562,7 +627,7 @@ func TestExtractOtherDialects(t *testing.T) {
 		},
 		kind: Inference,
 		call: Call{Operation: "chat", Provider: "openai", RequestModel: "gpt-4o", ResponseModel: "gpt-4o-2024-11-20",
-			Usage: usage(100, 200, 20, 10, 30), ReportedCost: "0.002225",
+			Usage: Usage{Input: 100, Output: 200, CacheRead: 20, CacheWrite: 10, Reasoning: 30, InputAudio: 10, Reported: true}, ReportedCost: "0.002225",
 			TokenConvention: ConvInclusive, OutputConvention: ConvInclusive},
 	}, {
 		name: "E4 Pydantic AI agent run: aggregated usage",

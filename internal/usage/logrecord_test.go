@@ -18,9 +18,10 @@ func fullRecord() Record {
 		Provider: "openai", Operation: "chat", RequestModel: "gpt-4o", ResponseModel: "gpt-4o-2024-08-06",
 		CatalogProvider: "openai", CatalogModel: "gpt-4o",
 		InputTokens: 4100, OutputTokens: 730, CacheReadTokens: 1, CacheWriteTokens: 2, ReasoningTokens: 3,
-		CostUSD: "0.01755", ReportedCostUSD: "0.0175", RevenueUSD: "0.02106", PriceRef: "embedded#openai/gpt-4o",
+		InputAudioTokens: 4, OutputAudioTokens: 5, CacheWrite1hTokens: 1,
+		CostUSD: "0.01755", ReportedCostUSD: "0.0175", CostReconciliation: ReconcileDiffers, CostSource: CostSourceCatalog, RevenueUSD: "0.02106", PriceRef: "embedded#openai/gpt-4o",
 		ServiceTier: "flex", Plan: "pro", TokenConvention: "inclusive",
-		PricingStatus: StatusPriced, PricingDetail: "d", Billable: true, BillableReason: "default",
+		PricingStatus: StatusPriced, Completion: CompletionComplete, PricingDetail: "d", Billable: true, BillableReason: "default",
 		TraceID: "0af7651916cd43dd8448eb211c80319c", SpanID: "b7ad6b7169203331",
 	}
 }

@@ -37,19 +37,32 @@ const (
 	AttrCacheReadTokens  = Prefix + "cache_read_tokens"
 	AttrCacheWriteTokens = Prefix + "cache_write_tokens"
 	AttrReasoningTokens  = Prefix + "reasoning_tokens"
-	AttrCostUSD          = Prefix + "cost_usd"
-	AttrReportedCostUSD  = Prefix + "reported_cost_usd"
-	AttrRevenueUSD       = Prefix + "revenue_usd"
-	AttrPriceRef         = Prefix + "price_ref"
-	AttrServiceTier      = Prefix + "service_tier"
-	AttrPlan             = Prefix + "plan"
-	AttrTokenConvention  = Prefix + "token_convention"
-	AttrPricingStatus    = Prefix + "pricing_status"
-	AttrPricingDetail    = Prefix + "pricing_detail"
-	AttrBillable         = Prefix + "billable"
-	AttrBillableReason   = Prefix + "billable_reason"
-	AttrTraceID          = Prefix + "trace_id"
-	AttrSpanID           = Prefix + "span_id"
+	// AttrInputAudioTokens and AttrOutputAudioTokens are the audio parts of the
+	// input and output tokens; AttrCacheWrite1hTokens the part of the cache
+	// writes made with a one-hour TTL. Each is priced at its own rate.
+	AttrInputAudioTokens   = Prefix + "input_audio_tokens"
+	AttrOutputAudioTokens  = Prefix + "output_audio_tokens"
+	AttrCacheWrite1hTokens = Prefix + "cache_write_1h_tokens"
+	AttrCostUSD            = Prefix + "cost_usd"
+	AttrReportedCostUSD    = Prefix + "reported_cost_usd"
+	AttrRevenueUSD         = Prefix + "revenue_usd"
+	AttrPriceRef           = Prefix + "price_ref"
+	AttrServiceTier        = Prefix + "service_tier"
+	AttrPlan               = Prefix + "plan"
+	AttrTokenConvention    = Prefix + "token_convention"
+	AttrPricingStatus      = Prefix + "pricing_status"
+	AttrPricingDetail      = Prefix + "pricing_detail"
+	AttrBillable           = Prefix + "billable"
+	AttrBillableReason     = Prefix + "billable_reason"
+	AttrTraceID            = Prefix + "trace_id"
+	AttrSpanID             = Prefix + "span_id"
+	// AttrCompletion says whether the call ran to its end (Completion*).
+	AttrCompletion = Prefix + "completion"
+	// AttrCostReconciliation compares the cost we computed with the one the
+	// provider or instrumentation reported (Reconcile*).
+	AttrCostReconciliation = Prefix + "cost_reconciliation"
+	// AttrCostSource says where cost_usd comes from (CostSource*).
+	AttrCostSource = Prefix + "cost_source"
 
 	// AttrSkipped is set on a GenAI span the processor could not meter (its
 	// usage is malformed), with the reason; such a span yields no record.
@@ -58,7 +71,7 @@ const (
 
 // RecordAttrs is how many attributes a usage record carries at most: every
 // Attr* key above but AttrSkipped. Writers size the attribute map with it once.
-const RecordAttrs = 31
+const RecordAttrs = 37
 
 // EventName is the log record event name of a usage record.
 const EventName = "genaimeter.usage"
@@ -69,6 +82,41 @@ const (
 	StatusPriced   = "priced"
 	StatusUnpriced = "unpriced" // the model (or provider) is not in the catalog
 	StatusNoUsage  = "no_usage" // the span reports no token usage at all
+)
+
+// Completion values: whether a call ran to its end, from the signals its
+// emitter leaves (see genaiconv.Call.Completion).
+const (
+	CompletionComplete = "complete"
+	// CompletionStopped: the call was cut off (a stream aborted by the
+	// client). Its usage, if any, is a lower bound.
+	CompletionStopped = "stopped"
+	CompletionError   = "error"
+	CompletionUnknown = "unknown"
+)
+
+// Cost reconciliation values: how the cost we computed compares with the
+// cost the provider or the instrumentation reported.
+const (
+	ReconcileMatches = "matches" // both known, within the configured tolerance
+	ReconcileDiffers = "differs" // both known, apart by more than the tolerance
+	ReconcileNone    = "none"    // one of the two is missing: nothing to compare
+)
+
+// Cost sources: where cost_usd comes from.
+const (
+	// CostSourceCatalog: priced by genaimeter from the price catalog.
+	CostSourceCatalog = "catalog"
+	// CostSourceReported: the figure the provider reported, because the
+	// configuration trusts that provider's cost (pricing.reported_cost).
+	CostSourceReported = "reported"
+)
+
+// Billable reasons set by the meter itself rather than by a billing rule.
+const (
+	// ReasonPartial: a call stopped before its end, billed from the usage it
+	// reported (a lower bound), when no billing rule decided otherwise.
+	ReasonPartial = "partial"
 )
 
 // Unattributed is the tenant of a call whose tenant could not be found.
@@ -98,6 +146,13 @@ type Record struct {
 	CacheReadTokens  int64
 	CacheWriteTokens int64
 	ReasoningTokens  int64
+	// InputAudioTokens and OutputAudioTokens are the audio parts of
+	// InputTokens and OutputTokens; CacheWrite1hTokens is the part of
+	// CacheWriteTokens written with a one-hour TTL. Stored so that a record
+	// can be re-priced from its raw usage.
+	InputAudioTokens   int64
+	OutputAudioTokens  int64
+	CacheWrite1hTokens int64
 
 	// CostUSD is the exact decimal cost in USD as text (for example "0.000135"),
 	// empty when the call is not priced.
@@ -105,6 +160,12 @@ type Record struct {
 	// ReportedCostUSD is the cost the instrumentation itself reported, if any,
 	// kept beside ours so that the two can be reconciled.
 	ReportedCostUSD string
+	// CostReconciliation compares CostUSD's catalog price with
+	// ReportedCostUSD: matches, differs or none (Reconcile*).
+	CostReconciliation string
+	// CostSource says where CostUSD comes from: catalog, or reported when the
+	// configuration trusts the provider's figure. Empty when not priced.
+	CostSource string
 	// RevenueUSD is what the customer is charged for the call, from the rate
 	// card of its plan or tenant, as exact decimal text; empty when no rate
 	// card applies or the call is not priced.
@@ -121,6 +182,9 @@ type Record struct {
 	// of cache tokens (semconv), exclusive, or exclusive_detected.
 	TokenConvention string
 	PricingStatus   string
+	// Completion says whether the call ran to its end: complete, stopped,
+	// error or unknown; empty when the emitter leaves no signal.
+	Completion string
 	// PricingDetail says why a call is not priced (or how it was), for humans.
 	PricingDetail string
 

@@ -86,7 +86,8 @@ func newBiller(cfg *BillingConfig, set component.TelemetrySettings) (*biller, er
 		b.decisions = append(b.decisions, decision{billable: r.billable, reason: r.name})
 		b.ruleErrAttr = append(b.ruleErrAttr, metric.WithAttributeSet(attribute.NewSet(attribute.String("rule", r.name))))
 	}
-	b.decisions = append(b.decisions, decision{billable: true, reason: reasonDefault}, decision{billable: false, reason: reasonRuleError})
+	b.decisions = append(b.decisions, decision{billable: true, reason: reasonDefault}, decision{billable: false, reason: reasonRuleError},
+		decision{billable: true, reason: usage.ReasonPartial})
 	for i := range b.decisions {
 		d := &b.decisions[i]
 		d.attrs = metric.WithAttributeSet(attribute.NewSet(attribute.Bool("billable", d.billable), attribute.String("reason", d.reason)))
@@ -99,6 +100,11 @@ func newBiller(cfg *BillingConfig, set component.TelemetrySettings) (*biller, er
 
 func (b *biller) defaultOutcome() int   { return len(b.rules) }
 func (b *biller) ruleErrorOutcome() int { return len(b.rules) + 1 }
+
+// partialOutcome is the default outcome of a stopped call priced from the
+// usage it reported: billable, with its own reason, so that a lower bound is
+// never mistaken for a complete call.
+func (b *biller) partialOutcome() int { return len(b.rules) + 2 }
 
 // startPlans loads the plan file, if any, and starts watching it. onReload
 // counts reloads by outcome (0 success, 1 failure).
@@ -150,9 +156,11 @@ type billingCounts struct {
 
 // decideBillable writes the plan and the billing decision on a metered call,
 // and returns the plan. The plan goes first, so that rules can use it. The
-// span must already carry the meter's other attributes (tenant, cost...),
-// which rules can also use.
-func (p *costProcessor) decideBillable(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, tenant string, n *billingCounts) string {
+// span must already carry the meter's other attributes (tenant, cost,
+// completion...), which rules can also use. partial: the call stopped before
+// its end and is priced from what it reported; when no rule decides, its
+// reason is partial instead of default.
+func (p *costProcessor) decideBillable(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, tenant string, partial bool, n *billingCounts) string {
 	b := p.billing
 	attrs := span.Attributes()
 	plan := b.plan(tenant)
@@ -165,6 +173,9 @@ func (p *costProcessor) decideBillable(ctx context.Context, rs ptrace.ResourceSp
 	outcome := b.defaultOutcome()
 	if len(b.rules) > 0 {
 		outcome = b.evalRules(ctx, rs, ss, span, n)
+	}
+	if partial && outcome == b.defaultOutcome() {
+		outcome = b.partialOutcome()
 	}
 	d := &b.decisions[outcome]
 	attrs.PutBool(usage.AttrBillable, d.billable)

@@ -9,6 +9,8 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl"
 	"go.opentelemetry.io/collector/component"
 	"go.uber.org/zap"
+
+	"github.com/genaimeter/genaimeter/internal/usage"
 )
 
 // BillingConfig says which metered calls are billable. Every call is metered
@@ -105,7 +107,7 @@ func (b *BillingConfig) validate() error {
 			errs = errors.Join(errs, fmt.Errorf("billing.rules[%d].name: must not be empty", i))
 		case !ruleNameRE.MatchString(r.Name):
 			errs = errors.Join(errs, fmt.Errorf("billing.rules[%d].name: %q may only hold letters, digits, '_', '.' and '-'", i, r.Name))
-		case r.Name == reasonDefault || r.Name == reasonRuleError:
+		case r.Name == reasonDefault || r.Name == reasonRuleError || r.Name == usage.ReasonPartial:
 			errs = errors.Join(errs, fmt.Errorf("billing.rules[%d].name: %q is reserved", i, r.Name))
 		default:
 			if j, dup := seen[r.Name]; dup {

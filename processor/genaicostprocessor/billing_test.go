@@ -482,7 +482,7 @@ func BenchmarkBillingRules(b *testing.B) {
 			var n billingCounts
 			b.ReportAllocs()
 			for b.Loop() {
-				p.decideBillable(context.Background(), rs, ss, span, "acme", &n)
+				p.decideBillable(context.Background(), rs, ss, span, "acme", false, &n)
 			}
 			v, _ := span.Attributes().Get(usage.AttrBillableReason)
 			require.Equal(b, bc.reason, v.Str())

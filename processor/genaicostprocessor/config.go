@@ -46,6 +46,9 @@ type PricingConfig struct {
 	// Revenue holds the rate cards by plan and by tenant. Default: none (no
 	// revenue on records).
 	Revenue RevenueConfig `mapstructure:"revenue"`
+	// ReportedCost compares the cost a span reports with ours, and names the
+	// providers whose reported cost is billed instead (see ReportedCostConfig).
+	ReportedCost ReportedCostConfig `mapstructure:"reported_cost"`
 }
 
 // SourceConfig is one price catalog: a file or an HTTP(S) URL.

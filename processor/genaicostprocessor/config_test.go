@@ -138,6 +138,20 @@ func TestLoadConfig(t *testing.T) {
 				"attribution.user[1]: must not be empty",
 		},
 		{
+			id: component.NewIDWithName(metadata.Type, "reported_cost"),
+			want: func() *Config {
+				cfg := createDefaultConfig().(*Config)
+				cfg.Pricing.ReportedCost = ReportedCostConfig{Tolerance: "0.00005", TrustProviders: []string{"openrouter"}}
+				return cfg
+			}(),
+		},
+		{
+			id: component.NewIDWithName(metadata.Type, "bad_reported_cost"),
+			wantErr: "pricing.reported_cost.tolerance: must be >= 0, got \"-0.5\"\n" +
+				"pricing.reported_cost.trust_providers[1]: must not be empty\n" +
+				"pricing.reported_cost.trust_providers[2]: \"OpenRouter\" is already pricing.reported_cost.trust_providers[0]",
+		},
+		{
 			id: component.NewIDWithName(metadata.Type, "bad_ancestors"),
 			wantErr: "attribution.ancestors.wait: must be >= 0, got -1s\n" +
 				"attribution.ancestors.max_pending_spans: must be >= 1, got 0\n" +

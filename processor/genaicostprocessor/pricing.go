@@ -322,9 +322,11 @@ func (p *costProcessor) countRefresh(ok bool) {
 // the cost: the price reference (so the call can be re-priced), the service
 // tier, how the model name was read, and the revenue from the rate card of
 // the tenant or its plan (as the billing step decided it). tier is the
-// call's service tier (tierOf), read once by finish. A span metered again (a
-// replay) loses values that no longer apply.
-func (p *costProcessor) applyRevenue(attrs pcommon.Map, tenant, plan, tier string, priced *pricing.Result, call genaiconv.Call) {
+// call's service tier (tierOf), read once by finish; status the call's
+// pricing status and notes what finish has to say about a priced call
+// (partial, reported cost), which lead its pricing detail. A span metered
+// again (a replay) loses values that no longer apply.
+func (p *costProcessor) applyRevenue(attrs pcommon.Map, tenant, plan, tier string, priced *pricing.Result, status string, notes []string, call genaiconv.Call) {
 	pr := p.catalog
 	putOrRemove(attrs, usage.AttrServiceTier, tier)
 	ref := ""
@@ -333,22 +335,21 @@ func (p *costProcessor) applyRevenue(attrs pcommon.Map, tenant, plan, tier strin
 		if priced.DiscountRef != "" {
 			ref += " " + priced.DiscountRef
 		}
-		var notes []string
 		if priced.Normalized != "" {
 			notes = append(notes, "model name: "+priced.Normalized)
 		}
 		if tier != "" && priced.Tier != tier {
 			notes = append(notes, "service tier "+tier+" has no price in the catalog entry: standard price charged")
 		}
-		if len(notes) > 0 {
-			attrs.PutStr(usage.AttrPricingDetail, strings.Join(notes, "; "))
-		}
+	}
+	if status == usage.StatusPriced {
+		putOrRemove(attrs, usage.AttrPricingDetail, strings.Join(notes, "; "))
 	}
 	putOrRemove(attrs, usage.AttrPriceRef, ref)
 
 	rc := pr.card(tenant, plan)
 	revenue := ""
-	if rc != nil && call.Usage.Reported && (priced.Status == pricing.Priced || !rc.NeedsCost()) {
+	if rc != nil && (call.Usage.Reported || status == usage.StatusPriced) && (status == usage.StatusPriced || !rc.NeedsCost()) {
 		var u pricing.Usage
 		setUsage(&u, call.Usage)
 		var out apd.Decimal

@@ -190,6 +190,7 @@ func (pc *PricingConfig) validate() error {
 	if pc.Batch.Attribute == "" && len(pc.Batch.Values) > 0 {
 		errs = errors.Join(errs, errors.New("pricing.batch.values: set without pricing.batch.attribute"))
 	}
+	errs = errors.Join(errs, pc.ReportedCost.validate())
 	r := &pc.Revenue
 	if r.Default != nil {
 		if _, err := pricing.NewRateCard(r.Default.spec("default")); err != nil {

@@ -18,6 +18,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/cockroachdb/apd/v3"
+
 	"github.com/genaimeter/genaimeter/internal/genaiconv"
 	"github.com/genaimeter/genaimeter/internal/money"
 	"github.com/genaimeter/genaimeter/internal/pricing"
@@ -49,6 +51,8 @@ type costProcessor struct {
 	next      consumer.Traces
 	catalog   *pricer // the layered, refreshable price book and rate cards (pricing.go); nil until started
 	conv      *genaiconv.Conventions
+	// reconciler compares reported costs with ours (pricing.reported_cost).
+	reconciler *reconciler
 	keys      [ancestry.NumFields][]string
 	now       func() time.Time
 	billing   *biller
@@ -94,9 +98,14 @@ func newCostProcessor(set processor.Settings, cfg *Config, next consumer.Traces)
 	if err != nil {
 		return nil, err
 	}
+	rec, err := newReconciler(&cfg.Pricing.ReportedCost)
+	if err != nil {
+		return nil, err
+	}
 	a := &cfg.Attribution
 	p := &costProcessor{
 		billing:      bill,
+		reconciler:   rec,
 		conv:         conv,
 		cfg:          cfg,
 		logger:       set.Logger,
@@ -254,6 +263,8 @@ func (p *costProcessor) shutdown(ctx context.Context) error {
 // updated once per batch rather than once per span.
 type batchCounts struct {
 	priced, unpriced, noUsage, skipped, unattributed, held int64
+	// costDiffers counts calls whose reported cost differs from ours.
+	costDiffers int64
 	released                                               map[string]int64
 	bill                                                   billingCounts
 	// carried are held calls let go while the batch is being walked; they join
@@ -462,6 +473,9 @@ func (p *costProcessor) record(ctx context.Context, n *batchCounts) {
 	add(n.priced, usage.StatusPriced)
 	add(n.unpriced, usage.StatusUnpriced)
 	add(n.noUsage, usage.StatusNoUsage)
+	if n.costDiffers > 0 {
+		p.telemetry.ProcessorGenaiCostReportedCostDiffers.Add(ctx, n.costDiffers)
+	}
 	if n.skipped > 0 {
 		p.telemetry.ProcessorGenaiCostSpansSkipped.Add(ctx, n.skipped, p.skipAttrs)
 	}
@@ -661,7 +675,7 @@ func (p *costProcessor) finish(ctx context.Context, span ptrace.Span, call genai
 	// Read before the meter's attributes are written: pricing and the revenue
 	// step both use it.
 	tier := p.catalog.tierOf(attrs)
-	status, detail := usage.StatusNoUsage, "the span reports no token usage"
+	status, detail := usage.StatusNoUsage, noUsageDetail(&call)
 	var priced pricing.Result
 	if call.Usage.Reported {
 		q := pricing.Query{
@@ -679,8 +693,24 @@ func (p *costProcessor) finish(ctx context.Context, span ptrace.Span, call genai
 			status, detail = usage.StatusUnpriced, priced.Detail
 		}
 	}
+	// The reported cost is compared with ours, and billed instead of it only
+	// for a provider the configuration trusts; the record says which.
+	var reported apd.Decimal
+	dec := p.reconciler.reconcile(&call, &priced, &reported)
+	costSource := ""
+	switch {
+	case dec.reported:
+		priced.Cost.Set(&reported)
+		if status != usage.StatusPriced {
+			status, detail = usage.StatusPriced, ""
+		}
+		costSource = usage.CostSourceReported
+	case status == usage.StatusPriced:
+		costSource = usage.CostSourceCatalog
+	}
+	partial := call.Completion == genaiconv.CompletionStopped && status == usage.StatusPriced
 
-	// Up to ~27 genaimeter.* attributes follow (here, in decideBillable and
+	// Up to ~34 genaimeter.* attributes follow (here, in decideBillable and
 	// in applyRevenue): grow the span's attribute slice once instead of
 	// doubling it several times per call.
 	attrs.EnsureCapacity(attrs.Len() + maxMeterAttrs)
@@ -697,14 +727,23 @@ func (p *costProcessor) finish(ctx context.Context, span ptrace.Span, call genai
 	attrs.PutInt(usage.AttrCacheReadTokens, call.Usage.CacheRead)
 	attrs.PutInt(usage.AttrCacheWriteTokens, call.Usage.CacheWrite)
 	attrs.PutInt(usage.AttrReasoningTokens, call.Usage.Reasoning)
+	attrs.PutInt(usage.AttrInputAudioTokens, call.Usage.InputAudio)
+	attrs.PutInt(usage.AttrOutputAudioTokens, call.Usage.OutputAudio)
+	attrs.PutInt(usage.AttrCacheWrite1hTokens, call.Usage.CacheWrite1h)
 	putNonEmpty(attrs, usage.AttrTokenConvention, call.TokenConvention)
+	putOrRemove(attrs, usage.AttrCompletion, call.Completion)
 	putNonEmpty(attrs, usage.AttrReportedCostUSD, call.ReportedCost)
+	attrs.PutStr(usage.AttrCostReconciliation, dec.status)
+	if dec.status == usage.ReconcileDiffers {
+		n.costDiffers++
+	}
 	attrs.PutStr(usage.AttrPricingStatus, status)
+	putOrRemove(attrs, usage.AttrCostSource, costSource)
 	switch status {
 	case usage.StatusPriced:
 		n.priced++
-		attrs.PutStr(usage.AttrCatalogProvider, priced.ProviderID)
-		attrs.PutStr(usage.AttrCatalogModel, priced.ModelID)
+		putOrRemove(attrs, usage.AttrCatalogProvider, priced.ProviderID)
+		putOrRemove(attrs, usage.AttrCatalogModel, priced.ModelID)
 		attrs.PutStr(usage.AttrCostUSD, money.Format(&priced.Cost))
 	case usage.StatusUnpriced:
 		n.unpriced++
@@ -720,17 +759,48 @@ func (p *costProcessor) finish(ctx context.Context, span ptrace.Span, call genai
 		attrs.PutStr(usage.AttrPricingDetail, detail)
 	}
 	// The plan, then billable or not with a reason: the call and its cost stay.
-	plan := p.decideBillable(ctx, rs, ss, span, id[idTenant], &n.bill)
-	p.applyRevenue(attrs, id[idTenant], plan, tier, &priced, call)
+	plan := p.decideBillable(ctx, rs, ss, span, id[idTenant], partial, &n.bill)
+	var notes []string
+	if partial {
+		notes = append(notes, partialDetail(&call))
+	}
+	if dec.note != "" {
+		notes = append(notes, dec.note)
+	}
+	p.applyRevenue(attrs, id[idTenant], plan, tier, &priced, status, notes, call)
+}
+
+// noUsageDetail says why a call has no usage, for finance: a stopped call,
+// or an instrumentation that never reports usage on such calls.
+func noUsageDetail(call *genaiconv.Call) string {
+	d := "the span reports no token usage"
+	if call.Completion == genaiconv.CompletionStopped {
+		d += "; the call was stopped before its end"
+	}
+	if call.CompletionDetail != "" {
+		d += "; " + call.CompletionDetail
+	}
+	return d
+}
+
+// partialDetail is the pricing detail of a stopped call priced from the
+// usage it reported before it stopped.
+func partialDetail(call *genaiconv.Call) string {
+	d := "partial: the call was stopped before its end; priced from the usage reported until then (a lower bound)"
+	if call.CompletionDetail != "" {
+		d += "; " + call.CompletionDetail
+	}
+	return d
 }
 
 // maxMeterAttrs bounds how many genaimeter.* attributes finish and the
 // billing and revenue steps write on one span.
-const maxMeterAttrs = 28
+const maxMeterAttrs = 34
 
 // setUsage converts semconv token counts into the catalog's usage keys. Both
 // count input as the total including cache reads and writes, and output as
-// including reasoning.
+// including reasoning (and audio: input_audio_tokens is a part of
+// input_tokens, cache_write_1h_tokens of cache_write_tokens).
 func setUsage(u *pricing.Usage, c genaiconv.Usage) {
 	u.SetInputTokens(c.Input)
 	u.SetOutputTokens(c.Output)
@@ -742,6 +812,17 @@ func setUsage(u *pricing.Usage, c genaiconv.Usage) {
 	}
 	if c.Reasoning > 0 {
 		u.SetOutputReasoningTokens(c.Reasoning)
+	}
+	// The audio and 1h parts are priced at their own rates, as genai-prices
+	// prices them: the rest of input (output, cache writes) at the plain rate.
+	if c.InputAudio > 0 {
+		u.SetInputAudioTokens(c.InputAudio)
+	}
+	if c.OutputAudio > 0 {
+		u.SetOutputAudioTokens(c.OutputAudio)
+	}
+	if c.CacheWrite1h > 0 {
+		u.SetCacheWrite1hTokens(c.CacheWrite1h)
 	}
 }
 

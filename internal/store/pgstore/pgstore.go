@@ -29,7 +29,7 @@ import (
 )
 
 // SchemaVersion is the version Migrate brings a database to: len(migrations).
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // migrations[i] takes the schema from version i to version i+1. Append only.
 // Version 1 is sqlitestore's version 2 in PostgreSQL types.
@@ -70,6 +70,16 @@ var migrations = []string{
 	);
 	CREATE INDEX usage_records_tenant_time ON usage_records (tenant_id, time);
 	CREATE INDEX usage_records_time ON usage_records (time);`,
+	// 2 (sqlitestore's 3): audio and 1h cache-write tokens, completion, cost
+	// reconciliation and the cost's source. Rows written before have 0 audio
+	// and 1h tokens, which is what their price assumed.
+	`ALTER TABLE usage_records
+		ADD COLUMN input_audio_tokens    bigint NOT NULL DEFAULT 0,
+		ADD COLUMN output_audio_tokens   bigint NOT NULL DEFAULT 0,
+		ADD COLUMN cache_write_1h_tokens bigint NOT NULL DEFAULT 0,
+		ADD COLUMN completion            text,
+		ADD COLUMN cost_reconciliation   text,
+		ADD COLUMN cost_source           text;`,
 }
 
 // columns are the columns of usage_records in table order, which is also the
@@ -80,6 +90,7 @@ var columns = []string{
 	"input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
 	"cost_usd", "reported_cost_usd", "token_convention", "pricing_status", "pricing_detail", "billable", "billable_reason",
 	"trace_id", "span_id", "plan", "revenue_usd", "price_ref", "service_tier",
+	"input_audio_tokens", "output_audio_tokens", "cache_write_1h_tokens", "completion", "cost_reconciliation", "cost_source",
 }
 
 // migrationLock is the advisory lock key that serialises Migrate across
@@ -228,6 +239,8 @@ func copyRow(row []any, r *usage.Record) []any {
 	row[23], row[24], row[25] = null(r.PricingDetail), r.Billable, null(r.BillableReason)
 	row[26], row[27], row[28], row[29] = null(r.TraceID), null(r.SpanID), null(r.Plan), null(r.RevenueUSD)
 	row[30], row[31] = null(r.PriceRef), null(r.ServiceTier)
+	row[32], row[33], row[34] = r.InputAudioTokens, r.OutputAudioTokens, r.CacheWrite1hTokens
+	row[35], row[36], row[37] = null(r.Completion), null(r.CostReconciliation), null(r.CostSource)
 	return row
 }
 

@@ -34,7 +34,9 @@ func pricedRecord() usage.Record {
 		Environment: "prod", Provider: "openai", Operation: "chat", RequestModel: "gpt-4o-mini",
 		ResponseModel: "gpt-4o-mini-2024-07-18", CatalogProvider: "openai", CatalogModel: "gpt-4o-mini",
 		InputTokens: 500, OutputTokens: 100, CacheReadTokens: 200, CacheWriteTokens: 10, ReasoningTokens: 20,
+		InputAudioTokens: 30, OutputAudioTokens: 40, CacheWrite1hTokens: 5,
 		CostUSD: "0.000135", ReportedCostUSD: "0.00014", RevenueUSD: "0.000162000",
+		CostReconciliation: usage.ReconcileDiffers, CostSource: usage.CostSourceCatalog, Completion: usage.CompletionComplete,
 		PriceRef: "embedded:genai-prices@0.1.8#openai/gpt-4o-mini", ServiceTier: "flex", Plan: "pro",
 		TokenConvention: "inclusive", PricingStatus: usage.StatusPriced, PricingDetail: "catalog 2026-03-01",
 		Billable: true, BillableReason: "tenant plan",
@@ -109,6 +111,8 @@ func TestInsertStoresExactRowsAndIsIdempotent(t *testing.T) {
 			"pricing_detail": "catalog 2026-03-01", "billable": "true", "billable_reason": "tenant plan",
 			"trace_id": "0af7651916cd43dd8448eb211c80319c", "span_id": "b7ad6b7169203331", "plan": "pro",
 			"revenue_usd": "0.000162000", "price_ref": "embedded:genai-prices@0.1.8#openai/gpt-4o-mini", "service_tier": "flex",
+			"input_audio_tokens": "30", "output_audio_tokens": "40", "cache_write_1h_tokens": "5",
+			"completion": "complete", "cost_reconciliation": "differs", "cost_source": "catalog",
 		},
 		{
 			// 23:59:59.999999999-style times are truncated, not rounded into the next second.
@@ -119,6 +123,8 @@ func TestInsertStoresExactRowsAndIsIdempotent(t *testing.T) {
 			"cost_usd": "NULL", "reported_cost_usd": "NULL", "token_convention": "NULL", "pricing_status": "unpriced",
 			"pricing_detail": "NULL", "billable": "false", "billable_reason": "NULL", "trace_id": "NULL", "span_id": "NULL",
 			"plan": "NULL", "revenue_usd": "NULL", "price_ref": "NULL", "service_tier": "NULL",
+			"input_audio_tokens": "0", "output_audio_tokens": "0", "cache_write_1h_tokens": "0",
+			"completion": "NULL", "cost_reconciliation": "NULL", "cost_source": "NULL",
 		},
 	}, rowsAsText(t, s))
 
@@ -150,7 +156,41 @@ func TestMigrateIsIdempotentAndRefusesNewerSchema(t *testing.T) {
 	assert.Len(t, migrations, SchemaVersion)
 	_, err = s.Pool().Exec(ctx, `UPDATE schema_version SET version = 7`)
 	require.NoError(t, err)
-	assert.EqualError(t, s.Migrate(ctx), "pgstore: database has schema version 7, this binary knows up to 1")
+	assert.EqualError(t, s.Migrate(ctx), "pgstore: database has schema version 7, this binary knows up to 2")
+}
+
+// TestMigrateFromVersion1 opens a ledger written by a version-1 binary (before
+// audio, 1h cache writes, completion and cost reconciliation): its rows stay,
+// with 0 audio and 1h tokens (what their price assumed) and the new text
+// columns NULL, and new rows go in beside them.
+func TestMigrateFromVersion1(t *testing.T) {
+	url := pgstoretest.NewDatabase(t)
+	cfg, err := pgxpool.ParseConfig(url)
+	require.NoError(t, err)
+	ctx := context.Background()
+	s, err := Open(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	_, err = s.Pool().Exec(ctx, `CREATE TABLE schema_version (version integer NOT NULL); INSERT INTO schema_version VALUES (1);`+migrations[0])
+	require.NoError(t, err)
+	_, err = s.Pool().Exec(ctx, `INSERT INTO usage_records (event_id, time, input_tokens, output_tokens,
+		cache_read_tokens, cache_write_tokens, reasoning_tokens, pricing_status, billable, plan)
+		VALUES ('old', '2026-01-01T00:00:00Z', 1, 2, 0, 0, 0, 'priced', true, 'pro')`)
+	require.NoError(t, err)
+	require.NoError(t, s.Migrate(ctx))
+	_, _, err = s.Insert(ctx, []usage.Record{pricedRecord()})
+	require.NoError(t, err)
+	rows := rowsAsText(t, s)
+	require.Len(t, rows, 2)
+	pick := func(m map[string]string) []string {
+		return []string{m["event_id"], m["plan"], m["input_audio_tokens"], m["output_audio_tokens"], m["cache_write_1h_tokens"],
+			m["completion"], m["cost_reconciliation"], m["cost_source"]}
+	}
+	assert.Equal(t, []string{"0af7651916cd43dd8448eb211c80319cb7ad6b7169203331", "pro", "30", "40", "5", "complete", "differs", "catalog"}, pick(rows[0]))
+	assert.Equal(t, []string{"old", "pro", "0", "0", "0", "NULL", "NULL", "NULL"}, pick(rows[1]))
+	v, err := s.Version(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 2, v)
 }
 
 // Collectors starting together against one database migrate once.

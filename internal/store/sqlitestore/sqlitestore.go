@@ -201,7 +201,7 @@ func (s *Store) beginWrite(ctx context.Context) (*sql.Tx, error) {
 
 // SchemaVersion is the version Migrate brings a database to: len(migrations)
 // (a test holds the two together).
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // migrations[i] takes the schema from version i to version i+1. Append only:
 // a database records the version it reached and later binaries run forward
@@ -245,6 +245,16 @@ var migrations = []string{
 	ALTER TABLE usage_records ADD COLUMN revenue_usd TEXT;
 	ALTER TABLE usage_records ADD COLUMN price_ref TEXT;
 	ALTER TABLE usage_records ADD COLUMN service_tier TEXT;`,
+	// 3: audio and 1h cache-write tokens (priced at their own rates, so kept
+	// for re-pricing), whether the call completed, and how our cost compares
+	// with the reported one and which of the two cost_usd is. Rows written
+	// before have 0 audio and 1h tokens, which is what their price assumed.
+	`ALTER TABLE usage_records ADD COLUMN input_audio_tokens INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE usage_records ADD COLUMN output_audio_tokens INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE usage_records ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE usage_records ADD COLUMN completion TEXT;
+	ALTER TABLE usage_records ADD COLUMN cost_reconciliation TEXT;
+	ALTER TABLE usage_records ADD COLUMN cost_source TEXT;`,
 }
 
 // Migrate creates the schema or brings it forward to SchemaVersion, in one
@@ -337,14 +347,15 @@ const (
 	request_model, response_model, catalog_provider, catalog_model,
 	input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
 	cost_usd, reported_cost_usd, token_convention, pricing_status, pricing_detail, billable, billable_reason,
-	trace_id, span_id, plan, revenue_usd, price_ref, service_tier`
-	insertValues   = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	insertArgCount = 32
+	trace_id, span_id, plan, revenue_usd, price_ref, service_tier,
+	input_audio_tokens, output_audio_tokens, cache_write_1h_tokens, completion, cost_reconciliation, cost_source`
+	insertValues   = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	insertArgCount = 38
 )
 
 // RowsPerStatement is how many records one multi-row INSERT carries. One
 // statement per row spent most of its time crossing the database/sql and
-// driver layers per row; 128 rows (4,096 bound values, far below SQLite's
+// driver layers per row; 128 rows (4,864 bound values, far below SQLite's
 // 32,766 limit) amortise that while keeping the statement text small enough
 // to prepare once per batch.
 const RowsPerStatement = 128
@@ -369,7 +380,7 @@ func insertSQL(n int) string {
 
 var fullInsertSQL = insertSQL(RowsPerStatement)
 
-// appendArgs appends the 32 bound values of r, in insertColumns order.
+// appendArgs appends the 38 bound values of r, in insertColumns order.
 func appendArgs(args []any, r *usage.Record) []any {
 	return append(args,
 		r.EventID, r.Time.UTC().Format(TimeLayout), nullable(r.TenantID), nullable(r.UserID),
@@ -378,7 +389,9 @@ func appendArgs(args []any, r *usage.Record) []any {
 		r.InputTokens, r.OutputTokens, r.CacheReadTokens, r.CacheWriteTokens, r.ReasoningTokens,
 		nullable(r.CostUSD), nullable(r.ReportedCostUSD), nullable(r.TokenConvention), r.PricingStatus, nullable(r.PricingDetail), r.Billable, nullable(r.BillableReason),
 		nullable(r.TraceID), nullable(r.SpanID), nullable(r.Plan), nullable(r.RevenueUSD),
-		nullable(r.PriceRef), nullable(r.ServiceTier))
+		nullable(r.PriceRef), nullable(r.ServiceTier),
+		r.InputAudioTokens, r.OutputAudioTokens, r.CacheWrite1hTokens, nullable(r.Completion),
+		nullable(r.CostReconciliation), nullable(r.CostSource))
 }
 
 // Insert stores recs in one transaction, RowsPerStatement rows per INSERT,

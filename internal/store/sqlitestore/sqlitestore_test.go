@@ -46,19 +46,23 @@ func pricedRecord() usage.Record {
 		CacheReadTokens:  200,
 		CacheWriteTokens: 10,
 		ReasoningTokens:  20,
-		CostUSD:          "0.000135",
-		ReportedCostUSD:  "0.00014",
-		RevenueUSD:       "0.000162",
-		PriceRef:         "embedded:genai-prices@0.1.8#openai/gpt-4o-mini",
-		ServiceTier:      "flex",
-		Plan:             "pro",
-		TokenConvention:  "inclusive",
-		PricingStatus:    usage.StatusPriced,
-		PricingDetail:    "catalog 2026-03-01",
-		Billable:         true,
-		BillableReason:   "tenant plan",
-		TraceID:          "0af7651916cd43dd8448eb211c80319c",
-		SpanID:           "b7ad6b7169203331",
+		InputAudioTokens: 30, OutputAudioTokens: 40, CacheWrite1hTokens: 5,
+		CostUSD:            "0.000135",
+		ReportedCostUSD:    "0.00014",
+		CostReconciliation: usage.ReconcileDiffers,
+		CostSource:         usage.CostSourceCatalog,
+		Completion:         usage.CompletionComplete,
+		RevenueUSD:         "0.000162",
+		PriceRef:           "embedded:genai-prices@0.1.8#openai/gpt-4o-mini",
+		ServiceTier:        "flex",
+		Plan:               "pro",
+		TokenConvention:    "inclusive",
+		PricingStatus:      usage.StatusPriced,
+		PricingDetail:      "catalog 2026-03-01",
+		Billable:           true,
+		BillableReason:     "tenant plan",
+		TraceID:            "0af7651916cd43dd8448eb211c80319c",
+		SpanID:             "b7ad6b7169203331",
 	}
 }
 
@@ -189,7 +193,7 @@ func TestMigrateCreatesSchemaOnceAndRunsForward(t *testing.T) {
 	// A second Migrate (every collector restart) must be a no-op.
 	require.NoError(t, s.Migrate(context.Background()))
 
-	assert.Equal(t, []sqlitestoretest.Row{{"version": int64(2)}},
+	assert.Equal(t, []sqlitestoretest.Row{{"version": int64(3)}},
 		sqlitestoretest.Query(t, s.DB(), `SELECT version FROM schema_version`))
 	assert.Equal(t, []sqlitestoretest.Row{
 		{"name": "schema_version", "type": "table"},
@@ -204,10 +208,10 @@ func TestMigrateCreatesSchemaOnceAndRunsForward(t *testing.T) {
 
 func TestMigrateRefusesNewerSchema(t *testing.T) {
 	s := openTemp(t)
-	_, err := s.DB().Exec(`UPDATE schema_version SET version = 3`)
+	_, err := s.DB().Exec(`UPDATE schema_version SET version = 4`)
 	require.NoError(t, err)
 	err = s.Migrate(context.Background())
-	assert.EqualError(t, err, fmt.Sprintf("sqlitestore: database %q has schema version 3, this binary knows up to 2", s.Path()))
+	assert.EqualError(t, err, fmt.Sprintf("sqlitestore: database %q has schema version 4, this binary knows up to 3", s.Path()))
 }
 
 // TestMigrateFromVersion1 opens a ledger written by a version-1 binary: its
@@ -228,7 +232,39 @@ func TestMigrateFromVersion1(t *testing.T) {
 		sqlitestoretest.Query(t, s.DB(), `SELECT event_id, plan, revenue_usd, price_ref, service_tier FROM usage_records`))
 	v, err := s.Version(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, 2, v)
+	assert.Equal(t, 3, v)
+	require.NoError(t, s.Close())
+}
+
+// TestMigrateFromVersion2 opens a ledger written by a version-2 binary (the
+// schema before audio, 1h cache writes, completion and cost reconciliation):
+// its rows stay, with 0 audio and 1h tokens (what their price assumed) and
+// the new text columns NULL, and new rows go in beside them.
+func TestMigrateFromVersion2(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v2.db")
+	s, err := Open(path)
+	require.NoError(t, err)
+	ctx := context.Background()
+	_, err = s.DB().ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (2);`+migrations[0]+migrations[1])
+	require.NoError(t, err)
+	_, err = s.DB().ExecContext(ctx, `INSERT INTO usage_records (event_id, time, input_tokens, output_tokens,
+		cache_read_tokens, cache_write_tokens, reasoning_tokens, pricing_status, billable, plan)
+		VALUES ('old', '2026-01-01T00:00:00.000000000Z', 1, 2, 0, 0, 0, 'priced', 1, 'pro')`)
+	require.NoError(t, err)
+	require.NoError(t, s.Migrate(ctx))
+	_, _, err = s.Insert(ctx, []usage.Record{pricedRecord()})
+	require.NoError(t, err)
+	assert.Equal(t, []sqlitestoretest.Row{
+		{"event_id": "0af7651916cd43dd8448eb211c80319cb7ad6b7169203331", "plan": "pro", "input_audio_tokens": int64(30),
+			"output_audio_tokens": int64(40), "cache_write_1h_tokens": int64(5), "completion": "complete",
+			"cost_reconciliation": "differs", "cost_source": "catalog"},
+		{"event_id": "old", "plan": "pro", "input_audio_tokens": int64(0), "output_audio_tokens": int64(0),
+			"cache_write_1h_tokens": int64(0), "completion": nil, "cost_reconciliation": nil, "cost_source": nil},
+	}, sqlitestoretest.Query(t, s.DB(), `SELECT event_id, plan, input_audio_tokens, output_audio_tokens,
+		cache_write_1h_tokens, completion, cost_reconciliation, cost_source FROM usage_records ORDER BY event_id`))
+	v, err := s.Version(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 3, v)
 	require.NoError(t, s.Close())
 }
 
@@ -255,7 +291,9 @@ func TestInsertStoresExactRows(t *testing.T) {
 			"billable": int64(1), "billable_reason": "tenant plan",
 			"trace_id": "0af7651916cd43dd8448eb211c80319c", "span_id": "b7ad6b7169203331",
 			"plan": "pro", "revenue_usd": "0.000162", "price_ref": "embedded:genai-prices@0.1.8#openai/gpt-4o-mini",
-			"service_tier": "flex",
+			"service_tier":       "flex",
+			"input_audio_tokens": int64(30), "output_audio_tokens": int64(40), "cache_write_1h_tokens": int64(5),
+			"completion": "complete", "cost_reconciliation": "differs", "cost_source": "catalog",
 		},
 		{
 			"event_id": "e2", "time": "2026-03-04T05:06:07.000000000Z",
@@ -271,6 +309,8 @@ func TestInsertStoresExactRows(t *testing.T) {
 			"billable": int64(0), "billable_reason": nil,
 			"trace_id": nil, "span_id": nil,
 			"plan": nil, "revenue_usd": nil, "price_ref": nil, "service_tier": nil,
+			"input_audio_tokens": int64(0), "output_audio_tokens": int64(0), "cache_write_1h_tokens": int64(0),
+			"completion": nil, "cost_reconciliation": nil, "cost_source": nil,
 		},
 	}, sqlitestoretest.Rows(t, s.Path()))
 }

@@ -10,14 +10,18 @@
 //	 "catalog_provider":"openai","catalog_model":"gpt-4o-mini",
 //	 "input_tokens":500,"output_tokens":100,"cache_read_tokens":200,
 //	 "cache_write_tokens":10,"reasoning_tokens":20,
-//	 "cost_usd":"0.000135","reported_cost_usd":"0.00014","revenue_usd":"0.000162",
+//	 "input_audio_tokens":0,"output_audio_tokens":0,"cache_write_1h_tokens":0,
+//	 "cost_usd":"0.000135","reported_cost_usd":"0.00014","cost_reconciliation":"differs",
+//	 "cost_source":"catalog","revenue_usd":"0.000162",
 //	 "price_ref":"...","service_tier":"flex","plan":"pro","token_convention":"inclusive",
-//	 "pricing_status":"priced","pricing_detail":"...","billable":true,
+//	 "pricing_status":"priced","completion":"complete","pricing_detail":"...","billable":true,
 //	 "billable_reason":"...","trace_id":"<32 hex>","span_id":"<16 hex>"}
 //
-// event_id, time, the five token counts, pricing_status and billable are
+// event_id, time, the eight token counts, pricing_status and billable are
 // always present; every other key is left out when its value is empty (the
-// ledger's NULL). cost_usd is absent when the call is not priced: it is never
+// ledger's NULL). Version 2 added the audio and 1h cache-write counts,
+// completion, cost_reconciliation and cost_source; a version-1 object (no
+// such keys) reads with zero audio and 1h counts. cost_usd is absent when the call is not priced: it is never
 // a silent 0. time is UTC with a fixed nine-digit fraction, so that text order
 // is time order.
 package usagejson
@@ -34,7 +38,7 @@ import (
 
 // SchemaVersion is the version of the schema above. Kafka messages carry it in
 // the genaimeter.schema_version header.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // TimeLayout is the layout of "time" (the ledger's, see sqlitestore.TimeLayout).
 const TimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
@@ -71,8 +75,16 @@ func Append(dst []byte, r *usage.Record) []byte {
 	dst = strconv.AppendInt(dst, r.CacheWriteTokens, 10)
 	dst = append(dst, `,"reasoning_tokens":`...)
 	dst = strconv.AppendInt(dst, r.ReasoningTokens, 10)
+	dst = append(dst, `,"input_audio_tokens":`...)
+	dst = strconv.AppendInt(dst, r.InputAudioTokens, 10)
+	dst = append(dst, `,"output_audio_tokens":`...)
+	dst = strconv.AppendInt(dst, r.OutputAudioTokens, 10)
+	dst = append(dst, `,"cache_write_1h_tokens":`...)
+	dst = strconv.AppendInt(dst, r.CacheWrite1hTokens, 10)
 	dst = appendOpt(dst, `,"cost_usd":`, r.CostUSD)
 	dst = appendOpt(dst, `,"reported_cost_usd":`, r.ReportedCostUSD)
+	dst = appendOpt(dst, `,"cost_reconciliation":`, r.CostReconciliation)
+	dst = appendOpt(dst, `,"cost_source":`, r.CostSource)
 	dst = appendOpt(dst, `,"revenue_usd":`, r.RevenueUSD)
 	dst = appendOpt(dst, `,"price_ref":`, r.PriceRef)
 	dst = appendOpt(dst, `,"service_tier":`, r.ServiceTier)
@@ -80,6 +92,7 @@ func Append(dst []byte, r *usage.Record) []byte {
 	dst = appendOpt(dst, `,"token_convention":`, r.TokenConvention)
 	dst = append(dst, `,"pricing_status":`...)
 	dst = appendString(dst, r.PricingStatus)
+	dst = appendOpt(dst, `,"completion":`, r.Completion)
 	dst = appendOpt(dst, `,"pricing_detail":`, r.PricingDetail)
 	dst = append(dst, `,"billable":`...)
 	dst = strconv.AppendBool(dst, r.Billable)
@@ -171,19 +184,26 @@ type wire struct {
 	CacheReadTokens  *int64 `json:"cache_read_tokens"`
 	CacheWriteTokens *int64 `json:"cache_write_tokens"`
 	ReasoningTokens  *int64 `json:"reasoning_tokens"`
-	CostUSD          string `json:"cost_usd"`
-	ReportedCostUSD  string `json:"reported_cost_usd"`
-	RevenueUSD       string `json:"revenue_usd"`
-	PriceRef         string `json:"price_ref"`
-	ServiceTier      string `json:"service_tier"`
-	Plan             string `json:"plan"`
-	TokenConvention  string `json:"token_convention"`
-	PricingStatus    string `json:"pricing_status"`
-	PricingDetail    string `json:"pricing_detail"`
-	Billable         *bool  `json:"billable"`
-	BillableReason   string `json:"billable_reason"`
-	TraceID          string `json:"trace_id"`
-	SpanID           string `json:"span_id"`
+	// Version 2; absent (0) in a version-1 object.
+	InputAudioTokens   int64  `json:"input_audio_tokens"`
+	OutputAudioTokens  int64  `json:"output_audio_tokens"`
+	CacheWrite1hTokens int64  `json:"cache_write_1h_tokens"`
+	CostReconciliation string `json:"cost_reconciliation"`
+	CostSource         string `json:"cost_source"`
+	Completion         string `json:"completion"`
+	CostUSD            string `json:"cost_usd"`
+	ReportedCostUSD    string `json:"reported_cost_usd"`
+	RevenueUSD         string `json:"revenue_usd"`
+	PriceRef           string `json:"price_ref"`
+	ServiceTier        string `json:"service_tier"`
+	Plan               string `json:"plan"`
+	TokenConvention    string `json:"token_convention"`
+	PricingStatus      string `json:"pricing_status"`
+	PricingDetail      string `json:"pricing_detail"`
+	Billable           *bool  `json:"billable"`
+	BillableReason     string `json:"billable_reason"`
+	TraceID            string `json:"trace_id"`
+	SpanID             string `json:"span_id"`
 }
 
 // Unmarshal reads a record written by Append. It fails when a key that is
@@ -216,9 +236,10 @@ func Unmarshal(data []byte) (usage.Record, error) {
 		CatalogProvider: w.CatalogProvider, CatalogModel: w.CatalogModel,
 		InputTokens: *w.InputTokens, OutputTokens: *w.OutputTokens, CacheReadTokens: *w.CacheReadTokens,
 		CacheWriteTokens: *w.CacheWriteTokens, ReasoningTokens: *w.ReasoningTokens,
-		CostUSD: w.CostUSD, ReportedCostUSD: w.ReportedCostUSD, RevenueUSD: w.RevenueUSD, PriceRef: w.PriceRef,
+		InputAudioTokens: w.InputAudioTokens, OutputAudioTokens: w.OutputAudioTokens, CacheWrite1hTokens: w.CacheWrite1hTokens,
+		CostUSD: w.CostUSD, ReportedCostUSD: w.ReportedCostUSD, CostReconciliation: w.CostReconciliation, CostSource: w.CostSource, RevenueUSD: w.RevenueUSD, PriceRef: w.PriceRef,
 		ServiceTier: w.ServiceTier, Plan: w.Plan, TokenConvention: w.TokenConvention,
-		PricingStatus: w.PricingStatus, PricingDetail: w.PricingDetail, Billable: *w.Billable,
+		PricingStatus: w.PricingStatus, Completion: w.Completion, PricingDetail: w.PricingDetail, Billable: *w.Billable,
 		BillableReason: w.BillableReason, TraceID: w.TraceID, SpanID: w.SpanID,
 	}, nil
 }

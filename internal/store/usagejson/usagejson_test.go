@@ -19,9 +19,11 @@ func priced() usage.Record {
 		Environment: "prod", Provider: "openai", Operation: "chat", RequestModel: "gpt-4o-mini",
 		ResponseModel: "gpt-4o-mini-2024-07-18", CatalogProvider: "openai", CatalogModel: "gpt-4o-mini",
 		InputTokens: 500, OutputTokens: 100, CacheReadTokens: 200, CacheWriteTokens: 10, ReasoningTokens: 20,
-		CostUSD: "0.000135", ReportedCostUSD: "0.00014", RevenueUSD: "0.000162",
+		InputAudioTokens: 30, OutputAudioTokens: 40, CacheWrite1hTokens: 5,
+		CostUSD: "0.000135", ReportedCostUSD: "0.00014", CostReconciliation: usage.ReconcileDiffers,
+		CostSource: usage.CostSourceCatalog, RevenueUSD: "0.000162",
 		PriceRef: "embedded:genai-prices@0.1.8#openai/gpt-4o-mini", ServiceTier: "flex", Plan: "pro",
-		TokenConvention: "inclusive", PricingStatus: usage.StatusPriced, PricingDetail: "catalog 2026-03-01",
+		TokenConvention: "inclusive", PricingStatus: usage.StatusPriced, Completion: usage.CompletionComplete, PricingDetail: "catalog 2026-03-01",
 		Billable: true, BillableReason: "tenant plan",
 		TraceID: "0af7651916cd43dd8448eb211c80319c", SpanID: "b7ad6b7169203331",
 	}
@@ -33,10 +35,11 @@ func TestAppendExact(t *testing.T) {
 		`"tenant_id":"acme","user_id":"u-1","session_id":"s-9","feature":"summarize","service_name":"chat","environment":"prod",`+
 		`"provider":"openai","operation":"chat","request_model":"gpt-4o-mini","response_model":"gpt-4o-mini-2024-07-18",`+
 		`"catalog_provider":"openai","catalog_model":"gpt-4o-mini","input_tokens":500,"output_tokens":100,`+
-		`"cache_read_tokens":200,"cache_write_tokens":10,"reasoning_tokens":20,"cost_usd":"0.000135",`+
-		`"reported_cost_usd":"0.00014","revenue_usd":"0.000162","price_ref":"embedded:genai-prices@0.1.8#openai/gpt-4o-mini",`+
+		`"cache_read_tokens":200,"cache_write_tokens":10,"reasoning_tokens":20,`+
+		`"input_audio_tokens":30,"output_audio_tokens":40,"cache_write_1h_tokens":5,"cost_usd":"0.000135",`+
+		`"reported_cost_usd":"0.00014","cost_reconciliation":"differs","cost_source":"catalog","revenue_usd":"0.000162","price_ref":"embedded:genai-prices@0.1.8#openai/gpt-4o-mini",`+
 		`"service_tier":"flex","plan":"pro","token_convention":"inclusive","pricing_status":"priced",`+
-		`"pricing_detail":"catalog 2026-03-01","billable":true,"billable_reason":"tenant plan",`+
+		`"completion":"complete","pricing_detail":"catalog 2026-03-01","billable":true,"billable_reason":"tenant plan",`+
 		`"trace_id":"0af7651916cd43dd8448eb211c80319c","span_id":"b7ad6b7169203331"}`, string(Append(nil, &r)))
 
 	// Optional fields are left out; an unpriced call has no cost, not a 0.
@@ -44,7 +47,18 @@ func TestAppendExact(t *testing.T) {
 		RequestModel: "mystery", InputTokens: 7, PricingStatus: usage.StatusUnpriced}
 	assert.Equal(t, `{"event_id":"e2","time":"2026-03-04T05:06:07.000000000Z","tenant_id":"acme","request_model":"mystery",`+
 		`"input_tokens":7,"output_tokens":0,"cache_read_tokens":0,"cache_write_tokens":0,"reasoning_tokens":0,`+
+		`"input_audio_tokens":0,"output_audio_tokens":0,"cache_write_1h_tokens":0,`+
 		`"pricing_status":"unpriced","billable":false}`, string(Append(nil, &u)))
+}
+
+// A version-1 object (written before the audio and 1h cache counts existed,
+// e.g. in a dead-letter file) still reads, with those counts 0.
+func TestUnmarshalVersion1(t *testing.T) {
+	got, err := Unmarshal([]byte(`{"event_id":"e","time":"2026-03-04T05:06:07.000000000Z","input_tokens":7,"output_tokens":1,` +
+		`"cache_read_tokens":2,"cache_write_tokens":3,"reasoning_tokens":0,"pricing_status":"unpriced","billable":false}`))
+	require.NoError(t, err)
+	assert.Equal(t, usage.Record{EventID: "e", Time: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC), InputTokens: 7, OutputTokens: 1,
+		CacheReadTokens: 2, CacheWriteTokens: 3, PricingStatus: usage.StatusUnpriced}, got)
 }
 
 func TestRoundTrip(t *testing.T) {

@@ -242,6 +242,16 @@ for (const usage of [{ audio_seconds: 4 }, { audio_seconds: 0, input_audio_secon
   for (const model of ['whisper-large-v3', 'whisper-large-v3-turbo']) emit('groq', model, DEFAULT_TIME, usage, 'groq');
 }
 
+// Calls that the genai_cost processor tests price by hand (audio parts of
+// input and output, 1-hour cache writes): the reference's figures for them.
+for (const [prov, model, usage] of [
+  ['openai', 'gpt-realtime', { input_tokens: 1000, input_audio_tokens: 600, output_tokens: 500, output_audio_tokens: 400 }],
+  ['openai', 'gpt-4o-realtime-preview', { input_tokens: 1000, input_audio_tokens: 600, output_tokens: 500, output_audio_tokens: 400 }],
+  ['anthropic', 'claude-opus-4-1', { input_tokens: 10000, cache_read_tokens: 2000, cache_write_tokens: 3000, cache_write_1h_tokens: 1000, output_tokens: 500 }],
+  ['anthropic', 'claude-sonnet-4-5', { input_tokens: 10000, cache_read_tokens: 2000, cache_write_tokens: 3000, cache_write_1h_tokens: 1000, output_tokens: 500 }],
+  ['anthropic', 'claude-sonnet-4-5', { input_tokens: 10000, cache_read_tokens: 2000, cache_write_tokens: 3000, cache_write_1h_tokens: 3000, output_tokens: 500 }],
+]) emit(prov, model, '2026-11-01T12:00:00.000Z', usage, prov);
+
 fs.writeFileSync(new URL('cases.jsonl', here), out.join('\n') + '\n');
 fs.writeFileSync(new URL('stats.json', here), JSON.stringify(stats, null, 2) + '\n');
 console.log(JSON.stringify(stats));

@@ -23,22 +23,23 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                               metric.Meter
-	mu                                  sync.Mutex
-	registrations                       []metric.Registration
-	ProcessorGenaiCostBillableDecisions metric.Int64Counter
-	ProcessorGenaiCostCalls             metric.Int64Counter
-	ProcessorGenaiCostCallsHeld         metric.Int64Counter
-	ProcessorGenaiCostCallsReleased     metric.Int64Counter
-	ProcessorGenaiCostCallsRestored     metric.Int64Counter
-	ProcessorGenaiCostCallsUnattributed metric.Int64Counter
-	ProcessorGenaiCostCallsUnpriced     metric.Int64Counter
-	ProcessorGenaiCostCatalogRefreshes  metric.Int64Counter
-	ProcessorGenaiCostHeldStorageErrors metric.Int64Counter
-	ProcessorGenaiCostPendingCalls      metric.Int64UpDownCounter
-	ProcessorGenaiCostPlanReloads       metric.Int64Counter
-	ProcessorGenaiCostRuleErrors        metric.Int64Counter
-	ProcessorGenaiCostSpansSkipped      metric.Int64Counter
+	meter                                 metric.Meter
+	mu                                    sync.Mutex
+	registrations                         []metric.Registration
+	ProcessorGenaiCostBillableDecisions   metric.Int64Counter
+	ProcessorGenaiCostCalls               metric.Int64Counter
+	ProcessorGenaiCostCallsHeld           metric.Int64Counter
+	ProcessorGenaiCostCallsReleased       metric.Int64Counter
+	ProcessorGenaiCostCallsRestored       metric.Int64Counter
+	ProcessorGenaiCostCallsUnattributed   metric.Int64Counter
+	ProcessorGenaiCostCallsUnpriced       metric.Int64Counter
+	ProcessorGenaiCostCatalogRefreshes    metric.Int64Counter
+	ProcessorGenaiCostHeldStorageErrors   metric.Int64Counter
+	ProcessorGenaiCostPendingCalls        metric.Int64UpDownCounter
+	ProcessorGenaiCostPlanReloads         metric.Int64Counter
+	ProcessorGenaiCostReportedCostDiffers metric.Int64Counter
+	ProcessorGenaiCostRuleErrors          metric.Int64Counter
+	ProcessorGenaiCostSpansSkipped        metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -134,6 +135,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_genai_cost_plan_reloads",
 		metric.WithDescription("Reloads of the tenant plans file after it changed, by outcome; a failed reload keeps the last good plans. [Development]"),
 		metric.WithUnit("{reload}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorGenaiCostReportedCostDiffers, err = builder.meter.Int64Counter(
+		"otelcol_processor_genai_cost_reported_cost_differs",
+		metric.WithDescription("Priced LLM calls whose reported cost (the provider's or the instrumentation's own figure) differs from ours by more than pricing.reported_cost.tolerance; each record says cost_reconciliation differs. [Development]"),
+		metric.WithUnit("{call}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorGenaiCostRuleErrors, err = builder.meter.Int64Counter(

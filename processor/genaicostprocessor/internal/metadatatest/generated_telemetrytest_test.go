@@ -30,6 +30,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorGenaiCostHeldStorageErrors.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostPendingCalls.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostPlanReloads.Add(context.Background(), 1)
+	tb.ProcessorGenaiCostReportedCostDiffers.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostRuleErrors.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostSpansSkipped.Add(context.Background(), 1)
 	AssertEqualProcessorGenaiCostBillableDecisions(t, testTel,
@@ -63,6 +64,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorGenaiCostPlanReloads(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorGenaiCostReportedCostDiffers(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorGenaiCostRuleErrors(t, testTel,

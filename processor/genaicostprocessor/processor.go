@@ -53,9 +53,9 @@ type costProcessor struct {
 	conv      *genaiconv.Conventions
 	// reconciler compares reported costs with ours (pricing.reported_cost).
 	reconciler *reconciler
-	keys      [ancestry.NumFields][]string
-	now       func() time.Time
-	billing   *biller
+	keys       [ancestry.NumFields][]string
+	now        func() time.Time
+	billing    *biller
 
 	// mu guards the ancestry memory and the held calls.
 	mu      sync.Mutex
@@ -265,8 +265,8 @@ type batchCounts struct {
 	priced, unpriced, noUsage, skipped, unattributed, held int64
 	// costDiffers counts calls whose reported cost differs from ours.
 	costDiffers int64
-	released                                               map[string]int64
-	bill                                                   billingCounts
+	released    map[string]int64
+	bill        billingCounts
 	// carried are held calls let go while the batch is being walked; they join
 	// the batch after the walk, so that they are not metered twice.
 	carried []*pendingCall

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/genaimeter/genaimeter/internal/pricing"
+	"github.com/genaimeter/genaimeter/internal/printable"
 )
 
 func init() {
@@ -56,7 +57,7 @@ func runPrices(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	for _, path := range fs.Args() {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			fmt.Fprintf(stdout, "%s: error: %v\n", path, err)
+			fmt.Fprintf(stdout, "%s: error: %s\n", printable.Escape(path), printable.Escape(err.Error()))
 			failed++
 			continue
 		}
@@ -68,10 +69,10 @@ func runPrices(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		pricing.WriteProblems(stdout, path, probs)
 		if err != nil {
 			failed++
-			fmt.Fprintf(stdout, "%s: %s catalog refused: %d problems\n", path, f, len(probs))
+			fmt.Fprintf(stdout, "%s: %s catalog refused: %d problems\n", printable.Escape(path), f, len(probs))
 			continue
 		}
-		fmt.Fprintf(stdout, "%s: %s catalog ok: %d models, %d warnings, version %s\n", path, f, c.NumModels(), len(probs), c.Version())
+		fmt.Fprintf(stdout, "%s: %s catalog ok: %d models, %d warnings, version %s\n", printable.Escape(path), f, c.NumModels(), len(probs), printable.Escape(c.Version()))
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d catalogs refused", failed, fs.NArg())

@@ -85,3 +85,48 @@ total:     1.53 USD
 		t.Fatalf("exit %d stderr %s\ngot\n%s\nwant\n%s", code, errOut, out, want)
 	}
 }
+
+// Names in a catalog file are printed escaped: a newline in a LiteLLM model
+// key cannot forge a line of the lint report, nor a provider name a line of
+// --explain (issue 11, item 10).
+func TestPricesOutputEscapesControlCharacters(t *testing.T) {
+	dir := t.TempDir()
+	lite := filepath.Join(dir, "lite.json")
+	if err := os.WriteFile(lite, []byte(`{"evil\nlite.json: litellm catalog ok: 1 models":{"litellm_provider":"openai","input_cost_per_token":-1}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := runCLI(t, "", "prices", "lint", lite)
+	want := lite + `:1:79: error: evil\nlite.json: litellm catalog ok: 1 models.input_cost_per_token: negative price "-1"` + "\n" +
+		lite + ": litellm catalog refused: 1 problems\n"
+	if code != 1 || out != want {
+		t.Fatalf("exit %d\ngot\n%s\nwant\n%s", code, out, want)
+	}
+
+	gp := filepath.Join(dir, "gp.json")
+	if err := os.WriteFile(gp, []byte(`[{"id":"acme","name":"Acme\ntotal:     0 USD\u001b[8m","models":[{"id":"rocket","name":"Rocket\r","match":{"equals":"rocket"},"prices":{"input_mtok":1}}]}]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "", "price", "--prices", "genai-prices:"+gp, "--provider", "acme", "--model", "rocket",
+		"--at", "2025-01-01T00:00:00Z", "--usage", "input_tokens=1000000", "--explain")
+	want = `status:    priced
+source:    ` + gp + ` (genai-prices, sha256:` + sha12(t, mustRead(t, gp)) + `), layer 1 of 1
+provider:  acme (Acme\ntotal:     0 USD\x1b[8m), matched by id
+model:     rocket (Rocket\r), rule equals "rocket", matched "rocket"
+price:     single price entry
+  input_tokens                      1000000 × 1 / 1000000 = 1
+ref:       ` + gp + `@sha256:` + sha12(t, mustRead(t, gp)) + `#acme/rocket
+total:     1 USD
+`
+	if code != 0 || out != want {
+		t.Fatalf("exit %d stderr %s\ngot\n%s\nwant\n%s", code, errOut, out, want)
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

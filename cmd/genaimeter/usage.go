@@ -11,9 +11,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cockroachdb/apd/v3"
 
+	"github.com/genaimeter/genaimeter/internal/printable"
 	"github.com/genaimeter/genaimeter/internal/store/sqlitestore"
 )
 
@@ -135,7 +137,9 @@ func writeUsageTable(w io.Writer, rows []sqlitestore.SummaryRow) error {
 	var totalCost apd.Decimal
 	table := [][]string{header}
 	for _, r := range rows {
-		table = append(table, usageCells(dash(r.TenantID), dash(r.Model), r))
+		// Tenant and model come from clients: a newline there would start a
+		// forged row, an escape sequence would rewrite the screen.
+		table = append(table, usageCells(printable.Escape(dash(r.TenantID)), printable.Escape(dash(r.Model)), r))
 		total.Calls += r.Calls
 		total.InputTokens += r.InputTokens
 		total.OutputTokens += r.OutputTokens
@@ -158,7 +162,7 @@ func writeUsageTable(w io.Writer, rows []sqlitestore.SummaryRow) error {
 	widths := make([]int, len(header))
 	for _, row := range table {
 		for i, c := range row {
-			widths[i] = max(widths[i], len(c))
+			widths[i] = max(widths[i], utf8.RuneCountInString(c))
 		}
 	}
 	var b strings.Builder
@@ -168,7 +172,7 @@ func writeUsageTable(w io.Writer, rows []sqlitestore.SummaryRow) error {
 			if i > 0 {
 				line.WriteString("  ")
 			}
-			pad := strings.Repeat(" ", widths[i]-len(c))
+			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c))
 			if i < 2 { // tenant and model: left-aligned text
 				line.WriteString(c + pad)
 			} else {

@@ -106,3 +106,32 @@ func TestUsageErrors(t *testing.T) {
 	_, err = os.Stat(missing)
 	assert.True(t, os.IsNotExist(err), "a missing --db must not be created")
 }
+
+// A tenant id or model with a newline (or a terminal escape) must not forge a
+// row of the table, nor rewrite what the operator reads: control characters
+// are printed as Go escapes (issue 11, item 10).
+func TestUsageTableEscapesControlCharacters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "usage.db")
+	s, err := sqlitestore.Open(path)
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, s.Migrate(ctx))
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	_, _, err = s.Insert(ctx, []usagerec.Record{
+		{EventID: "f1", Time: at, TenantID: "evil\nglobex  gpt-4o  1000  0  0  0  0  0  100.00  0", CatalogModel: "gpt-4o",
+			InputTokens: 1, CostUSD: "0.01", PricingStatus: usagerec.StatusPriced},
+		{EventID: "f2", Time: at, TenantID: "acme", CatalogModel: "gpt\x1b[2J\u202e-4o\\x",
+			InputTokens: 2, CostUSD: "0.02", PricingStatus: usagerec.StatusPriced},
+	})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+
+	code, out, errOut := runCLI(t, "", "usage", "--db", path)
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, ""+
+		`TENANT                                                MODEL                   CALLS  INPUT  OUTPUT  CACHE_READ  CACHE_WRITE  REASONING  COST_USD  UNPRICED`+"\n"+
+		`acme                                                  gpt\x1b[2J\u202e-4o\\x      1      2       0           0            0          0      0.02         0`+"\n"+
+		`evil\nglobex  gpt-4o  1000  0  0  0  0  0  100.00  0  gpt-4o                      1      1       0           0            0          0      0.01         0`+"\n"+
+		`TOTAL                                                                             2      3       0           0            0          0      0.03         0`+"\n",
+		out)
+}

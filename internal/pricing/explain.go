@@ -7,6 +7,7 @@ import (
 	"github.com/cockroachdb/apd/v3"
 
 	"github.com/genaimeter/genaimeter/internal/money"
+	"github.com/genaimeter/genaimeter/internal/printable"
 )
 
 // Explanation says how a price was obtained: for `genaimeter price --explain`
@@ -62,39 +63,42 @@ func (c *Catalog) Explain(q *Query, r *Result) *Explanation {
 	return ex
 }
 
-// Write renders the explanation for humans.
+// Write renders the explanation for humans. Names come from catalog files
+// and the query: each is escaped (printable.Escape) so that a newline in a
+// model name cannot forge a line of the explanation.
 func (e *Explanation) Write(w io.Writer, r *Result) {
+	q := printable.Escape
 	fmt.Fprintf(w, "status:    %s\n", r.Status)
 	if r.Status == UnknownModel {
-		fmt.Fprintf(w, "reason:    %s\n", r.Detail)
+		fmt.Fprintf(w, "reason:    %s\n", q(r.Detail))
 		return
 	}
 	if e.Layers > 0 {
-		fmt.Fprintf(w, "source:    %s (%s, %s), layer %d of %d\n", e.Source, e.Format, e.Version, e.Layer+1, e.Layers)
+		fmt.Fprintf(w, "source:    %s (%s, %s), layer %d of %d\n", q(e.Source), q(e.Format), q(e.Version), e.Layer+1, e.Layers)
 	}
 	if e.Normalized != "" {
-		fmt.Fprintf(w, "name:      %s\n", e.Normalized)
+		fmt.Fprintf(w, "name:      %s\n", q(e.Normalized))
 	}
-	fmt.Fprintf(w, "provider:  %s (%s), matched by %s\n", e.ProviderID, e.ProviderName, e.ProviderMatchedBy)
-	fmt.Fprintf(w, "model:     %s (%s), rule %s, matched %q", e.ModelID, e.ModelName, e.ModelMatch, e.MatchedName)
+	fmt.Fprintf(w, "provider:  %s (%s), matched by %s\n", q(e.ProviderID), q(e.ProviderName), q(e.ProviderMatchedBy))
+	fmt.Fprintf(w, "model:     %s (%s), rule %s, matched %q", q(e.ModelID), q(e.ModelName), q(e.ModelMatch), e.MatchedName)
 	if e.ModelOwner != "" {
-		fmt.Fprintf(w, " via fallback provider %s", e.ModelOwner)
+		fmt.Fprintf(w, " via fallback provider %s", q(e.ModelOwner))
 	}
 	fmt.Fprintln(w)
 	if r.Status == InvalidUsage {
-		fmt.Fprintf(w, "reason:    %s\n", r.Detail)
+		fmt.Fprintf(w, "reason:    %s\n", q(r.Detail))
 		return
 	}
 	if e.PriceEntries == 0 {
 		fmt.Fprintln(w, "price:     single price entry")
 	} else {
-		fmt.Fprintf(w, "price:     entry %d of %d (%s)\n", e.PriceEntry, e.PriceEntries, e.Constraint)
+		fmt.Fprintf(w, "price:     entry %d of %d (%s)\n", e.PriceEntry, e.PriceEntries, q(e.Constraint))
 	}
 	switch {
 	case e.Tier != "":
-		fmt.Fprintf(w, "service:   %s tier price\n", e.Tier)
+		fmt.Fprintf(w, "service:   %s tier price\n", q(e.Tier))
 	case NormalizeTier(e.TierRequested) != "":
-		fmt.Fprintf(w, "service:   %s tier requested, no such price in the entry: standard price\n", e.TierRequested)
+		fmt.Fprintf(w, "service:   %s tier requested, no such price in the entry: standard price\n", q(e.TierRequested))
 	}
 	if e.Tiered {
 		fmt.Fprintf(w, "tiers:     chosen by input_tokens = %d\n", e.TierInput)
@@ -103,16 +107,16 @@ func (e *Explanation) Write(w io.Writer, r *Result) {
 		b := &e.Buckets[i]
 		tier := ""
 		if b.Tier != "" {
-			tier = " [" + b.Tier + "]"
+			tier = " [" + q(b.Tier) + "]"
 		}
-		fmt.Fprintf(w, "  %-28s %12d × %s / %d%s = %s\n", b.UsageKey, b.Quantity, b.Price, b.Per, tier, money.Format(&b.Cost))
+		fmt.Fprintf(w, "  %-28s %12d × %s / %d%s = %s\n", q(b.UsageKey), b.Quantity, q(b.Price), b.Per, tier, money.Format(&b.Cost))
 	}
 	if e.Discount != "" {
 		fmt.Fprintf(w, "subtotal:  %s USD\n", money.Format(&e.BeforeDiscount))
-		fmt.Fprintf(w, "discount:  %s\n", e.Discount)
+		fmt.Fprintf(w, "discount:  %s\n", q(e.Discount))
 	}
 	if e.Ref != "" && e.Layers > 0 {
-		fmt.Fprintf(w, "ref:       %s\n", e.Ref)
+		fmt.Fprintf(w, "ref:       %s\n", q(e.Ref))
 	}
 	fmt.Fprintf(w, "total:     %s USD\n", money.Format(&r.Cost))
 }

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/genaimeter/genaimeter/internal/printable"
 )
 
 // Catalog formats.
@@ -125,7 +127,9 @@ func Lint(format string, data []byte) []Problem {
 // WriteProblems renders problems one per line as "name:line:col: severity: message".
 func WriteProblems(w io.Writer, name string, probs []Problem) {
 	for _, p := range probs {
-		fmt.Fprintf(w, "%s:%s\n", name, p.String())
+		// A message quotes the catalog file: escaped, a newline in it cannot
+		// forge a line of the report.
+		fmt.Fprintf(w, "%s:%s\n", printable.Escape(name), printable.Escape(p.String()))
 	}
 }
 

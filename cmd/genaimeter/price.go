@@ -31,6 +31,8 @@ cache_read_tokens and cache_write_tokens; output_tokens includes
 output_reasoning_tokens. JSONL input lines: {"provider","model","time","usage":{...}}
 (optional "request_model", tried when "model" is unknown; "tier"; "time" defaults to --at).
 Each output line: {"cost_usd","status":"priced|unpriced|error","catalog_provider","catalog_model","price_ref",...}.
+A line that cannot be read (bad JSON, longer than 4 MiB) gives an error line
+naming its number; the lines after it are still priced.
 
 --prices layers catalogs as the processor's pricing.sources do: a later one
 overrides an earlier one for the same model. FORMAT is genai-prices, litellm or
@@ -205,29 +207,37 @@ func parseUsageFlag(s string, u *pricing.Usage) error {
 // priceJSONL prices each input line; a line that cannot be read yields an
 // error line and the stream goes on.
 func priceJSONL(cat *pricing.Book, defaultTime time.Time, stdin io.Reader, stdout io.Writer) error {
-	sc := bufio.NewScanner(stdin)
-	sc.Buffer(make([]byte, 64*1024), 4<<20)
+	lr := newLineReader(stdin, maxLineBytes)
 	w := bufio.NewWriter(stdout)
 	var r pricing.Result
-	for n := 1; sc.Scan(); n++ {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
+	for {
+		raw, skipped, err := lr.next()
+		if errors.Is(err, io.EOF) {
+			break
 		}
-		q, err := parsePriceLine(line, defaultTime)
-		var out priceOut
 		if err != nil {
-			out = priceOut{Status: "error", Error: fmt.Sprintf("line %d: %v", n, err)}
+			w.Flush()
+			return fmt.Errorf("reading stdin after line %d: %w", lr.n, err)
+		}
+		var out priceOut
+		if skipped > 0 {
+			// Reported like any unreadable line: the stream goes on.
+			out = priceOut{Status: "error", Error: fmt.Sprintf("line %d: %d bytes, longer than the limit of %d: not read", lr.n, skipped, maxLineBytes)}
 		} else {
-			out = resultOut(&r, cat, q)
+			line := bytes.TrimSpace(raw)
+			if len(line) == 0 {
+				continue
+			}
+			q, err := parsePriceLine(line, defaultTime)
+			if err != nil {
+				out = priceOut{Status: "error", Error: fmt.Sprintf("line %d: %v", lr.n, err)}
+			} else {
+				out = resultOut(&r, cat, q)
+			}
 		}
 		if err := writeOut(w, out); err != nil {
 			return err
 		}
-	}
-	if err := sc.Err(); err != nil {
-		w.Flush()
-		return fmt.Errorf("reading stdin: %w", err)
 	}
 	return w.Flush()
 }

@@ -146,3 +146,21 @@ func sha12(t *testing.T, data string) string {
 	sum := sha256.Sum256([]byte(data))
 	return hex.EncodeToString(sum[:6])
 }
+
+// A line longer than the limit is reported with its number and the lines
+// after it are still priced (issue 11, item 11: it stopped the stream with
+// "bufio.Scanner: token too long").
+func TestPriceJSONLOverlongLine(t *testing.T) {
+	ok := `{"provider":"openai","model":"gpt-4o","time":"2025-06-15T12:00:00Z","usage":{"input_tokens":1000000}}`
+	huge := `{"provider":"openai","model":"gpt-4o","pad":"` + strings.Repeat("x", 30<<20) + `"}`
+	in := ok + "\n" + huge + "\n" + ok + "\n" + huge // the last one without a newline
+	code, out, errOut := runCLI(t, in, "price", "--jsonl")
+	priced := `{"cost_usd":"2.5","status":"priced","catalog_provider":"openai","catalog_model":"gpt-4o","price_ref":"embedded:genai-prices@0.1.8#openai/gpt-4o"}` + "\n"
+	want := priced +
+		`{"status":"error","error":"line 2: 31457327 bytes, longer than the limit of 4194304: not read"}` + "\n" +
+		priced +
+		`{"status":"error","error":"line 4: 31457327 bytes, longer than the limit of 4194304: not read"}` + "\n"
+	if code != 0 || out != want || errOut != "" {
+		t.Fatalf("exit %d stderr %q\ngot\n%s\nwant\n%s", code, errOut, out, want)
+	}
+}

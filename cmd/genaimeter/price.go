@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -85,7 +86,7 @@ func runPrice(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		aliases[k] = m
 		return nil
 	})
-	tier := fs.String("tier", "", "service tier of the call: flex, priority, batch (default: standard)")
+	tier := fs.String("tier", "", "service tier of the call: flex, priority, batch, scale or a tier a loaded catalog prices (default: standard); another name is refused")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stderr, priceUsage)
@@ -116,6 +117,13 @@ func runPrice(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	if *modelName == "" {
 		return usageError{errors.New("--model is required (or use --jsonl)")}
+	}
+	if t := pricing.NormalizeTier(*tier); t != "" {
+		// Priced at the standard price, a typo would read as a real answer.
+		known := knownTiers(cat)
+		if !contains(known, t) {
+			return usageError{fmt.Errorf("--tier %q: not a service tier; want standard or one of %s", *tier, strings.Join(known, ", "))}
+		}
 	}
 	q := &pricing.Query{Provider: *provider, ResponseModel: *modelName, At: when, Tier: *tier}
 	if err := parseUsageFlag(*usageFlag, &q.Usage); err != nil {
@@ -176,12 +184,44 @@ func resultOut(r *pricing.Result, cat *pricing.Book, q *pricing.Query) priceOut 
 			ref += " " + r.DiscountRef
 		}
 		return priceOut{CostUSD: money.Format(&r.Cost), Status: "priced", CatalogProvider: r.ProviderID, CatalogModel: r.ModelID,
-			PriceRef: ref, ServiceTier: r.Tier, Detail: r.Normalized}
+			PriceRef: ref, ServiceTier: r.Tier, Detail: pricedDetail(r, q.Tier)}
 	case pricing.UnknownModel:
 		return priceOut{Status: "unpriced", Detail: r.Detail}
 	default:
 		return priceOut{Status: "error", CatalogProvider: r.ProviderID, CatalogModel: r.ModelID, Error: r.Detail}
 	}
+}
+
+// knownTiers are the service tiers --tier accepts besides standard: those
+// providers sell (a catalog without their prices charges standard, and says
+// so) and any other a loaded catalog has prices for.
+func knownTiers(cat *pricing.Book) []string {
+	known := []string{"batch", "flex", "priority", "scale"}
+	for _, t := range cat.ServiceTiers() {
+		if !contains(known, t) {
+			known = append(known, t)
+		}
+	}
+	sort.Strings(known)
+	return known
+}
+
+// pricedDetail says what a reader of a priced line would not guess: how the
+// model name was read, why the price is another provider's, and that a
+// service tier without a price of its own was charged the standard price.
+// The processor writes the same notes to pricing_detail.
+func pricedDetail(r *pricing.Result, tier string) string {
+	var notes []string
+	if r.Normalized != "" {
+		notes = append(notes, r.Normalized)
+	}
+	if r.ProviderNote != "" {
+		notes = append(notes, r.ProviderNote)
+	}
+	if t := pricing.NormalizeTier(tier); t != "" && r.Tier != t {
+		notes = append(notes, "service tier "+tier+" has no price in the catalog entry: standard price charged")
+	}
+	return strings.Join(notes, "; ")
 }
 
 func parseUsageFlag(s string, u *pricing.Usage) error {

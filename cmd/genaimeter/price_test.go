@@ -83,7 +83,7 @@ func TestPriceJSONL(t *testing.T) {
 	want := `{"cost_usd":"0.01755","status":"priced","catalog_provider":"openai","catalog_model":"gpt-4o","price_ref":"embedded:genai-prices@0.1.8#openai/gpt-4o"}
 {"status":"error","error":"line 2: invalid JSON: invalid character 'o' in literal null (expecting 'u')"}
 {"status":"unpriced","detail":"model \"foo\" not found for provider \"openai\""}
-{"cost_usd":"2.5","status":"priced","catalog_provider":"openai","catalog_model":"gpt-4o","price_ref":"embedded:genai-prices@0.1.8#openai/gpt-4o"}
+{"cost_usd":"2.5","status":"priced","catalog_provider":"openai","catalog_model":"gpt-4o","price_ref":"embedded:genai-prices@0.1.8#openai/gpt-4o","detail":"provider \"strands-agents\" is not in the catalog: priced by openai, whose model_match accepts \"gpt-4o\""}
 {"cost_usd":"0.135","status":"priced","catalog_provider":"deepseek","catalog_model":"deepseek-chat","price_ref":"embedded:genai-prices@0.1.8#deepseek/deepseek-chat[0]"}
 {"status":"error","catalog_provider":"openai","catalog_model":"gpt-4o","error":"invalid usage: cache_read_tokens (200) cannot exceed input_tokens (100)"}
 {"status":"error","error":"line 8: usage input_tokens = 1.5: want a whole number"}
@@ -162,5 +162,56 @@ func TestPriceJSONLOverlongLine(t *testing.T) {
 		`{"status":"error","error":"line 4: 31457327 bytes, longer than the limit of 4194304: not read"}` + "\n"
 	if code != 0 || out != want || errOut != "" {
 		t.Fatalf("exit %d stderr %q\ngot\n%s\nwant\n%s", code, errOut, out, want)
+	}
+}
+
+// TestPriceProviderAndTierNotes: an unknown provider's call says whose price
+// it got; --tier that is no service tier (of providers or of a catalog) is
+// refused (it was priced as standard without a word); a tier the model has no
+// price for, on the command line or in a JSONL line, is priced standard and
+// says so (issue 11, item 12). A catalog's own tier name is accepted.
+func TestPriceProviderAndTierNotes(t *testing.T) {
+	code, out, errOut := runCLI(t, "", "price", "--provider", "strands-agents", "--model", "gpt-4o",
+		"--at", "2025-06-15T12:00:00Z", "--usage", "input_tokens=1000000")
+	want := `{"cost_usd":"2.5","status":"priced","catalog_provider":"openai","catalog_model":"gpt-4o","price_ref":"embedded:genai-prices@0.1.8#openai/gpt-4o","detail":"provider \"strands-agents\" is not in the catalog: priced by openai, whose model_match accepts \"gpt-4o\""}` + "\n"
+	if code != 0 || out != want || errOut != "" {
+		t.Fatalf("exit %d stderr %q\ngot  %s\nwant %s", code, errOut, out, want)
+	}
+
+	code, out, errOut = runCLI(t, "", "price", "--provider", "openai", "--model", "gpt-4o",
+		"--at", "2025-06-15T12:00:00Z", "--usage", "input_tokens=1000000", "--tier", "nonsense")
+	wantErr := "genaimeter price: --tier \"nonsense\": not a service tier; want standard or one of batch, flex, priority, scale\n"
+	if code != 2 || out != "" || errOut != wantErr {
+		t.Fatalf("exit %d stdout %q\nstderr %q\nwant   %q", code, out, errOut, wantErr)
+	}
+	for _, tier := range []string{"standard", "default", "on_demand", ""} {
+		if code, _, errOut := runCLI(t, "", "price", "--provider", "openai", "--model", "gpt-4o",
+			"--at", "2025-06-15T12:00:00Z", "--usage", "input_tokens=1", "--tier", tier); code != 0 {
+			t.Fatalf("--tier %q: exit %d %s", tier, code, errOut)
+		}
+	}
+
+	// gpt-4o has no flex price in the snapshot: standard, said.
+	code, out, _ = runCLI(t, "", "price", "--provider", "openai", "--model", "gpt-4o",
+		"--at", "2025-06-15T12:00:00Z", "--usage", "input_tokens=1000000", "--tier", "flex")
+	want = `{"cost_usd":"2.5","status":"priced","catalog_provider":"openai","catalog_model":"gpt-4o","price_ref":"embedded:genai-prices@0.1.8#openai/gpt-4o","detail":"service tier flex has no price in the catalog entry: standard price charged"}` + "\n"
+	if code != 0 || out != want {
+		t.Fatalf("exit %d\ngot  %s\nwant %s", code, out, want)
+	}
+	contract := filepath.Join(t.TempDir(), "contract.yaml")
+	if err := os.WriteFile(contract, []byte("version: c1\nmodels:\n  - provider: acme\n    model: rocket\n    prices:\n      input_mtok: 2\n      service_tiers:\n        overnight: {input_mtok: 1}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = runCLI(t, "", "price", "--prices", "embedded", "--prices", "genaimeter:"+contract, "--provider", "acme", "--model", "rocket",
+		"--at", "2025-06-15T12:00:00Z", "--usage", "input_tokens=1000000", "--tier", "overnight")
+	want = `{"cost_usd":"1","status":"priced","catalog_provider":"acme","catalog_model":"rocket","price_ref":"` + contract + `@c1#acme/rocket~overnight","service_tier":"overnight"}` + "\n"
+	if code != 0 || out != want {
+		t.Fatalf("exit %d stderr %s\ngot  %s\nwant %s", code, errOut, out, want)
+	}
+	in := `{"provider":"openai","model":"gpt-4o","time":"2025-06-15T12:00:00Z","tier":"nonsense","usage":{"input_tokens":1000000}}`
+	code, out, _ = runCLI(t, in, "price", "--jsonl")
+	want = `{"cost_usd":"2.5","status":"priced","catalog_provider":"openai","catalog_model":"gpt-4o","price_ref":"embedded:genai-prices@0.1.8#openai/gpt-4o","detail":"service tier nonsense has no price in the catalog entry: standard price charged"}` + "\n"
+	if code != 0 || out != want {
+		t.Fatalf("exit %d\ngot  %s\nwant %s", code, out, want)
 	}
 }

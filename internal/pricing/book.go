@@ -234,7 +234,7 @@ func (b *Book) priceChain(br *bookRes, q *Query, r *Result, ex *Explanation) boo
 		if ci < 0 {
 			continue
 		}
-		r.ProviderID, r.ModelID, r.Normalized = e.res.prov.id, e.res.model.id, e.note
+		r.ProviderID, r.ModelID, r.Normalized, r.ProviderNote = e.res.prov.id, e.res.model.id, e.note, e.res.provNote
 		r.Source = b.layers[e.layer].source
 		if ex != nil {
 			ex.fillMatch(e.res)
@@ -268,7 +268,7 @@ func (b *Book) priceChain(br *bookRes, q *Query, r *Result, ex *Explanation) boo
 		return true
 	}
 	e := &br.chain[0]
-	r.Status, r.ProviderID, r.ModelID, r.MatchedName = UnknownModel, "", "", ""
+	r.Status, r.ProviderID, r.ModelID, r.MatchedName, r.ProviderNote = UnknownModel, "", "", "", ""
 	r.Detail = "model " + quote(e.res.model.id) + " of provider " + quote(e.res.prov.id) + " has no price in force at " + q.At.UTC().Format("2006-01-02T15:04:05Z")
 	return true
 }
@@ -278,4 +278,28 @@ func (b *Book) fillLayer(ex *Explanation, e *chainEntry) {
 	ex.Layers, ex.Layer = len(b.layers), e.layer
 	ex.Source, ex.Version, ex.Format = c.source, c.version, c.format
 	ex.Normalized = e.note
+}
+
+// ServiceTiers returns the names of the service tiers (other than standard)
+// that some price of the book has, sorted: a tier named on a command line
+// that none has is a mistake to report, not a call to price at standard.
+func (b *Book) ServiceTiers() []string {
+	seen := map[string]bool{}
+	for _, c := range b.layers {
+		for _, p := range c.providers {
+			for _, m := range p.models {
+				for i := range m.prices {
+					for _, t := range m.prices[i].tiers {
+						seen[t.name] = true
+					}
+				}
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for t := range seen {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
 }

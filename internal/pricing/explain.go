@@ -15,6 +15,7 @@ import (
 type Explanation struct {
 	ProviderID, ProviderName string
 	ProviderMatchedBy        string // "id", "provider_match", "model_match" (optionally after "litellm prefix, ")
+	ProviderNote             string // why ProviderID priced a call that named an unknown provider
 	ModelOwner               string // provider that lists the model, when reached via fallback_model_providers
 	ModelID, ModelName       string
 	ModelMatch               string // the model's match rule
@@ -49,7 +50,7 @@ type Bucket struct {
 }
 
 func (e *Explanation) fillMatch(r *resolution) {
-	e.ProviderID, e.ProviderName, e.ProviderMatchedBy = r.prov.id, r.prov.name, r.how
+	e.ProviderID, e.ProviderName, e.ProviderMatchedBy, e.ProviderNote = r.prov.id, r.prov.name, r.how, r.provNote
 	if r.owner != nil && r.owner != r.prov {
 		e.ModelOwner = r.owner.id
 	}
@@ -80,6 +81,9 @@ func (e *Explanation) Write(w io.Writer, r *Result) {
 		fmt.Fprintf(w, "name:      %s\n", q(e.Normalized))
 	}
 	fmt.Fprintf(w, "provider:  %s (%s), matched by %s\n", q(e.ProviderID), q(e.ProviderName), q(e.ProviderMatchedBy))
+	if e.ProviderNote != "" {
+		fmt.Fprintf(w, "           %s\n", q(e.ProviderNote))
+	}
 	fmt.Fprintf(w, "model:     %s (%s), rule %s, matched %q", q(e.ModelID), q(e.ModelName), q(e.ModelMatch), e.MatchedName)
 	if e.ModelOwner != "" {
 		fmt.Fprintf(w, " via fallback provider %s", q(e.ModelOwner))

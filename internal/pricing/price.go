@@ -81,11 +81,17 @@ type Result struct {
 	Normalized string
 	// Source is the catalog source that priced the call (Book only).
 	Source string
+	// ProviderNote says why ProviderID priced the call when the query named
+	// a provider the catalog does not know: "provider
+	// \"strands-agents\" is not in the catalog: priced by openai, whose
+	// model_match accepts \"gpt-4o\"". Empty when the query's provider
+	// matched or none was named.
+	ProviderNote string
 }
 
 func (r *Result) reset() {
 	r.Status, r.ProviderID, r.ModelID, r.MatchedName, r.Detail = StatusUnset, "", "", "", ""
-	r.Ref, r.Tier, r.DiscountRef, r.Normalized, r.Source = "", "", "", "", ""
+	r.Ref, r.Tier, r.DiscountRef, r.Normalized, r.Source, r.ProviderNote = "", "", "", "", "", ""
 	r.Cost.SetInt64(0)
 }
 
@@ -133,7 +139,7 @@ func (c *Catalog) price(q *Query, r *Result, ex *Explanation) {
 		r.Status, r.MatchedName, r.Detail = UnknownModel, "", res.detail
 		return
 	}
-	r.ProviderID, r.ModelID = res.prov.id, res.model.id
+	r.ProviderID, r.ModelID, r.ProviderNote = res.prov.id, res.model.id, res.provNote
 	if ex != nil {
 		ex.fillMatch(res)
 	}
@@ -143,7 +149,7 @@ func (c *Catalog) price(q *Query, r *Result, ex *Explanation) {
 	}
 	ci := res.model.selectPrice(q.At)
 	if ci < 0 {
-		r.Status, r.ProviderID, r.ModelID, r.MatchedName = UnknownModel, "", "", ""
+		r.Status, r.ProviderID, r.ModelID, r.MatchedName, r.ProviderNote = UnknownModel, "", "", "", ""
 		r.Detail = "model " + quote(res.model.id) + " of provider " + quote(res.prov.id) + " has no price in force at " + q.At.UTC().Format("2006-01-02T15:04:05Z")
 		return
 	}

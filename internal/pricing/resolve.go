@@ -15,6 +15,12 @@ type resolution struct {
 	how    string    // how prov was found: "id", "provider_match", "model_match", "litellm prefix"
 	name   string    // the normalised name that matched
 	detail string    // why model is nil
+	// provNote says why the price is prov's when the call named a provider
+	// the catalog does not know ("" when the call's provider matched or none
+	// was named):
+	// without it, a call of an unknown gateway is silently priced as, say,
+	// OpenAI's model.
+	provNote string
 }
 
 type cacheKey struct{ provider, model string }
@@ -119,12 +125,19 @@ func (c *Catalog) lookup(providerName, modelName string) *resolution {
 		}
 		return &resolution{detail: d}
 	}
+	provNote := ""
 	if p == nil {
 		for _, q := range c.providers {
 			if q.modelMatch != nil && q.modelMatch.match(name) {
 				p, how = q, "model_match"
 				break
 			}
+		}
+		if p != nil && pid != "" {
+			// A call without a provider is matched this way by design (the
+			// reference calculator does); one that names a provider the
+			// catalog does not know is priced as another's model: say so.
+			provNote = "provider " + quote(providerName) + " is not in the catalog: priced by " + p.id + ", whose model_match accepts " + quote(name)
 		}
 		if p == nil {
 			d := "model " + quote(modelName) + " not found: "
@@ -146,7 +159,7 @@ func (c *Catalog) lookup(providerName, modelName string) *resolution {
 	if m == nil {
 		return &resolution{prov: p, how: how, detail: "model " + quote(modelName) + " not found for provider " + quote(p.id)}
 	}
-	return &resolution{prov: p, model: m, owner: owner, how: how, name: name}
+	return &resolution{prov: p, model: m, owner: owner, how: how, name: name, provNote: provNote}
 }
 
 // findProvider finds a provider by id (lowercased, trimmed), else by

@@ -338,6 +338,11 @@ func (p *costProcessor) applyRevenue(attrs pcommon.Map, tenant, plan, tier strin
 		if priced.Normalized != "" {
 			notes = append(notes, "model name: "+priced.Normalized)
 		}
+		if priced.ProviderNote != "" {
+			// A call of an unknown provider priced as a known model: say
+			// whose price it is and why, not silently OpenAI's.
+			notes = append(notes, priced.ProviderNote)
+		}
 		if tier != "" && priced.Tier != tier {
 			notes = append(notes, "service tier "+tier+" has no price in the catalog entry: standard price charged")
 		}

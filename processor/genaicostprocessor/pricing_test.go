@@ -293,3 +293,31 @@ func TestPricingValidate(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, want, err.Error())
 }
+
+// TestUnknownProviderSaysWhosePrice: a call naming a provider the catalog
+// does not know, with a model it knows, is priced by the provider whose
+// model_match accepts the model, and pricing_detail says so; a known
+// provider, or none, adds no note (issue 11, item 12: the price was silently
+// OpenAI's, pricing_detail empty).
+func TestUnknownProviderSaysWhosePrice(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Attribution.Ancestors.Wait = 0
+	require.NoError(t, cfg.Validate())
+	p, sink := newTestProcessor(t, cfg, nil)
+	at := time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC)
+	require.NoError(t, p.ConsumeTraces(context.Background(), pricingBatch(at,
+		map[string]any{"gen_ai.request.model": "gpt-4o", "gen_ai.provider.name": "acme-gateway"},
+		map[string]any{"gen_ai.request.model": "gpt-4o"},
+		map[string]any{"gen_ai.request.model": "gpt-4o", "gen_ai.provider.name": ""},
+	)))
+	got := pricedAttrs(sink.AllTraces()[0])
+	require.Len(t, got, 3)
+	for i, detail := range []string{
+		`provider "acme-gateway" is not in the catalog: priced by openai, whose model_match accepts "gpt-4o"`, "", "",
+	} {
+		assert.Equal(t, "12.5", got[i][usage.AttrCostUSD], "call %d", i)
+		assert.Equal(t, "openai", got[i][usage.AttrCatalogProvider], "call %d", i)
+		d, _ := got[i][usage.AttrPricingDetail].(string)
+		assert.Equal(t, detail, d, "call %d", i)
+	}
+}

@@ -45,7 +45,9 @@ func (s *fileSink) open() error {
 	if err := os.MkdirAll(filepath.Dir(s.cfg.Path), 0o750); err != nil {
 		return fmt.Errorf("file: create directory of %q: %w", s.cfg.Path, err)
 	}
-	f, err := os.OpenFile(s.cfg.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	// 0600: usage records are customer data, as private as the queue's
+	// files (an existing file keeps its mode).
+	f, err := os.OpenFile(s.cfg.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("file: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -297,6 +298,33 @@ func TestFileSinkRotates(t *testing.T) {
 	assert.Equal(t, 1001, strings.Count(second, "\n"))
 	assert.LessOrEqual(t, len(second), 1<<20)
 	assert.Equal(t, 1000, strings.Count(readFile(t, filepath.Join(dir, "usage.jsonl")), "\n"))
+}
+
+// TestFileSinkFilesArePrivate: the file sink's current and rotated files are
+// usage data: created 0600 under the usual umask 022 (were 0640; issue 11,
+// item 5).
+func TestFileSinkFilesArePrivate(t *testing.T) {
+	old := syscall.Umask(0o022)
+	t.Cleanup(func() { syscall.Umask(old) })
+	dir := t.TempDir()
+	now := time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC)
+	s := &fileSink{cfg: &FileConfig{Path: filepath.Join(dir, "usage.jsonl"), MaxAge: time.Hour},
+		now: func() time.Time { return now }}
+	require.NoError(t, s.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, s.Shutdown(context.Background())) })
+	_, err := s.Write(context.Background(), []usage.Record{record(0)})
+	require.NoError(t, err)
+	now = now.Add(time.Hour)
+	_, err = s.Write(context.Background(), []usage.Record{record(1)}) // rotates first
+	require.NoError(t, err)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 2)
+	for _, e := range entries {
+		st, err := os.Stat(filepath.Join(dir, e.Name()))
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), e.Name())
+	}
 }
 
 func readFile(t *testing.T, path string) string {

@@ -35,7 +35,9 @@ func (d *File) open() error {
 	if err := os.MkdirAll(filepath.Dir(d.path), 0o750); err != nil {
 		return fmt.Errorf("dead_letter: create directory of %q: %w", d.path, err)
 	}
-	f, err := os.OpenFile(d.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	// 0600: usage records are customer data, as private as the queue's
+	// files (an existing file keeps its mode).
+	f, err := os.OpenFile(d.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("dead_letter: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -59,4 +60,20 @@ func TestOpenFailsWithThePath(t *testing.T) {
 	_, err := Open(filepath.Join(blocker, "dead.jsonl"))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `dead_letter: create directory of "`+filepath.Join(blocker, "dead.jsonl")+`"`)
+}
+
+// TestFileIsPrivate: the dead-letter file holds refused usage records,
+// customer data: created 0600 under the usual umask 022 (was 0640; issue 11,
+// item 5).
+func TestFileIsPrivate(t *testing.T) {
+	old := syscall.Umask(0o022)
+	t.Cleanup(func() { syscall.Umask(old) })
+	path := filepath.Join(t.TempDir(), "dead.jsonl")
+	f, err := Open(path)
+	require.NoError(t, err)
+	require.NoError(t, f.Append([]byte("{}\n")))
+	require.NoError(t, f.Close())
+	st, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
 }

@@ -17,6 +17,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,6 +118,9 @@ func OpenWithOptions(path string, o Options) (*Store, error) {
 			return nil, fmt.Errorf("sqlitestore: create directory of %q: %w", path, err)
 		}
 	}
+	if err := createPrivate(path); err != nil {
+		return nil, err
+	}
 	dsn := path + "?_txlock=immediate" +
 		fmt.Sprintf("&_pragma=busy_timeout(%d)", BusyTimeout.Milliseconds()) +
 		"&_pragma=journal_mode(WAL)" +
@@ -138,6 +142,23 @@ func OpenWithOptions(path string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlitestore: open %q: %w", path, err)
 	}
 	return &Store{db: db, path: path}, nil
+}
+
+// createPrivate creates the ledger file, empty and mode 0600, when it does
+// not exist. The ledger is customer data: SQLite would create it 0644 (less
+// the umask), readable by every user of the machine, and it creates the -wal
+// and -shm files with the database file's mode, so they are 0600 too. An
+// existing file keeps the mode its operator gave it. SQLite reads an empty
+// file as an empty database.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sqlitestore: create %q: %w", path, err)
+	}
+	return f.Close()
 }
 
 // checkPath refuses names that SQLite would not treat as a plain file: the

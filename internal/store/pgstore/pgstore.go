@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,7 +30,7 @@ import (
 )
 
 // SchemaVersion is the version Migrate brings a database to: len(migrations).
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // migrations[i] takes the schema from version i to version i+1. Append only.
 // Version 1 is sqlitestore's version 2 in PostgreSQL types.
@@ -80,6 +81,9 @@ var migrations = []string{
 		ADD COLUMN completion            text,
 		ADD COLUMN cost_reconciliation   text,
 		ADD COLUMN cost_source           text;`,
+	// 3: the ledger sequence (insertion order, for balances) and the
+	// entitlement tables; see entitlementSchema.
+	entitlementSchema,
 }
 
 // columns are the columns of usage_records in table order, which is also the
@@ -101,6 +105,8 @@ const migrationLock = 0x67656e61696d // "genaim"
 // concurrent use: concurrent batches use different connections.
 type Store struct {
 	pool *pgxpool.Pool
+	// hook, if set, runs in every Insert's transaction (see SetInsertHook).
+	hook InsertHook
 }
 
 // Open connects with cfg and checks the connection, so that a wrong host,
@@ -186,9 +192,11 @@ func (s *Store) Version(ctx context.Context) (int, error) {
 const stagingDDL = `CREATE TEMPORARY TABLE IF NOT EXISTS usage_records_staging
 	(LIKE usage_records INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`
 
-// moveSQL inserts the staged batch. ON CONFLICT DO NOTHING also skips an
-// event repeated within the batch.
-const moveSQL = `INSERT INTO usage_records SELECT * FROM usage_records_staging ON CONFLICT (event_id) DO NOTHING`
+// moveSQL inserts the staged batch, numbering the rows from the ledger
+// sequence. ON CONFLICT DO NOTHING also skips an event repeated within the
+// batch (its number is skipped: the sequence has gaps, never repeats).
+var moveSQL = `INSERT INTO usage_records (` + strings.Join(columns, ", ") + `, seq) SELECT ` +
+	strings.Join(columns, ", ") + `, nextval('usage_records_seq') FROM usage_records_staging ON CONFLICT (event_id) DO NOTHING`
 
 // Insert stores recs in one transaction (COPY into the staging table, then
 // one INSERT ... SELECT ... ON CONFLICT DO NOTHING) and reports how many were
@@ -215,14 +223,21 @@ func (s *Store) Insert(ctx context.Context, recs []usage.Record) (inserted, dupl
 	if int(n) != len(recs) {
 		return 0, 0, fmt.Errorf("pgstore: insert: copied %d of %d records", n, len(recs))
 	}
-	tag, err := tx.Exec(ctx, moveSQL)
-	if err != nil {
-		return 0, 0, fmt.Errorf("pgstore: insert: %w", err)
+	if s.hook != nil {
+		inserted, err = s.moveWithHook(ctx, tx, recs)
+		if err != nil {
+			return 0, 0, err
+		}
+	} else {
+		tag, err := tx.Exec(ctx, moveSQL)
+		if err != nil {
+			return 0, 0, fmt.Errorf("pgstore: insert: %w", err)
+		}
+		inserted = int(tag.RowsAffected())
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, 0, fmt.Errorf("pgstore: insert: commit: %w", err)
 	}
-	inserted = int(tag.RowsAffected())
 	return inserted, len(recs) - inserted, nil
 }
 

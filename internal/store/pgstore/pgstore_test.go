@@ -113,6 +113,7 @@ func TestInsertStoresExactRowsAndIsIdempotent(t *testing.T) {
 			"revenue_usd": "0.000162000", "price_ref": "embedded:genai-prices@0.1.8#openai/gpt-4o-mini", "service_tier": "flex",
 			"input_audio_tokens": "30", "output_audio_tokens": "40", "cache_write_1h_tokens": "5",
 			"completion": "complete", "cost_reconciliation": "differs", "cost_source": "catalog",
+			"seq": "1", // the ledger sequence: insertion order
 		},
 		{
 			// 23:59:59.999999999-style times are truncated, not rounded into the next second.
@@ -122,7 +123,7 @@ func TestInsertStoresExactRowsAndIsIdempotent(t *testing.T) {
 			"input_tokens": "7", "output_tokens": "0", "cache_read_tokens": "0", "cache_write_tokens": "0", "reasoning_tokens": "0",
 			"cost_usd": "NULL", "reported_cost_usd": "NULL", "token_convention": "NULL", "pricing_status": "unpriced",
 			"pricing_detail": "NULL", "billable": "false", "billable_reason": "NULL", "trace_id": "NULL", "span_id": "NULL",
-			"plan": "NULL", "revenue_usd": "NULL", "price_ref": "NULL", "service_tier": "NULL",
+			"plan": "NULL", "revenue_usd": "NULL", "price_ref": "NULL", "service_tier": "NULL", "seq": "2",
 			"input_audio_tokens": "0", "output_audio_tokens": "0", "cache_write_1h_tokens": "0",
 			"completion": "NULL", "cost_reconciliation": "NULL", "cost_source": "NULL",
 		},
@@ -156,7 +157,7 @@ func TestMigrateIsIdempotentAndRefusesNewerSchema(t *testing.T) {
 	assert.Len(t, migrations, SchemaVersion)
 	_, err = s.Pool().Exec(ctx, `UPDATE schema_version SET version = 7`)
 	require.NoError(t, err)
-	assert.EqualError(t, s.Migrate(ctx), "pgstore: database has schema version 7, this binary knows up to 2")
+	assert.EqualError(t, s.Migrate(ctx), fmt.Sprintf("pgstore: database has schema version 7, this binary knows up to %d", SchemaVersion))
 }
 
 // TestMigrateFromVersion1 opens a ledger written by a version-1 binary (before
@@ -190,7 +191,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	assert.Equal(t, []string{"old", "pro", "0", "0", "0", "NULL", "NULL", "NULL"}, pick(rows[1]))
 	v, err := s.Version(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, 2, v)
+	assert.Equal(t, SchemaVersion, v)
 }
 
 // Collectors starting together against one database migrate once.

@@ -69,6 +69,8 @@ type Store struct {
 	// w is the connection every write uses, taken from the pool on the first
 	// write (guarded by writeMu); see beginWrite.
 	w *sql.Conn
+	// hook, if set, runs in every Insert's transaction (see SetInsertHook).
+	hook InsertHook
 }
 
 // Synchronous is SQLite's synchronous setting for the ledger connection.
@@ -222,7 +224,7 @@ func (s *Store) beginWrite(ctx context.Context) (*sql.Tx, error) {
 
 // SchemaVersion is the version Migrate brings a database to: len(migrations)
 // (a test holds the two together).
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // migrations[i] takes the schema from version i to version i+1. Append only:
 // a database records the version it reached and later binaries run forward
@@ -276,6 +278,9 @@ var migrations = []string{
 	ALTER TABLE usage_records ADD COLUMN completion TEXT;
 	ALTER TABLE usage_records ADD COLUMN cost_reconciliation TEXT;
 	ALTER TABLE usage_records ADD COLUMN cost_source TEXT;`,
+	// 4: entitlements (balances, grants, daily usage rollups, API keys and
+	// their audit trail); see entitlementSchema.
+	entitlementSchema,
 }
 
 // Migrate creates the schema or brings it forward to SchemaVersion, in one
@@ -401,6 +406,12 @@ func insertSQL(n int) string {
 
 var fullInsertSQL = insertSQL(RowsPerStatement)
 
+// returning makes an INSERT report the rows it stored (not those it skipped
+// as conflicts) with their rowid, the ledger's insertion sequence.
+const returning = " RETURNING rowid, event_id"
+
+var fullInsertReturningSQL = fullInsertSQL + returning
+
 // appendArgs appends the 38 bound values of r, in insertColumns order.
 func appendArgs(args []any, r *usage.Record) []any {
 	return append(args,
@@ -436,10 +447,28 @@ func (s *Store) Insert(ctx context.Context, recs []usage.Record) (inserted, dupl
 		return 0, 0, fmt.Errorf("sqlitestore: insert: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
+	if s.hook != nil {
+		inserted, err = s.insertReturning(ctx, tx, recs)
+	} else {
+		inserted, err = insertChunks(ctx, tx, recs)
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	duplicates = len(recs) - inserted
+	if err := tx.Commit(); err != nil {
+		return 0, 0, fmt.Errorf("sqlitestore: insert: commit: %w", err)
+	}
+	return inserted, duplicates, nil
+}
+
+// insertChunks inserts recs, RowsPerStatement rows per INSERT, and returns
+// how many were new.
+func insertChunks(ctx context.Context, tx *sql.Tx, recs []usage.Record) (inserted int, err error) {
 	var full *sql.Stmt
 	if len(recs) >= RowsPerStatement {
 		if full, err = tx.PrepareContext(ctx, fullInsertSQL); err != nil {
-			return 0, 0, fmt.Errorf("sqlitestore: insert: %w", err)
+			return 0, fmt.Errorf("sqlitestore: insert: %w", err)
 		}
 		defer full.Close()
 	}
@@ -457,21 +486,21 @@ func (s *Store) Insert(ctx context.Context, recs []usage.Record) (inserted, dupl
 			res, err = tx.ExecContext(ctx, insertSQL(len(chunk)), args...)
 		}
 		if err != nil {
-			return 0, 0, fmt.Errorf("sqlitestore: insert records %d..%d (event_id %q..%q): %w",
-				start, start+len(chunk)-1, chunk[0].EventID, chunk[len(chunk)-1].EventID, err)
+			return 0, insertErr(start, chunk, err)
 		}
 		// DO NOTHING affects no row: those events are already stored.
 		n, err := res.RowsAffected()
 		if err != nil {
-			return 0, 0, fmt.Errorf("sqlitestore: insert: %w", err)
+			return 0, fmt.Errorf("sqlitestore: insert: %w", err)
 		}
 		inserted += int(n)
-		duplicates += len(chunk) - int(n)
 	}
-	if err := tx.Commit(); err != nil {
-		return 0, 0, fmt.Errorf("sqlitestore: insert: commit: %w", err)
-	}
-	return inserted, duplicates, nil
+	return inserted, nil
+}
+
+func insertErr(start int, chunk []usage.Record, err error) error {
+	return fmt.Errorf("sqlitestore: insert records %d..%d (event_id %q..%q): %w",
+		start, start+len(chunk)-1, chunk[0].EventID, chunk[len(chunk)-1].EventID, err)
 }
 
 // nullable stores an empty optional text field as NULL, so that "not known"

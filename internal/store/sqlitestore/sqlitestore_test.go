@@ -193,14 +193,14 @@ func TestMigrateCreatesSchemaOnceAndRunsForward(t *testing.T) {
 	// A second Migrate (every collector restart) must be a no-op.
 	require.NoError(t, s.Migrate(context.Background()))
 
-	assert.Equal(t, []sqlitestoretest.Row{{"version": int64(3)}},
+	assert.Equal(t, []sqlitestoretest.Row{{"version": int64(SchemaVersion)}},
 		sqlitestoretest.Query(t, s.DB(), `SELECT version FROM schema_version`))
 	assert.Equal(t, []sqlitestoretest.Row{
 		{"name": "schema_version", "type": "table"},
 		{"name": "usage_records", "type": "table"},
 		{"name": "usage_records_tenant_time", "type": "index"},
 		{"name": "usage_records_time", "type": "index"},
-	}, sqlitestoretest.Query(t, s.DB(), `SELECT name, type FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name`))
+	}, sqlitestoretest.Query(t, s.DB(), `SELECT name, type FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'genaimeter_%' ORDER BY name`))
 	assert.Equal(t, []sqlitestoretest.Row{
 		{"name": "tenant_id"}, {"name": "time"},
 	}, sqlitestoretest.Query(t, s.DB(), `SELECT name FROM pragma_index_info('usage_records_tenant_time') ORDER BY seqno`))
@@ -208,10 +208,10 @@ func TestMigrateCreatesSchemaOnceAndRunsForward(t *testing.T) {
 
 func TestMigrateRefusesNewerSchema(t *testing.T) {
 	s := openTemp(t)
-	_, err := s.DB().Exec(`UPDATE schema_version SET version = 4`)
+	_, err := s.DB().Exec(`UPDATE schema_version SET version = ?`, SchemaVersion+1)
 	require.NoError(t, err)
 	err = s.Migrate(context.Background())
-	assert.EqualError(t, err, fmt.Sprintf("sqlitestore: database %q has schema version 4, this binary knows up to 3", s.Path()))
+	assert.EqualError(t, err, fmt.Sprintf("sqlitestore: database %q has schema version %d, this binary knows up to %d", s.Path(), SchemaVersion+1, SchemaVersion))
 }
 
 // TestMigrateFromVersion1 opens a ledger written by a version-1 binary: its
@@ -232,7 +232,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 		sqlitestoretest.Query(t, s.DB(), `SELECT event_id, plan, revenue_usd, price_ref, service_tier FROM usage_records`))
 	v, err := s.Version(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, 3, v)
+	assert.Equal(t, SchemaVersion, v)
 	require.NoError(t, s.Close())
 }
 
@@ -264,7 +264,7 @@ func TestMigrateFromVersion2(t *testing.T) {
 		cache_write_1h_tokens, completion, cost_reconciliation, cost_source FROM usage_records ORDER BY event_id`))
 	v, err := s.Version(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, 3, v)
+	assert.Equal(t, SchemaVersion, v)
 	require.NoError(t, s.Close())
 }
 

@@ -267,17 +267,22 @@ func (b *Book) Apply(seq int64, r *usage.Record) ([]Split, error) {
 	return splits, nil
 }
 
+// balance returns the balance of k, created empty when missing. Its plan and
+// amount are those of the call being applied: after a change of plan within
+// a period (an upgrade) the new amount applies from the next call on, and
+// what was used so far still counts.
 func (b *Book) balance(k BalanceKey, end time.Time, pl *Plan, t *Tenant, a *Allowance) *Balance {
-	if bal := b.Balances[k]; bal != nil {
-		return bal
+	bal := b.Balances[k]
+	if bal == nil {
+		bal = &Balance{BalanceKey: k}
+		b.Balances[k] = bal
 	}
-	bal := &Balance{BalanceKey: k, End: end, Plan: pl.Name, Meter: a.Meter, Amount: a.Amount}
+	bal.End, bal.Plan, bal.Meter, bal.Amount = end, pl.Name, a.Meter, a.Amount
 	if t != nil {
 		if amt, ok := t.Amounts[a.Name]; ok {
 			bal.Amount = amt
 		}
 	}
-	b.Balances[k] = bal
 	return bal
 }
 

@@ -281,3 +281,18 @@ func TestSortGrants(t *testing.T) {
 	}
 	assert.Equal(t, []string{"d1-p0", "never-p0", "d2-p1-a", "d2-p1-b", "d5-p1", "never-p1"}, ids)
 }
+
+// TestUpgradeWithinPeriod: after a change of plan the new amount applies,
+// and what was used so far counts against it.
+func TestUpgradeWithinPeriod(t *testing.T) {
+	b := NewBook(loadTestPlans(t))
+	r := rec("a", "initech", "free", "0.15") // 150 credits: 100 included (free), 50 over
+	r.CatalogModel = "o3"
+	assert.Equal(t, []string{"credits q=150 included=100 overage=50 usd=0.05"}, apply(t, b, 1, r))
+	r.EventID, r.Plan = "b", "pro"
+	assert.Equal(t, []string{"credits q=150 included=150"}, apply(t, b, 2, r))
+	bal := b.Balances[BalanceKey{Tenant: "initech", Period: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Allowance: "credits"}]
+	assert.Equal(t, "pro", bal.Plan)
+	assert.Equal(t, "10000", text(bal.Amount))
+	assert.Equal(t, "250", text(bal.Included))
+}

@@ -1,0 +1,121 @@
+package balances
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/genaimeter/genaimeter/internal/entitlement"
+	"github.com/genaimeter/genaimeter/internal/store/pgstore"
+	"github.com/genaimeter/genaimeter/internal/store/sqlitestore"
+)
+
+type sqliteBackend struct{ st *sqlitestore.Store }
+
+func (b sqliteBackend) write(ctx context.Context, fn func(q querier) error) error {
+	return b.st.WriteTx(ctx, func(tx *sql.Tx) error { return fn(sqlQuerier{tx}) })
+}
+
+func (b sqliteBackend) read() querier { return sqlQuerier{b.st.DB()} }
+
+type pgBackend struct{ st *pgstore.Store }
+
+func (b pgBackend) write(ctx context.Context, fn func(q querier) error) error {
+	return b.st.WriteTx(ctx, func(tx pgx.Tx) error { return fn(pgQuerier{tx}) })
+}
+
+func (b pgBackend) read() querier { return pgQuerier{b.st.Pool()} }
+
+// ForSQLite returns the balances of a migrated SQLite ledger. With attach,
+// the store's inserts maintain them (the collector's ledger); without, the
+// Ledger only reads and administers (a CLI, a second process).
+func ForSQLite(st *sqlitestore.Store, plans *entitlement.Source, attach bool) *Ledger {
+	l := &Ledger{plans: plans, be: sqliteBackend{st}}
+	if attach {
+		st.SetInsertHook(func(ctx context.Context, tx *sql.Tx, stored []sqlitestore.Stored) error {
+			items := make([]item, len(stored))
+			for i, s := range stored {
+				items[i] = item{seq: s.Seq, r: s.Record}
+			}
+			return l.apply(ctx, sqlQuerier{tx}, items)
+		})
+	}
+	return l
+}
+
+// ForPostgres is ForSQLite for a PostgreSQL ledger. Every collector writing
+// to a shared ledger should attach; records written by one that does not are
+// caught up by the next insert that does, in ledger order.
+func ForPostgres(st *pgstore.Store, plans *entitlement.Source, attach bool) *Ledger {
+	l := &Ledger{plans: plans, be: pgBackend{st}}
+	if attach {
+		st.SetInsertHook(func(ctx context.Context, tx pgx.Tx, stored []pgstore.Stored) error {
+			items := make([]item, len(stored))
+			for i, s := range stored {
+				items[i] = item{seq: s.Seq, r: s.Record}
+			}
+			return l.apply(ctx, pgQuerier{tx}, items)
+		})
+	}
+	return l
+}
+
+// catchUpChunk is how many records one catch-up transaction applies.
+const catchUpChunk = 20000
+
+// CatchUp applies every record stored but not applied yet (records stored
+// before the balances existed, or by a writer without the hook), in ledger
+// order, a chunk per transaction. It returns how many it applied.
+func (l *Ledger) CatchUp(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n := 0
+		err := l.be.write(ctx, func(q querier) error {
+			applied, err := appliedSeq(ctx, q)
+			if err != nil {
+				return err
+			}
+			var todo []item
+			if err := readRecords(ctx, q, applied, 0, catchUpChunk, func(it item) error {
+				todo = append(todo, it)
+				return nil
+			}); err != nil {
+				return fmt.Errorf("balances: catch up: %w", err)
+			}
+			n = len(todo)
+			return l.applyItems(ctx, q, todo)
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < catchUpChunk {
+			return total, nil
+		}
+	}
+}
+
+// Rebuild drops the balances and daily rollups, returns every grant to
+// unused, and applies the whole ledger again in ledger order (the source of
+// truth). With unchanged plans it reproduces the incremental state exactly.
+func (l *Ledger) Rebuild(ctx context.Context) (int, error) {
+	err := l.be.write(ctx, func(q querier) error {
+		for _, stmt := range []string{
+			`DELETE FROM genaimeter_balances`,
+			`DELETE FROM genaimeter_daily_usage`,
+			`UPDATE genaimeter_grants SET used = '0'`,
+			`UPDATE genaimeter_balance_state SET applied_seq = 0`,
+		} {
+			if err := q.exec(ctx, stmt); err != nil {
+				return fmt.Errorf("balances: rebuild: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return l.CatchUp(ctx)
+}

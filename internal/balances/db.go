@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
-	"sync"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,8 +28,8 @@ type querier interface {
 }
 
 var (
-	pgParam = regexp.MustCompile(`\$(\d+)`)
-	pgCast  = strings.NewReplacer("::text", "", "::numeric", "")
+	pgParam  = regexp.MustCompile(`\$(\d+)`)
+	pgCast   = strings.NewReplacer("::text", "", "::numeric", "")
 	sqlCache sync.Map // PostgreSQL text → SQLite text
 )
 

@@ -299,7 +299,7 @@ func TestExporterStartFailsOnANewerSchema(t *testing.T) {
 	exp, err := NewFactory().CreateLogs(context.Background(), exportertest.NewNopSettings(metadata.Type), cfg)
 	require.NoError(t, err)
 	err = exp.Start(context.Background(), componenttest.NewNopHost())
-	assert.EqualError(t, err, fmt.Sprintf("sqlitestore: database %q has schema version 9, this binary knows up to 3", cfg.SQLite.Path))
+	assert.EqualError(t, err, fmt.Sprintf("sqlitestore: database %q has schema version 9, this binary knows up to %d", cfg.SQLite.Path, sqlitestore.SchemaVersion))
 	require.NoError(t, exp.Shutdown(context.Background()))
 }
 

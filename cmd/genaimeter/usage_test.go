@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -30,15 +31,17 @@ func ledger(t *testing.T) string {
 			CatalogModel: "gpt-4o-mini", InputTokens: 500, OutputTokens: 100, CacheReadTokens: 200,
 			ReasoningTokens: 20, CostUSD: "0.000135", PricingStatus: usagerec.StatusPriced}
 	}
+	// eventID is a span-shaped id (48 hex digits) named after n.
+	eventID := func(n string) string { return fmt.Sprintf("%048x", n) }
 	_, _, err = s.Insert(ctx, []usagerec.Record{
-		mini("a1", day.Add(time.Hour)),
-		mini("a2", day.Add(2*time.Hour)),
-		{EventID: "a3", Time: day.Add(3 * time.Hour), TenantID: "acme", RequestModel: "mystery-model",
+		mini(eventID("a1"), day.Add(time.Hour)),
+		mini(eventID("a2"), day.Add(2*time.Hour)),
+		{EventID: eventID("a3"), Time: day.Add(3 * time.Hour), TenantID: "acme", RequestModel: "mystery-model",
 			InputTokens: 7, PricingStatus: usagerec.StatusUnpriced},
-		{EventID: "g1", Time: day.Add(4 * time.Hour), TenantID: "globex", CatalogModel: "claude-sonnet-4",
+		{EventID: eventID("g1"), Time: day.Add(4 * time.Hour), TenantID: "globex", CatalogModel: "claude-sonnet-4",
 			InputTokens: 1_000_000, OutputTokens: 20_000, CacheWriteTokens: 3_000, CostUSD: "3.3",
 			PricingStatus: usagerec.StatusPriced},
-		mini("a4", day.Add(25*time.Hour)),
+		mini(eventID("a4"), day.Add(25*time.Hour)),
 	})
 	require.NoError(t, err)
 	return path

@@ -10,7 +10,7 @@ import (
 // Dead-letter reasons (the reason attribute of the dead_lettered metric).
 const (
 	reasonNotUsageRecord = "not_usage_record" // a log record that is not a usage record
-	reasonMalformed      = "malformed"        // a usage record that does not decode
+	reasonMalformed      = "malformed"        // a usage record that does not decode or validate
 	reasonUnmappedTenant = "unmapped_tenant"  // held back: no customer id for the tenant
 	reasonNoValue        = "no_value"         // a billable record without the meter's amount (unpriced)
 	reasonInexactValue   = "inexact_value"    // Stripe takes integers; the scaled value is not one

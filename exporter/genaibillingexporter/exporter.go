@@ -163,6 +163,11 @@ func (e *billingExporter) derive(ctx context.Context, ld plog.Logs) (*batch, err
 			for _, lr := range sl.LogRecords().All() {
 				i++
 				r, err := usage.FromLogRecord(lr)
+				if err == nil {
+					// A foreign log record that only looks like a usage
+					// record is never billed.
+					err = usage.ValidateRecord(&r)
+				}
 				if err != nil {
 					reason := reasonMalformed
 					if errors.Is(err, usage.ErrNotUsageRecord) {

@@ -3,6 +3,7 @@ package genaibillingexporter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -102,20 +103,20 @@ func TestStripeRefusesLossyValues(t *testing.T) {
 	cfg.Meters = []MeterConfig{{Name: "cost_micro_usd", Value: ValueCostUSD, Scale: "1000000"}}
 	e := newTestExporter(t, cfg)
 	recs := []usage.Record{
-		{EventID: "a", TenantID: "t1", PricingStatus: usage.StatusPriced, CostUSD: "0.000135", Billable: true, Time: time.Unix(1_800_000_000, 0)},
-		{EventID: "b", TenantID: "t1", PricingStatus: usage.StatusPriced, CostUSD: "0.0000001", Billable: true, Time: time.Unix(1_800_000_000, 0)},
-		{EventID: "c", TenantID: "t1", PricingStatus: usage.StatusUnpriced, Billable: true, Time: time.Unix(1_800_000_000, 0)},
-		{EventID: "d", TenantID: "t1", PricingStatus: usage.StatusPriced, CostUSD: "5", Billable: false, Time: time.Unix(1_800_000_000, 0)},
+		{EventID: eid("a"), TenantID: "t1", PricingStatus: usage.StatusPriced, CostUSD: "0.000135", Billable: true, Time: time.Unix(1_800_000_000, 0)},
+		{EventID: eid("b"), TenantID: "t1", PricingStatus: usage.StatusPriced, CostUSD: "0.0000001", Billable: true, Time: time.Unix(1_800_000_000, 0)},
+		{EventID: eid("c"), TenantID: "t1", PricingStatus: usage.StatusUnpriced, Billable: true, Time: time.Unix(1_800_000_000, 0)},
+		{EventID: eid("d"), TenantID: "t1", PricingStatus: usage.StatusPriced, CostUSD: "5", Billable: false, Time: time.Unix(1_800_000_000, 0)},
 	}
 	require.NoError(t, e.pushLogs(context.Background(), toLogs(recs)))
 	assert.Equal(t, []string{"cost_micro_usd=135"}, forms)
 	dead := readDeadLetters(t, cfg.DeadLetter.Path)
 	require.Len(t, dead, 2)
 	assert.Equal(t, reasonNoValue, dead[0].Reason)
-	assert.Equal(t, []string{"c"}, dead[0].EventIDs)
+	assert.Equal(t, []string{eid("c")}, dead[0].EventIDs)
 	assert.Equal(t, reasonInexactValue, dead[1].Reason)
 	assert.Equal(t, "0.1", dead[1].Value)
-	assert.Equal(t, "b:cost_micro_usd", dead[1].Key)
+	assert.Equal(t, eid("b")+":cost_micro_usd", dead[1].Key)
 }
 
 // Aggregation sums exactly and its key depends on the set of event ids only,
@@ -216,3 +217,6 @@ func TestStripeV2SessionRefusedIsNotARefusalOfTheEvents(t *testing.T) {
 	out = newV2("sk_wrong").send(context.Background(), []*event{ev})
 	assert.Equal(t, fatePermanent, out[0].fate, "a bad key is refused for good")
 }
+
+// eid is a span-shaped event id (48 hex digits) named after n.
+func eid(n string) string { return fmt.Sprintf("%048x", n) }

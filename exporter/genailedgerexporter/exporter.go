@@ -17,7 +17,6 @@ import (
 
 	"github.com/genaimeter/genaimeter/exporter/genailedgerexporter/internal/metadata"
 	"github.com/genaimeter/genaimeter/internal/plogselect"
-	"github.com/genaimeter/genaimeter/internal/store/sqlitestore"
 	"github.com/genaimeter/genaimeter/internal/usage"
 )
 
@@ -165,7 +164,7 @@ func (e *ledgerExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 			for _, lr := range sl.LogRecords().All() {
 				r, err := usage.FromLogRecord(lr)
 				if err == nil {
-					err = sqlitestore.ValidateRecord(&r)
+					err = usage.ValidateRecord(&r)
 				}
 				switch {
 				case err != nil:

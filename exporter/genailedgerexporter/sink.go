@@ -87,8 +87,8 @@ func (s *sqliteSink) Write(ctx context.Context, recs []usage.Record) (WriteResul
 	switch {
 	case err == nil:
 		return WriteResult{Written: ins, Duplicates: dup}, nil
-	case errors.Is(err, sqlitestore.ErrInvalidRecord):
-		// Unreachable while the exporter filters with ValidateRecord; a
+	case errors.Is(err, usage.ErrInvalidRecord):
+		// Unreachable while the exporter filters with usage.ValidateRecord; a
 		// retry would fail the same way.
 		return WriteResult{}, consumererror.NewPermanent(err)
 	case sqlitestore.IsTransient(err):

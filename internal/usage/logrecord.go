@@ -74,7 +74,7 @@ var ErrNotUsageRecord = errors.New("not a genaimeter usage record: missing " + A
 // FromLogRecord reads a usage record back from a log record written by
 // ToLogRecord. It fails on a record without an event id or with a field of the
 // wrong type, so that the exporter can refuse it as bad data instead of storing
-// a wrong row.
+// a wrong row. It does not check the values: callers then call ValidateRecord.
 func FromLogRecord(lr plog.LogRecord) (Record, error) {
 	a := lr.Attributes()
 	var r Record
@@ -98,9 +98,6 @@ func FromLogRecord(lr plog.LogRecord) (Record, error) {
 		if v.Type() != pcommon.ValueTypeInt {
 			errs = append(errs, fmt.Errorf("%s: want an int, got %s", k, v.Type()))
 			return 0
-		}
-		if v.Int() < 0 {
-			errs = append(errs, fmt.Errorf("%s: must be >= 0, got %d", k, v.Int()))
 		}
 		return v.Int()
 	}
@@ -150,15 +147,6 @@ func FromLogRecord(lr plog.LogRecord) (Record, error) {
 	r.BillableReason = str(AttrBillableReason)
 	r.TraceID = str(AttrTraceID)
 	r.SpanID = str(AttrSpanID)
-	if r.PricingStatus == "" {
-		errs = append(errs, fmt.Errorf("%s: missing", AttrPricingStatus))
-	}
-	if r.CostUSD != "" && r.PricingStatus != StatusPriced {
-		errs = append(errs, fmt.Errorf("%s: cost %q on a call with status %q", AttrCostUSD, r.CostUSD, r.PricingStatus))
-	}
-	if r.CostUSD == "" && r.PricingStatus == StatusPriced {
-		errs = append(errs, fmt.Errorf("%s: missing on a priced call", AttrCostUSD))
-	}
 	return r, errors.Join(errs...)
 }
 

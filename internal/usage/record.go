@@ -82,6 +82,11 @@ const (
 	StatusPriced   = "priced"
 	StatusUnpriced = "unpriced" // the model (or provider) is not in the catalog
 	StatusNoUsage  = "no_usage" // the span reports no token usage at all
+	// StatusInvalidUsage: the call's usage or time cannot be right (a
+	// negative, non-numeric or out-of-bound token count, an end before its
+	// start...). The call is recorded, without a cost and not billable, with
+	// the reason in pricing_detail, so that finance sees it.
+	StatusInvalidUsage = "invalid_usage"
 )
 
 // Completion values: whether a call ran to its end, from the signals its
@@ -118,6 +123,9 @@ const (
 	// reported (a lower bound), when no billing rule decided otherwise.
 	ReasonPartial = "partial"
 )
+
+// Statuses are every valid pricing status.
+var Statuses = []string{StatusPriced, StatusUnpriced, StatusNoUsage, StatusInvalidUsage}
 
 // Unattributed is the tenant of a call whose tenant could not be found.
 const Unattributed = "unattributed"

@@ -201,10 +201,17 @@ var moveSQL = `INSERT INTO usage_records (` + strings.Join(columns, ", ") + `, s
 // Insert stores recs in one transaction (COPY into the staging table, then
 // one INSERT ... SELECT ... ON CONFLICT DO NOTHING) and reports how many were
 // new and how many were already stored or repeated. On error nothing of recs
-// is stored; IsPermanent tells bad data from an unavailable database.
+// is stored; IsPermanent tells bad data from an unavailable database. A
+// record failing usage.ValidateRecord fails the whole call with
+// usage.ErrInvalidRecord before anything is written.
 func (s *Store) Insert(ctx context.Context, recs []usage.Record) (inserted, duplicates int, err error) {
 	if len(recs) == 0 {
 		return 0, 0, nil
+	}
+	for i := range recs {
+		if err := usage.ValidateRecord(&recs[i]); err != nil {
+			return 0, 0, fmt.Errorf("pgstore: record %d (event_id %q): %w", i, recs[i].EventID, err)
+		}
 	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -266,12 +273,16 @@ func null(s string) any {
 	return s
 }
 
-// IsPermanent reports whether err is PostgreSQL refusing the data itself — a
+// IsPermanent reports whether err is a record usage.ValidateRecord refuses,
+// or PostgreSQL refusing the data itself — a
 // data exception (SQLSTATE class 22: invalid text encoding, a NUL byte, a
 // value out of range...) or an integrity violation (class 23) — which no retry
 // can fix. Anything else (connection refused or lost, timeouts, a server
 // shutting down, lock conflicts) may succeed later.
 func IsPermanent(err error) bool {
+	if errors.Is(err, usage.ErrInvalidRecord) {
+		return true
+	}
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) || len(pe.Code) < 2 {
 		return false

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,7 +89,7 @@ func rowsAsText(t *testing.T, s *Store) []map[string]string {
 func TestInsertStoresExactRowsAndIsIdempotent(t *testing.T) {
 	s := openTemp(t)
 	ctx := context.Background()
-	unpriced := usage.Record{EventID: "e2", Time: time.Date(2026, 3, 4, 5, 6, 7, 999_999_999, time.UTC), TenantID: "acme",
+	unpriced := usage.Record{EventID: "e2" + strings.Repeat("0", 46), Time: time.Date(2026, 3, 4, 5, 6, 7, 999_999_999, time.UTC), TenantID: "acme",
 		RequestModel: "mystery-model", InputTokens: 7, PricingStatus: usage.StatusUnpriced}
 	ins, dup, err := s.Insert(ctx, []usage.Record{pricedRecord(), unpriced, unpriced})
 	require.NoError(t, err)
@@ -117,7 +118,7 @@ func TestInsertStoresExactRowsAndIsIdempotent(t *testing.T) {
 		},
 		{
 			// 23:59:59.999999999-style times are truncated, not rounded into the next second.
-			"event_id": "e2", "time": "2026-03-04T05:06:07.999999Z", "tenant_id": "acme", "user_id": "NULL", "session_id": "NULL",
+			"event_id": "e2" + strings.Repeat("0", 46), "time": "2026-03-04T05:06:07.999999Z", "tenant_id": "acme", "user_id": "NULL", "session_id": "NULL",
 			"feature": "NULL", "service_name": "NULL", "environment": "NULL", "provider": "NULL", "operation": "NULL",
 			"request_model": "mystery-model", "response_model": "NULL", "catalog_provider": "NULL", "catalog_model": "NULL",
 			"input_tokens": "7", "output_tokens": "0", "cache_read_tokens": "0", "cache_write_tokens": "0", "reasoning_tokens": "0",
@@ -138,12 +139,25 @@ func TestInsertStoresExactRowsAndIsIdempotent(t *testing.T) {
 func TestInsertBadDataIsPermanentAndWritesNothing(t *testing.T) {
 	s := openTemp(t)
 	bad := pricedRecord()
-	bad.EventID = "bad"
+	bad.EventID, bad.TraceID, bad.SpanID = strings.Repeat("b", 48), strings.Repeat("b", 32), strings.Repeat("b", 16)
 	bad.UserID = "nul\x00byte" // PostgreSQL text cannot hold NUL
 	_, _, err := s.Insert(context.Background(), []usage.Record{pricedRecord(), bad})
 	require.Error(t, err)
 	assert.True(t, IsPermanent(err), "%v", err)
 	assert.ErrorContains(t, err, "pgstore: insert: copy: ERROR: invalid byte sequence for encoding \"UTF8\": 0x00 (SQLSTATE 22021)")
+	assert.Empty(t, rowsAsText(t, s))
+}
+
+// TestInsertRefusesInvalidRecords: a record usage.ValidateRecord refuses
+// is refused as permanent before anything is written.
+func TestInsertRefusesInvalidRecords(t *testing.T) {
+	s := openTemp(t)
+	bad := pricedRecord()
+	bad.PricingStatus = "free"
+	_, _, err := s.Insert(context.Background(), []usage.Record{pricedRecord(), bad})
+	require.ErrorIs(t, err, usage.ErrInvalidRecord)
+	assert.True(t, IsPermanent(err), "%v", err)
+	assert.EqualError(t, err, `pgstore: record 1 (event_id "0af7651916cd43dd8448eb211c80319cb7ad6b7169203331"): invalid usage record: pricing_status: must be one of priced, unpriced, no_usage, invalid_usage, got "free"`)
 	assert.Empty(t, rowsAsText(t, s))
 }
 
@@ -240,6 +254,7 @@ func BenchmarkInsert(b *testing.B) {
 		for i := range recs {
 			recs[i] = pricedRecord()
 			recs[i].EventID = fmt.Sprintf("%048d", n)
+			recs[i].TraceID, recs[i].SpanID = recs[i].EventID[:32], recs[i].EventID[32:]
 			n++
 		}
 		ins, _, err := s.Insert(ctx, recs)

@@ -32,7 +32,8 @@ func benchmarkInsert(b *testing.B, batch int) {
 	for b.Loop() {
 		for i := range batchRecs {
 			r := base
-			r.EventID = fmt.Sprintf("%040d", n)
+			r.EventID = fmt.Sprintf("%048d", n)
+			r.TraceID, r.SpanID = r.EventID[:32], r.EventID[32:]
 			r.Time = start.Add(time.Duration(n) * time.Millisecond)
 			n++
 			batchRecs[i] = r

@@ -54,10 +54,6 @@ const CacheSizeKiB = 64 << 10
 // order, so range filters and the (time) indexes work on plain string compares.
 const TimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 
-// ErrInvalidRecord marks a record that can never be stored (see ValidateRecord):
-// retrying it is pointless.
-var ErrInvalidRecord = errors.New("invalid usage record")
-
 // Store is an open ledger database. It is safe for concurrent use; writes are
 // serialised inside the process so that concurrent batches queue on a mutex
 // instead of failing on SQLite's single-writer lock.
@@ -326,32 +322,6 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// ValidateRecord reports why r can never be stored, or nil. The checks are the
-// ones the table and Summary rely on: an event id, a pricing status, and a cost
-// that is a finite, non-negative decimal (Summary sums it exactly and would
-// otherwise fail on every read).
-func ValidateRecord(r *usage.Record) error {
-	var errs []error
-	if r.EventID == "" {
-		errs = append(errs, errors.New("event_id: must not be empty"))
-	}
-	if r.PricingStatus == "" {
-		errs = append(errs, errors.New("pricing_status: must not be empty"))
-	}
-	if r.CostUSD != "" {
-		if _, err := parseCost(r.CostUSD); err != nil {
-			errs = append(errs, fmt.Errorf("cost_usd: %w", err))
-		}
-	}
-	if y := r.Time.UTC().Year(); y < 0 || y > 9999 {
-		errs = append(errs, fmt.Errorf("time: year %d out of range [0, 9999]", y))
-	}
-	if len(errs) == 0 {
-		return nil
-	}
-	return fmt.Errorf("%w: %w", ErrInvalidRecord, errors.Join(errs...))
-}
-
 func parseCost(s string) (*apd.Decimal, error) {
 	d, _, err := apd.NewFromString(s)
 	if err != nil {
@@ -429,14 +399,14 @@ func appendArgs(args []any, r *usage.Record) []any {
 // Insert stores recs in one transaction, RowsPerStatement rows per INSERT,
 // and reports how many were new and how many were already stored (including
 // repeats within recs). On error nothing of recs is stored. A record failing
-// ValidateRecord fails the whole call with ErrInvalidRecord before anything is
-// written: callers filter with ValidateRecord first.
+// usage.ValidateRecord fails the whole call with usage.ErrInvalidRecord before
+// anything is written: callers filter with usage.ValidateRecord first.
 func (s *Store) Insert(ctx context.Context, recs []usage.Record) (inserted, duplicates int, err error) {
 	if len(recs) == 0 {
 		return 0, 0, nil
 	}
 	for i := range recs {
-		if err := ValidateRecord(&recs[i]); err != nil {
+		if err := usage.ValidateRecord(&recs[i]); err != nil {
 			return 0, 0, fmt.Errorf("sqlitestore: record %d (event_id %q): %w", i, recs[i].EventID, err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,10 +67,16 @@ func pricedRecord() usage.Record {
 	}
 }
 
+// setID gives r the event id of a span named after name (its bytes in hex).
+func setID(r *usage.Record, name string) {
+	id := fmt.Sprintf("%048x", name)
+	r.EventID, r.TraceID, r.SpanID = id, id[:32], id[32:]
+}
+
 // unpricedRecord leaves every optional field empty: they must be stored as NULL.
 func unpricedRecord() usage.Record {
 	return usage.Record{
-		EventID:       "e2",
+		EventID:       "e2" + strings.Repeat("0", 46),
 		Time:          time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC),
 		TenantID:      "acme",
 		RequestModel:  "mystery-model",
@@ -117,6 +124,7 @@ func TestWritesShareOneConnection(t *testing.T) {
 	for i := range 3 {
 		r := pricedRecord()
 		r.EventID = fmt.Sprintf("%048d", i)
+		r.TraceID, r.SpanID = r.EventID[:32], r.EventID[32:]
 		ins, dups, err := s.Insert(ctx, []usage.Record{r})
 		require.NoError(t, err)
 		assert.Equal(t, [2]int{1, 0}, [2]int{ins, dups})
@@ -153,7 +161,8 @@ func TestInsertAcrossStatements(t *testing.T) {
 	mk := func(n int) usage.Record {
 		r := pricedRecord()
 		r.EventID = fmt.Sprintf("%048d", n)
-		r.InputTokens = int64(n)
+		r.TraceID, r.SpanID = r.EventID[:32], r.EventID[32:]
+		r.InputTokens = 1000 + int64(n) // >= the cache tokens of pricedRecord
 		return r
 	}
 	ins, dup, err := s.Insert(ctx, []usage.Record{mk(0), mk(299)})
@@ -172,7 +181,7 @@ func TestInsertAcrossStatements(t *testing.T) {
 
 	var count, sum int64
 	require.NoError(t, s.DB().QueryRow(`SELECT count(*), sum(input_tokens) FROM usage_records`).Scan(&count, &sum))
-	assert.Equal(t, [2]int64{300, 299 * 300 / 2}, [2]int64{count, sum})
+	assert.Equal(t, [2]int64{300, 300*1000 + 299*300/2}, [2]int64{count, sum})
 }
 
 func TestOpenRejectsNonFilePaths(t *testing.T) {
@@ -296,7 +305,7 @@ func TestInsertStoresExactRows(t *testing.T) {
 			"completion": "complete", "cost_reconciliation": "differs", "cost_source": "catalog",
 		},
 		{
-			"event_id": "e2", "time": "2026-03-04T05:06:07.000000000Z",
+			"event_id": "e2" + strings.Repeat("0", 46), "time": "2026-03-04T05:06:07.000000000Z",
 			"tenant_id": "acme", "user_id": nil, "session_id": nil, "feature": nil,
 			"service_name": nil, "environment": nil,
 			"provider": nil, "operation": nil,
@@ -339,31 +348,12 @@ func TestInsertIsIdempotent(t *testing.T) {
 func TestInsertRejectsInvalidRecordWithoutWriting(t *testing.T) {
 	s := openTemp(t)
 	bad := unpricedRecord()
-	bad.EventID = "bad"
 	bad.CostUSD = "1e"
 	_, _, err := s.Insert(context.Background(), []usage.Record{pricedRecord(), bad})
-	require.ErrorIs(t, err, ErrInvalidRecord)
-	assert.EqualError(t, err, `sqlitestore: record 1 (event_id "bad"): invalid usage record: cost_usd: not a decimal: "1e"`)
+	require.ErrorIs(t, err, usage.ErrInvalidRecord)
+	assert.EqualError(t, err, `sqlitestore: record 1 (event_id "e20000000000000000000000000000000000000000000000"): invalid usage record: cost_usd: cost "1e" on a call with status "unpriced"`+"\n"+
+		`cost_usd: want a non-negative decimal in plain notation, got "1e"`)
 	assert.Empty(t, sqlitestoretest.Rows(t, s.Path()))
-}
-
-func TestValidateRecord(t *testing.T) {
-	ok := pricedRecord()
-	require.NoError(t, ValidateRecord(&ok))
-	for name, tc := range map[string]struct {
-		mut  func(r *usage.Record)
-		want string
-	}{
-		"no event id":   {func(r *usage.Record) { r.EventID = "" }, "invalid usage record: event_id: must not be empty"},
-		"no status":     {func(r *usage.Record) { r.PricingStatus = "" }, "invalid usage record: pricing_status: must not be empty"},
-		"negative cost": {func(r *usage.Record) { r.CostUSD = "-0.1" }, `invalid usage record: cost_usd: must be >= 0, got "-0.1"`},
-		"nan cost":      {func(r *usage.Record) { r.CostUSD = "NaN" }, `invalid usage record: cost_usd: not a finite decimal: "NaN"`},
-		"year 10000":    {func(r *usage.Record) { r.Time = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }, "invalid usage record: time: year 10000 out of range [0, 9999]"},
-	} {
-		r := pricedRecord()
-		tc.mut(&r)
-		assert.EqualError(t, ValidateRecord(&r), tc.want, name)
-	}
 }
 
 func TestIsTransient(t *testing.T) {
@@ -393,11 +383,11 @@ func TestSummarySumsCostExactly(t *testing.T) {
 	// (0.1 has no exact binary form); as decimals they are exact.
 	for i := range 1000 {
 		r := pricedRecord()
-		r.EventID = fmt.Sprintf("a%04d", i)
+		setID(&r, fmt.Sprintf("a%04d", i))
 		r.Time = base.Add(time.Duration(i) * time.Second)
 		recs = append(recs, r)
 		r2 := pricedRecord()
-		r2.EventID = fmt.Sprintf("b%04d", i)
+		setID(&r2, fmt.Sprintf("b%04d", i))
 		r2.Time = base.Add(time.Duration(i) * time.Second)
 		r2.CatalogModel = "gpt-4o"
 		r2.CostUSD = "0.1"
@@ -407,7 +397,7 @@ func TestSummarySumsCostExactly(t *testing.T) {
 	un.Time = base
 	recs = append(recs, un)
 	other := unpricedRecord()
-	other.EventID = "o1"
+	setID(&other, "o1")
 	other.TenantID = "globex"
 	other.Time = base
 	other.CatalogModel = "claude-x"
@@ -438,7 +428,7 @@ func TestSummaryFilterIsHalfOpen(t *testing.T) {
 	// Times with and without a fraction, to check that text order is time order.
 	for i, d := range []time.Duration{0, 500 * time.Millisecond, time.Second, time.Second + time.Nanosecond, 2 * time.Second} {
 		r := pricedRecord()
-		r.EventID = fmt.Sprintf("t%d", i)
+		setID(&r, fmt.Sprintf("t%d", i))
 		r.Time = base.Add(d)
 		r.CostUSD = fmt.Sprintf("0.00%d", i+1)
 		recs = append(recs, r)

@@ -1,0 +1,63 @@
+package genaibillingexporter
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/genaimeter/genaimeter/internal/usage"
+)
+
+// TestForeignUsageRecordsAreNeverBilled: log records that look like usage
+// records but that genaimeter never writes (issue 11 item 9: a made-up
+// pricing status, an event id that is no span's, cache reads above input, a
+// negative revenue) are dead-lettered with the reason and never sent; the
+// good records of the batch are billed. (Before usage.ValidateRecord they
+// were all billed.)
+func TestForeignUsageRecordsAreNeverBilled(t *testing.T) {
+	srv := newContractServer(t, BackendWebhook)
+	cfg := stormConfig(t, BackendWebhook, srv, 0)
+	cfg.Meters = []MeterConfig{{Name: "genai_tokens", Value: ValueTotalTokens}}
+	e := newTestExporter(t, cfg)
+
+	recs := stormRecords(6)[:3] // t1, t2, t3: mapped and priced
+	good := []string{recs[0].EventID, recs[1].EventID, recs[2].EventID}
+	foreign := []struct {
+		mutate func(r *usage.Record)
+		reason string
+	}{
+		{func(r *usage.Record) { r.PricingStatus = "free"; r.CostUSD = "" },
+			`pricing_status: must be one of priced, unpriced, no_usage, invalid_usage, got "free"`},
+		{func(r *usage.Record) { r.EventID = "xyz" },
+			`event_id: want 48 lowercase hex digits (trace id + span id), got "xyz"`},
+		{func(r *usage.Record) { r.CacheReadTokens = 1_000_000 },
+			"cache_read_tokens: cache read 1000000 + cache write 0 above input_tokens 100 (input includes the cache tokens)"},
+		{func(r *usage.Record) { r.RevenueUSD = "-5" },
+			`revenue_usd: want a non-negative decimal in plain notation, got "-5"`},
+	}
+	for i, f := range foreign {
+		r := stormRecords(1)[0]
+		r.EventID = r.EventID[:47] + string(rune('a'+i))
+		r.SpanID = r.EventID[32:]
+		f.mutate(&r)
+		recs = append(recs, r)
+	}
+	require.NoError(t, e.pushLogs(context.Background(), toLogs(recs)))
+
+	srv.mu.Lock()
+	var sent []string
+	for k := range srv.ingested {
+		sent = append(sent, k)
+	}
+	srv.mu.Unlock()
+	assert.ElementsMatch(t, []string{good[0] + ":genai_tokens", good[1] + ":genai_tokens", good[2] + ":genai_tokens"}, sent)
+
+	dead := readDeadLetters(t, cfg.DeadLetter.Path)
+	require.Len(t, dead, len(foreign))
+	for i, f := range foreign {
+		assert.Equal(t, reasonMalformed, dead[i].Reason)
+		assert.Equal(t, "invalid usage record: "+f.reason, dead[i].Error)
+	}
+}

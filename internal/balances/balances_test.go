@@ -172,7 +172,7 @@ func genRecords(rng *rand.Rand, from, n int) []usage.Record {
 		k := from + i
 		m := models[rng.IntN(len(models))]
 		r := usage.Record{
-			EventID: fmt.Sprintf("ev%07d", k), TenantID: fmt.Sprintf("t%02d", rng.IntN(10)),
+			EventID: fmt.Sprintf("%048x", fmt.Sprintf("ev%07d", k)), TenantID: fmt.Sprintf("t%02d", rng.IntN(10)),
 			Time:     base.Add(time.Duration(rng.IntN(40*24)) * time.Hour).Add(-20 * 24 * time.Hour),
 			Provider: "openai", CatalogProvider: "openai", CatalogModel: m, Operation: "chat",
 			Feature:     []string{"chat", "search", ""}[rng.IntN(3)],
@@ -326,7 +326,7 @@ func TestFreshnessAndExactSplit(t *testing.T) {
 		g := &entitlement.Grant{Tenant: "acme", Amount: money.MustParse("50"), Effective: base.AddDate(0, 0, -1)}
 		require.NoError(t, e.l.CreateGrant(ctx, g, "admin-key"))
 		call := func(id, revenue string) usage.Record {
-			return usage.Record{EventID: id, TenantID: "acme", Time: base, CatalogProvider: "openai", CatalogModel: "o3",
+			return usage.Record{EventID: fmt.Sprintf("%048x", id), TenantID: "acme", Time: base, CatalogProvider: "openai", CatalogModel: "o3",
 				PricingStatus: usage.StatusPriced, CostUSD: "0.01", RevenueUSD: revenue, Billable: true}
 		}
 		req := entitlement.CheckRequest{Tenant: "acme", At: base}

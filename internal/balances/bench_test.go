@@ -23,7 +23,7 @@ var money1000 = money.MustParse("1000")
 // sqlitestore benchmark's row.
 func benchRecord(n, tenants int, start time.Time) usage.Record {
 	return usage.Record{
-		EventID: fmt.Sprintf("%040d", n), Time: start.Add(time.Duration(n) * time.Millisecond),
+		EventID: fmt.Sprintf("%048d", n), Time: start.Add(time.Duration(n) * time.Millisecond),
 		TenantID: fmt.Sprintf("tenant-%05d", n%tenants), UserID: "u-1", Feature: "summarize", ServiceName: "chat",
 		Environment: "prod", Provider: "openai", Operation: "chat", RequestModel: "gpt-4o-mini",
 		ResponseModel: "gpt-4o-mini-2024-07-18", CatalogProvider: "openai", CatalogModel: "gpt-4o-mini",

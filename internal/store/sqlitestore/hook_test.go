@@ -3,8 +3,10 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -25,7 +27,9 @@ func TestInsertHookSeesNewRecordsInLedgerOrder(t *testing.T) {
 	s.SetInsertHook(func(_ context.Context, _ *sql.Tx, stored []Stored) error {
 		var ids []string
 		for _, st := range stored {
-			ids = append(ids, fmt.Sprintf("%s/%d", st.Record.EventID, st.Record.InputTokens))
+			name, err := hex.DecodeString(st.Record.EventID)
+			require.NoError(t, err)
+			ids = append(ids, fmt.Sprintf("%s/%d", strings.TrimLeft(string(name), "\x00"), st.Record.InputTokens))
 			seqs = append(seqs, st.Seq)
 		}
 		got = append(got, ids)
@@ -33,7 +37,10 @@ func TestInsertHookSeesNewRecordsInLedgerOrder(t *testing.T) {
 	})
 	mk := func(id string, tokens int64) usage.Record {
 		r := pricedRecord()
-		r.EventID, r.InputTokens = id, tokens
+		// A span-shaped event id (48 hex digits) named after id; no cache or
+		// audio tokens, so that any input count is valid.
+		r.EventID, r.TraceID, r.SpanID, r.InputTokens = fmt.Sprintf("%048x", id), "", "", tokens
+		r.CacheReadTokens, r.CacheWriteTokens, r.InputAudioTokens, r.CacheWrite1hTokens = 0, 0, 0, 0
 		return r
 	}
 	ins, dup, err := s.Insert(ctx, []usage.Record{mk("a", 1), mk("b", 2), mk("a", 3)})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ func TestLedgerFilesArePrivate(t *testing.T) {
 	require.NoError(t, err)
 	ctx := context.Background()
 	require.NoError(t, s.Migrate(ctx))
-	_, _, err = s.Insert(ctx, []usage.Record{{EventID: "e1", Time: time.Unix(1, 0), TenantID: "acme", PricingStatus: usage.StatusUnpriced}})
+	_, _, err = s.Insert(ctx, []usage.Record{{EventID: strings.Repeat("e1", 24), Time: time.Unix(1, 0), TenantID: "acme", PricingStatus: usage.StatusUnpriced}})
 	require.NoError(t, err)
 	for _, name := range []string{path, path + "-wal", path + "-shm"} {
 		st, err := os.Stat(name)
@@ -43,7 +44,7 @@ func TestLedgerFilesArePrivate(t *testing.T) {
 	s, err = Open(shared)
 	require.NoError(t, err)
 	require.NoError(t, s.Migrate(ctx))
-	_, _, err = s.Insert(ctx, []usage.Record{{EventID: "e1", Time: time.Unix(1, 0), TenantID: "acme", PricingStatus: usage.StatusUnpriced}})
+	_, _, err = s.Insert(ctx, []usage.Record{{EventID: strings.Repeat("e1", 24), Time: time.Unix(1, 0), TenantID: "acme", PricingStatus: usage.StatusUnpriced}})
 	require.NoError(t, err)
 	// As the README says: SQLite gives -wal and -shm the database's mode.
 	for _, name := range []string{shared, shared + "-wal", shared + "-shm"} {

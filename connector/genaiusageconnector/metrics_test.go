@@ -143,12 +143,15 @@ func TestMetricsRealClientsExact(t *testing.T) {
 		cost                                             string
 	}
 	wants := map[string]want{
-		"tenant-a|gpt-4o|priced":                   {1, 4100, 0, 0, 730, 0, "0.01755"},
-		"tenant-a|gpt-4o-mini|priced":              {1, 260, 0, 0, 45, 0, "0.000066"},
-		"tenant-a|text-embedding-3-small|priced":   {1, 1500, 0, 0, 0, 0, "0.00003"},
-		"tenant-b|gpt-4.1|priced":                  {1, 980, 0, 0, 210, 0, "0.00364"},
-		"tenant-b|gpt-4.1-mini|priced":             {1, 64000, 0, 0, 2500, 0, "0.0296"},
-		"tenant-c|claude-sonnet-4-5|priced":        {1, 5200 - 4000 - 1100, 4000, 1100, 800, 0, "0.017625"},
+		"tenant-a|gpt-4o|priced":                 {1, 4100, 0, 0, 730, 0, "0.01755"},
+		"tenant-a|gpt-4o-mini|priced":            {1, 260, 0, 0, 45, 0, "0.000066"},
+		"tenant-a|text-embedding-3-small|priced": {1, 1500, 0, 0, 0, 0, "0.00003"},
+		"tenant-b|gpt-4.1|priced":                {1, 980, 0, 0, 210, 0, "0.00364"},
+		"tenant-b|gpt-4.1-mini|priced":           {1, 64000, 0, 0, 2500, 0, "0.0296"},
+		// OpenLLMetry JS writes Anthropic's raw input_tokens, which exclude
+		// cache: 5200 uncached × $3/M + 4000 read × $0.30/M + 1100 written ×
+		// $3.75/M + 800 out × $15/M = 0.0156 + 0.0012 + 0.004125 + 0.012.
+		"tenant-c|claude-sonnet-4-5|priced":        {1, 5200, 4000, 1100, 800, 0, "0.032925"},
 		"tenant-c|claude-haiku-4-5|priced":         {1, 450, 0, 0, 90, 0, "0.0009"},
 		"tenant-d|gpt-4o-mini|priced":              {1, 7000 - 2048, 2048, 0, 650, 0, "0.0012864"},
 		"tenant-d|text-embedding-3-large|no_usage": {1, 0, 0, 0, 0, 0, ""},

@@ -63,6 +63,10 @@ func NewConventions(rules ...Rule) (*Conventions, error) {
 // the semconv (inclusive); the detection guard in normalizeUsage catches the
 // impossible cases of emitters that do not.
 var builtin = []Rule{
+	// OpenLLMetry JS passes Anthropic's raw usage.input_tokens through as
+	// gen_ai.usage.input_tokens; that count excludes cache reads and writes
+	// (captured: testdata/realclients/traceloop-anthropic.otlp.jsonl).
+	{ScopePrefix: "@traceloop/instrumentation-anthropic", Provider: "anthropic", Input: Exclusive},
 	// OpenLIT passes Anthropic's raw input_tokens through ("Anthropic's API
 	// reports input_tokens exclusive of cache") [openlit-anth].
 	{ScopePrefix: "openlit", Provider: "anthropic", Input: Exclusive},

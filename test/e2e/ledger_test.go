@@ -109,9 +109,13 @@ var realClientRecords = []expectedRecord{
 	{"traceloop-openai", "8d16dcb7af0397ea07a9264b11233d73", "01eac067d717db7f", 1795776024548456516,
 		"tenant-b", "NULL", "NULL", "writer-app", "openai", "chat", "gpt-4.1-mini", "gpt-4.1-mini-2025-04-14",
 		"gpt-4.1-mini", "64000", "2500", "0", "0", "0", "0.0296", "priced"},
+	// OpenLLMetry JS writes Anthropic's raw input_tokens (5200), which exclude
+	// the 4000 cache reads and 1100 cache writes: the record's input is their
+	// sum, 10300, and the cost is 5200 × $3/M + 4000 × $0.30/M + 1100 ×
+	// $3.75/M + 800 × $15/M = 0.0156 + 0.0012 + 0.004125 + 0.012 = 0.032925.
 	{"traceloop-anthropic", "6c596d79b99ebb96ae97e8f613e11209", "afc9882501a9977b", 1795776026889014702,
 		"tenant-c", "NULL", "NULL", "agent-runner", "anthropic", "chat", "claude-sonnet-4-5", "claude-sonnet-4-5-20250929",
-		"claude-sonnet-4-5", "5200", "800", "4000", "1100", "0", "0.017625", "priced"},
+		"claude-sonnet-4-5", "10300", "800", "4000", "1100", "0", "0.032925", "priced"},
 	{"traceloop-anthropic", "6c596d79b99ebb96ae97e8f613e11209", "11eba37cb4541417", 1795776026916062606,
 		"tenant-c", "NULL", "NULL", "agent-runner", "anthropic", "chat", "claude-haiku-4-5", "claude-haiku-4-5-20251001",
 		"claude-haiku-4-5", "450", "90", "0", "0", "0", "0.0009", "priced"},

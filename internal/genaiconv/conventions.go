@@ -23,12 +23,67 @@ const (
 // below VersionBelow (if set; a span without a scope version does not match),
 // and its normalized provider equals Provider ("" matches any). Input and
 // Output are each optional: an empty one leaves that side to later rules.
+// Stream says what the emitter does on streamed calls (built-in rows only; it
+// is not configurable).
 type Rule struct {
 	ScopePrefix  string
 	VersionBelow string
 	Provider     string
 	Input        Convention
 	Output       Convention
+	Stream       StreamTraits
+}
+
+// StreamTraits say how an emitter behaves on streamed calls, as seen by
+// running the real package against a provider stand-in (the *-stream*.otlp.jsonl
+// captures in testdata/realclients). They decide Call.Completion.
+type StreamTraits uint8
+
+const (
+	// StartUsage: the emitter writes the usage of an Anthropic stream's
+	// message_start event (input, cache, output 1) and the final output count
+	// only from message_delta. A streamed call whose output is 0 or 1 was
+	// stopped before its end; its counts are a lower bound.
+	StartUsage StreamTraits = 1 << iota
+	// NoFinishOnStreams: the emitter writes a finish reason on every
+	// non-streamed call and none on streamed ones, so a call without one was
+	// streamed (the span says so nowhere else).
+	NoFinishOnStreams
+	// NoFinishIsStopped: the emitter writes a finish reason on every chat call
+	// that ran to its end, so a chat call without one was stopped.
+	NoFinishIsStopped
+	// NoStreamUsage: the emitter never reports usage on streamed calls, so a
+	// streamed call without usage is not evidence of a stopped stream.
+	NoStreamUsage
+	// StopLooksComplete: a stopped stream carries the same signals as a
+	// complete one (the emitter writes finish reason "stop" by default), so its
+	// completion cannot be told.
+	StopLooksComplete
+	// EstimatesStreamUsage: when the provider sends no stream usage, the
+	// emitter writes its own tokenizer's estimate instead of nothing.
+	EstimatesStreamUsage
+	numStreamTraits = iota
+)
+
+// streamTraitNames are the spellings of the traits in README.md's table.
+var streamTraitNames = [numStreamTraits]string{
+	"start-usage", "no-finish-on-streams", "no-finish-is-stopped",
+	"no-stream-usage", "stop-looks-complete", "estimates-stream-usage",
+}
+
+// String lists the traits by their README names, separated by ", ".
+func (t StreamTraits) String() string {
+	var b strings.Builder
+	for i, name := range streamTraitNames {
+		if t&(1<<i) == 0 {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(name)
+	}
+	return b.String()
 }
 
 // Conventions holds rules that take precedence over the built-in table; the
@@ -59,73 +114,125 @@ func NewConventions(rules ...Rule) (*Conventions, error) {
 	return &Conventions{rules: append([]Rule(nil), rules...)}, nil
 }
 
-// builtin is the built-in token-convention table. Emitters not listed follow
-// the semconv (inclusive); the detection guard in normalizeUsage catches the
-// impossible cases of emitters that do not.
+// builtin is the built-in emitter table: each row was verified against the
+// emitter's code and, for the npm packages, by running the package against the
+// provider stand-in in tools/realclients (captures in testdata/realclients).
+// README.md's "Token conventions" table says the same thing with its sources
+// (TestREADMEConventionTable checks they agree). Emitters not listed are read
+// as inclusive (the semconv); detection catches the impossible cases, and a
+// cached call on an exclusive-counting API is marked inclusive_unverified.
 var builtin = []Rule{
-	// OpenLLMetry JS passes Anthropic's raw usage.input_tokens through as
-	// gen_ai.usage.input_tokens; that count excludes cache reads and writes
-	// (captured: testdata/realclients/traceloop-anthropic.otlp.jsonl).
-	{ScopePrefix: "@traceloop/instrumentation-anthropic", Provider: "anthropic", Input: Exclusive},
-	// OpenLIT passes Anthropic's raw input_tokens through ("Anthropic's API
-	// reports input_tokens exclusive of cache") [openlit-anth].
-	{ScopePrefix: "openlit", Provider: "anthropic", Input: Exclusive},
+	// JS OpenLLMetry passes Anthropic's raw usage.input_tokens through; that
+	// count excludes cache reads and writes [tl-js-anth].
+	{ScopePrefix: "@traceloop/instrumentation-anthropic", Provider: "anthropic", Input: Exclusive, Stream: StartUsage | NoFinishOnStreams},
+	{ScopePrefix: "@traceloop/instrumentation-openai", Provider: "openai", Input: Inclusive, Stream: NoStreamUsage | StopLooksComplete},
+	{ScopePrefix: "@opentelemetry/instrumentation-openai", Provider: "openai", Input: Inclusive},
+	{ScopePrefix: "@arizeai/openinference-instrumentation-openai", Provider: "openai", Input: Inclusive, Stream: NoStreamUsage | NoFinishIsStopped},
+	{ScopePrefix: "@arizeai/openinference-instrumentation-anthropic", Provider: "anthropic", Input: Inclusive, Stream: StartUsage | NoFinishIsStopped},
+	// The Vercel AI SDK: scope "ai" (its own telemetry up to v6 and
+	// LegacyOpenTelemetry), scope "gen_ai" (v7 @ai-sdk/otel OpenTelemetry).
+	{ScopePrefix: "ai", Input: Inclusive},
+	{ScopePrefix: "gen_ai", Input: Inclusive, Stream: NoFinishIsStopped},
+	// @anthropic-ai/sdk 1.x traces itself when a tracer provider is registered.
+	{ScopePrefix: "com.anthropic.sdk", Provider: "anthropic", Input: Inclusive, Stream: StartUsage},
+	// OpenLIT (Python and TypeScript) passes Anthropic's raw input_tokens
+	// through [openlit-anth] [openlit-ts-anth].
+	{ScopePrefix: "openlit", Provider: "anthropic", Input: Exclusive, Stream: StartUsage},
 	// OpenLIT with Bedrock passes the raw Converse inputTokens, which exclude
 	// cache [aws-tokenusage] (derived: same pass-through as Anthropic).
 	{ScopePrefix: "openlit", Provider: "aws.bedrock", Input: Exclusive},
+	{ScopePrefix: "openlit", Provider: "openai", Input: Inclusive, Stream: EstimatesStreamUsage | StopLooksComplete},
 	// Strands writes the Converse-shaped usage of its model provider raw;
 	// its provider attribute is the framework name, so any provider matches
 	// [strands-tracer].
 	{ScopePrefix: "strands", Input: Exclusive},
+	// Python OpenLLMetry and OpenInference add the cache to Anthropic's input
+	// [tl-anth] [oi-anth-utils].
+	{ScopePrefix: "opentelemetry.instrumentation.anthropic", Provider: "anthropic", Input: Inclusive},
+	{ScopePrefix: "openinference.instrumentation.anthropic", Provider: "anthropic", Input: Inclusive},
+}
+
+// exclusiveAPIs are the providers whose own API reports input without cache
+// reads and writes: an emitter that passes their count through is exclusive,
+// so an inclusive reading of an unverified emitter's cached call is a guess.
+func exclusiveAPI(provider string) bool {
+	return provider == "anthropic" || provider == "aws.bedrock"
+}
+
+// resolution is what the rules say about one call's emitter.
+type resolution struct {
+	in, out Convention
+	// known: a configured or built-in rule (or the Langfuse dialect) names
+	// the emitter, so its convention was verified, not assumed.
+	known  bool
+	stream StreamTraits
 }
 
 // resolve returns the input and output conventions for a call: configured
 // rules first, then the dialect default (Langfuse usage_details buckets are
 // disjoint), then the built-in table, then the semconv (inclusive). A rule's
 // ScopePrefix matches the scope name or the emitter signal read from span
-// attributes (for callers that do not know the scope).
-func (c *Conventions) resolve(scope Scope, signal, provider string, langfuse bool) (in, out Convention) {
+// attributes (for callers that do not know the scope). It also says whether
+// any rule named the emitter and the stream traits of the first built-in row
+// that did.
+func (c *Conventions) resolve(scope Scope, signal, provider string, langfuse bool) resolution {
+	var r resolution
 	if c != nil {
-		in, out = matchRules(c.rules, scope, signal, provider, in, out)
+		r = matchRules(c.rules, scope, signal, provider, r)
 	}
 	if langfuse {
 		// Langfuse usage_details are disjoint buckets whose sum is the total:
 		// input without cache, output without reasoning (derived from
 		// [langfuse-proc], which subtracts them when ingesting semconv).
-		if in == "" {
-			in = Exclusive
+		r.known = true
+		if r.in == "" {
+			r.in = Exclusive
 		}
-		if out == "" {
-			out = Exclusive
+		if r.out == "" {
+			r.out = Exclusive
 		}
 	}
-	in, out = matchRules(builtin, scope, signal, provider, in, out)
-	if in == "" {
-		in = Inclusive
+	configured := r.known
+	r = matchRules(builtin, scope, signal, provider, r)
+	if configured && r.stream == 0 {
+		// A configured rule states a convention, not stream behaviour: take
+		// that from the first built-in row for the emitter, if any.
+		for i := range builtin {
+			if builtin[i].matches(scope, signal, provider) {
+				r.stream = builtin[i].Stream
+				break
+			}
+		}
 	}
-	if out == "" {
-		out = Inclusive
+	if r.in == "" {
+		r.in = Inclusive
 	}
-	return in, out
+	if r.out == "" {
+		r.out = Inclusive
+	}
+	return r
 }
 
-func matchRules(rules []Rule, scope Scope, signal, provider string, in, out Convention) (Convention, Convention) {
+func matchRules(rules []Rule, scope Scope, signal, provider string, r resolution) resolution {
 	for i := range rules {
-		if in != "" && out != "" {
-			break
-		}
-		r := &rules[i]
-		if !r.matches(scope, signal, provider) {
+		rule := &rules[i]
+		if !rule.matches(scope, signal, provider) {
 			continue
 		}
-		if in == "" {
-			in = r.Input
+		if !r.known {
+			r.known, r.stream = true, rule.Stream
 		}
-		if out == "" {
-			out = r.Output
+		if r.in == "" {
+			r.in = rule.Input
+		}
+		if r.out == "" {
+			r.out = rule.Output
+		}
+		if r.in != "" && r.out != "" {
+			break
 		}
 	}
-	return in, out
+	return r
 }
 
 func (r *Rule) matches(scope Scope, signal, provider string) bool {
@@ -147,9 +254,13 @@ func (r *Rule) matches(scope Scope, signal, provider string) bool {
 	return true
 }
 
-// normalizeUsage turns raw counts into semconv counts under the given
-// conventions and returns what it applied to input and output.
-func normalizeUsage(u *Usage, in, out Convention) (string, string, error) {
+// normalizeUsage turns raw counts into semconv counts under the resolved
+// conventions and returns what it applied to input and output. An inclusive
+// reading of a cached call is marked unverified when no rule names the
+// emitter and the provider's API counts exclusively: total_tokens is input +
+// output in both conventions, so the numbers cannot tell them apart.
+func normalizeUsage(u *Usage, r resolution, provider string) (string, string, error) {
+	in, out := r.in, r.out
 	tin, tout := ConvInclusive, ConvInclusive
 	cache := u.CacheRead + u.CacheWrite
 	if cache < 0 { // both are >= 0: only an overflow gets here
@@ -163,8 +274,10 @@ func normalizeUsage(u *Usage, in, out Convention) (string, string, error) {
 		// without cache. Adding it is the only reading that does not lose
 		// billed tokens (LiteLLM-style double-count guard).
 		tin = ConvExclusiveDetected
+	case cache > 0 && !r.known && exclusiveAPI(provider):
+		tin = ConvInclusiveUnverified
 	}
-	if tin != ConvInclusive {
+	if tin == ConvExclusive || tin == ConvExclusiveDetected {
 		if u.Input > math.MaxInt64-cache {
 			return "", "", &MalformedError{Attr: "input tokens", Reason: errOverflow.Error()}
 		}

@@ -118,7 +118,8 @@ type Call struct {
 	// "" when none.
 	ReportedCost string
 	// TokenConvention says how the raw input count was read: ConvInclusive,
-	// ConvExclusive or ConvExclusiveDetected; "" when no usage was reported.
+	// ConvExclusive, ConvExclusiveDetected or ConvInclusiveUnverified; "" when
+	// no usage was reported.
 	TokenConvention string
 	// OutputConvention says the same for output vs reasoning tokens.
 	OutputConvention string
@@ -489,14 +490,15 @@ func Extract(span ptrace.Span, scope Scope, conv *Conventions) (Call, Kind, erro
 			u.Reported = true
 		}
 	}
+	res := conv.resolve(scope, s.signal(), c.Provider, lfUsage)
 	if u.Reported {
-		in, out := conv.resolve(scope, s.signal(), c.Provider, lfUsage)
 		var err error
-		if c.TokenConvention, c.OutputConvention, err = normalizeUsage(&u, in, out); err != nil {
+		if c.TokenConvention, c.OutputConvention, err = normalizeUsage(&u, res, c.Provider); err != nil {
 			return Call{}, Inference, err
 		}
 	}
 	c.Usage = u
+	judgeCompletion(span, &c, res)
 	return c, Inference, nil
 }
 

@@ -122,9 +122,14 @@ func NewConventions(rules ...Rule) (*Conventions, error) {
 // as inclusive (the semconv); detection catches the impossible cases, and a
 // cached call on an exclusive-counting API is marked inclusive_unverified.
 var builtin = []Rule{
-	// JS OpenLLMetry passes Anthropic's raw usage.input_tokens through; that
-	// count excludes cache reads and writes [tl-js-anth].
-	{ScopePrefix: "@traceloop/instrumentation-anthropic", Provider: "anthropic", Input: Exclusive, Stream: StartUsage | NoFinishOnStreams},
+	// JS OpenLLMetry up to 0.27.0 passes Anthropic's raw usage.input_tokens
+	// through; that count excludes cache reads and writes [tl-js-anth]. Its
+	// main branch adds them since [tl-js-1028], so a later version is not
+	// taken as verified until it is run.
+	{ScopePrefix: "@traceloop/instrumentation-anthropic", VersionBelow: "0.27.1", Provider: "anthropic", Input: Exclusive, Stream: StartUsage | NoFinishOnStreams},
+	// Its Bedrock InvokeModel path passes the raw input_tokens too and writes
+	// no cache counts at all [tl-js-bedrock].
+	{ScopePrefix: "@traceloop/instrumentation-bedrock", VersionBelow: "0.27.1", Provider: "aws.bedrock", Input: Exclusive},
 	{ScopePrefix: "@traceloop/instrumentation-openai", Provider: "openai", Input: Inclusive, Stream: NoStreamUsage | StopLooksComplete},
 	{ScopePrefix: "@opentelemetry/instrumentation-openai", Provider: "openai", Input: Inclusive},
 	{ScopePrefix: "@arizeai/openinference-instrumentation-openai", Provider: "openai", Input: Inclusive, Stream: NoStreamUsage | NoFinishIsStopped},
@@ -150,6 +155,8 @@ var builtin = []Rule{
 	// [tl-anth] [oi-anth-utils].
 	{ScopePrefix: "opentelemetry.instrumentation.anthropic", Provider: "anthropic", Input: Inclusive},
 	{ScopePrefix: "openinference.instrumentation.anthropic", Provider: "anthropic", Input: Inclusive},
+	// Logfire's Anthropic integration adds them too [lf-anth].
+	{ScopePrefix: "logfire", Provider: "anthropic", Input: Inclusive},
 }
 
 // exclusiveAPIs are the providers whose own API reports input without cache

@@ -78,10 +78,12 @@ func nodeAppDir(t *testing.T) string {
 // appCall is one OpenAI API call the app makes; the loopback stand-in answers
 // with these token counts.
 type appCall struct {
-	API    string `json:"api"`
-	Model  string `json:"model"`
-	Input  int    `json:"input"`
-	Output int    `json:"output"`
+	API        string `json:"api"`
+	Model      string `json:"model"`
+	Input      int    `json:"input"`
+	Output     int    `json:"output"`
+	CacheRead  int    `json:"cache_read,omitempty"`
+	CacheWrite int    `json:"cache_write,omitempty"`
 }
 
 // appRequest is one request the app handles under an app span carrying its identity.
@@ -267,5 +269,96 @@ func TestNodeAppOpenAIInstrumentation(t *testing.T) {
 				assert.Equal(t, want, g, key)
 			}
 		})
+	}
+}
+
+// nodeAppAnthropicPlan: one request whose Anthropic calls run under
+// @traceloop/instrumentation-anthropic 0.27.0 (OpenLLMetry JS), which writes
+// Anthropic's raw input_tokens (without the cache) as gen_ai.usage.input_tokens.
+var nodeAppAnthropicPlan = []appRequest{
+	{Tenant: "initech", User: "u-3", Feature: "agent", Calls: []appCall{
+		{API: "messages", Model: "claude-sonnet-4-5", Input: 5200, Output: 800, CacheRead: 4000, CacheWrite: 1100},
+		{API: "messages_stream", Model: "claude-sonnet-4-5", Input: 3000, Output: 600, CacheRead: 2000, CacheWrite: 500},
+		{API: "messages_stream_stopped", Model: "claude-haiku-4-5", Input: 2000, Output: 300, CacheRead: 1000},
+	}},
+}
+
+// TestNodeAppAnthropicInstrumentation runs the Node.js app's Anthropic client
+// (@anthropic-ai/sdk 0.60.0 under @traceloop/instrumentation-anthropic 0.27.0,
+// against the app's loopback Anthropic stand-in) into the built collector and
+// checks the exact records: the raw input is read as exclusive of the cache,
+// a streamed call is complete, and a stream stopped by an AbortController is
+// priced from its message_start usage, marked stopped and partial.
+//
+// Per million tokens, claude-sonnet-4-5: input $3, output $15, cache read
+// $0.30, cache write $3.75; claude-haiku-4-5: $1, $5, $0.10, $1.25.
+//
+//	messages         5200 × 3 + 4000 × 0.30 + 1100 × 3.75 + 800 × 15 = 15600 + 1200 + 4125 + 12000 = 32925 µ$
+//	messages_stream  3000 × 3 + 2000 × 0.30 +  500 × 3.75 + 600 × 15 =  9000 +  600 + 1875 +  9000 = 20475 µ$
+//	stopped stream   2000 × 1 + 1000 × 0.10 + 1 × 5 (message_start's output) = 2000 + 100 + 5 = 2105 µ$ (a lower bound)
+func TestNodeAppAnthropicInstrumentation(t *testing.T) {
+	collectorBinary(t)
+	dir := nodeAppDir(t)
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@traceloop", "instrumentation-anthropic")); err != nil {
+		msg := fmt.Sprintf("the Node.js test app's Anthropic packages are not installed: run `npm ci --prefix test/e2e/nodeapp` (%v)", err)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	metrics := freePort(t)
+	c := startCollector(t, strings.ReplaceAll(nodeAppConfig, "{{METRICS}}", strconv.Itoa(metrics)))
+	apps := runNodeApp(t, dir, c.http, "batch", nodeAppAnthropicPlan)
+	waitRows(t, c, 3)
+	c.stop(t)
+
+	db := openDB(t, c.dbPath)
+	got := readRows(t, db)
+	require.Len(t, got, 3, "records: %v", got)
+	type extra struct{ completion, convention, billableReason, detail string }
+	extras := map[string]extra{}
+	rows, err := db.QueryContext(context.Background(), `SELECT span_id, coalesce(completion, 'NULL'), coalesce(token_convention, 'NULL'),
+		coalesce(billable_reason, 'NULL'), coalesce(pricing_detail, 'NULL') FROM usage_records`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var span string
+		var e extra
+		require.NoError(t, rows.Scan(&span, &e.completion, &e.convention, &e.billableReason, &e.detail))
+		extras[span] = e
+	}
+	require.NoError(t, rows.Err())
+	require.NoError(t, rows.Close())
+
+	type want struct {
+		respModel, catalogModel, in, out, cacheRead, cacheWrite, cost string
+		extra
+	}
+	wants := map[string]want{ // by request model and output tokens
+		"claude-sonnet-4-5|800": {"claude-sonnet-4-5-20250929", "claude-sonnet-4-5", "10300", "800", "4000", "1100", "0.032925",
+			extra{"complete", "exclusive", "default", "NULL"}},
+		"claude-sonnet-4-5|600": {"claude-sonnet-4-5-20250929", "claude-sonnet-4-5", "5500", "600", "2000", "500", "0.020475",
+			extra{"complete", "exclusive", "default", "NULL"}},
+		"claude-haiku-4-5|1": {"claude-haiku-4-5-20251001", "claude-haiku-4-5", "3000", "1", "1000", "0", "0.002105",
+			extra{"stopped", "exclusive", "partial", "partial: the call was stopped before its end; priced from the usage reported until then (a lower bound); " +
+				"streamed Anthropic call with output 0 or 1: only the message_start usage arrived, so the stream was stopped and its counts are a lower bound"}},
+	}
+	app := apps["initech"]
+	for _, g := range got {
+		key := g["request_model"] + "|" + g["output_tokens"]
+		w, ok := wants[key]
+		if !assert.True(t, ok, "unexpected record %v", g) {
+			continue
+		}
+		assert.Equal(t, app.TraceID, g["trace_id"], key)
+		assert.Equal(t, row{
+			"event_id": g["event_id"], "time": g["time"], "trace_id": g["trace_id"], "span_id": g["span_id"],
+			"tenant_id": "initech", "user_id": "u-3", "feature": "agent", "service_name": "nodeapp",
+			"environment": "e2e", "provider": "anthropic", "operation": "chat",
+			"request_model": g["request_model"], "response_model": w.respModel, "catalog_model": w.catalogModel,
+			"input_tokens": w.in, "output_tokens": w.out, "cache_read_tokens": w.cacheRead,
+			"cache_write_tokens": w.cacheWrite, "reasoning_tokens": "0", "cost_usd": w.cost,
+			"pricing_status": "priced", "billable": "1",
+		}, g, key)
+		assert.Equal(t, w.extra, extras[g["span_id"]], key)
 	}
 }

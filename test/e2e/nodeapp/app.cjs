@@ -1,10 +1,14 @@
 // End-to-end test app: a Node service that calls the OpenAI API through the
 // official `openai` package, instrumented by @opentelemetry/instrumentation-openai,
-// and exports its spans over OTLP/HTTP — the way a customer's app feeds genaimeter.
+// and the Anthropic API through `@anthropic-ai/sdk`, instrumented by
+// @traceloop/instrumentation-anthropic (OpenLLMetry JS), and exports its spans
+// over OTLP/HTTP — the way a customer's app feeds genaimeter.
 //
-// The OpenAI API is a loopback stand-in started in this process (no network,
-// no key): it answers with the token usage written in the prompt,
-// "usage:<input>,<output>", so that the test chooses the numbers it asserts.
+// Both APIs are a loopback stand-in started in this process (no network, no
+// key): it answers with the token usage written in the prompt,
+// "usage:<input>,<output>[,<cache_read>,<cache_write>]", so that the test
+// chooses the numbers it asserts. Anthropic's input_tokens excludes the cache,
+// as the real API's does.
 //
 // Environment:
 //   OTLP_ENDPOINT  collector OTLP/HTTP base URL (default http://127.0.0.1:4318)
@@ -16,8 +20,12 @@
 //                  a batch boundary falls inside a request), deterministically.
 //   APP_PLAN       JSON list of requests, each handled under its own app span:
 //                  [{"tenant": "acme", "user": "u-1", "feature": "reply",
-//                    "calls": [{"api": "chat" | "chat_stream" | "embeddings" | "responses",
-//                               "model": "gpt-4o", "input": 100, "output": 20}]}]
+//                    "calls": [{"api": "chat" | "chat_stream" | "embeddings" | "responses" |
+//                                      "messages" | "messages_stream" | "messages_stream_stopped",
+//                               "model": "gpt-4o", "input": 100, "output": 20,
+//                               "cache_read": 0, "cache_write": 0}]}]
+//                  messages_stream_stopped reads the stream's first text and then stops it
+//                  with an AbortController, as a user's "stop" button does.
 // Prints one JSON line per request: {"tenant", "trace_id", "span_id"} of its app span.
 'use strict';
 
@@ -28,6 +36,7 @@ const { BatchSpanProcessor, SimpleSpanProcessor } = require('@opentelemetry/sdk-
 const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http');
 const { resourceFromAttributes } = require('@opentelemetry/resources');
 const { OpenAIInstrumentation } = require('@opentelemetry/instrumentation-openai');
+const { AnthropicInstrumentation } = require('@traceloop/instrumentation-anthropic');
 
 const mode = process.env.SPAN_EXPORT || 'batch';
 if (mode !== 'batch' && mode !== 'children_first') throw new Error('SPAN_EXPORT must be batch or children_first, got ' + mode);
@@ -46,15 +55,48 @@ instrumentation.setTracerProvider(provider);
 // metric instruments here (without it, a streamed call fails on an undefined
 // histogram). No meter provider is registered: the metrics are no-ops.
 instrumentation.setMeterProvider(api.metrics.getMeterProvider());
+const anthropicInstrumentation = new AnthropicInstrumentation({ traceContent: false });
+anthropicInstrumentation.setTracerProvider(provider);
 const OpenAI = require('openai');
+const Anthropic = require('@anthropic-ai/sdk');
 
 // Dated model names, as the real API answers in the `model` field.
-const DATED = { 'gpt-4o': 'gpt-4o-2024-08-06', 'gpt-4o-mini': 'gpt-4o-mini-2024-07-18', 'gpt-4.1-mini': 'gpt-4.1-mini-2025-04-14' };
+const DATED = { 'gpt-4o': 'gpt-4o-2024-08-06', 'gpt-4o-mini': 'gpt-4o-mini-2024-07-18', 'gpt-4.1-mini': 'gpt-4.1-mini-2025-04-14',
+  'claude-sonnet-4-5': 'claude-sonnet-4-5-20250929', 'claude-haiku-4-5': 'claude-haiku-4-5-20251001' };
 
 function usageOf(body) {
-  const m = JSON.stringify(body).match(/usage:(\d+),(\d+)/);
-  if (!m) throw new Error('request without "usage:<input>,<output>": ' + JSON.stringify(body));
-  return { input: +m[1], output: +m[2] };
+  const s = JSON.stringify(body);
+  const m = s.match(/usage:(\d+),(\d+)(?:,(\d+),(\d+))?/);
+  if (!m) throw new Error('request without "usage:<input>,<output>": ' + s);
+  return { input: +m[1], output: +m[2], cacheRead: +(m[3] || 0), cacheWrite: +(m[4] || 0), stall: s.includes('stall') };
+}
+
+// anthropicMessages answers /v1/messages like the Anthropic API: input_tokens
+// without the cache; a stream sends the input side and output_tokens 1 in
+// message_start and the final output_tokens in message_delta. A "stall"
+// request gets message_start and its first text, then nothing until the client
+// goes away.
+function anthropicMessages(res, body, u, model) {
+  const usage = (output) => ({ input_tokens: u.input, cache_read_input_tokens: u.cacheRead,
+    cache_creation_input_tokens: u.cacheWrite, output_tokens: output });
+  if (!body.stream) {
+    res.writeHead(200, { 'content-type': 'application/json', 'request-id': 'req_e2e' });
+    res.end(JSON.stringify({ id: 'msg_e2e', type: 'message', role: 'assistant', model, content: [{ type: 'text', text: 'Hello' }],
+      stop_reason: 'end_turn', stop_sequence: null, usage: usage(u.output) }));
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  const ev = (type, o) => res.write('event: ' + type + '\ndata: ' + JSON.stringify({ type, ...o }) + '\n\n');
+  ev('message_start', { message: { id: 'msg_e2e_stream', type: 'message', role: 'assistant', model, content: [],
+    stop_reason: null, stop_sequence: null, usage: usage(1) } });
+  ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } });
+  ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'Hel' } });
+  if (u.stall) return;
+  ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'lo' } });
+  ev('content_block_stop', { index: 0 });
+  ev('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: u.output } });
+  ev('message_stop', {});
+  res.end();
 }
 
 // startStandIn serves the subset of the OpenAI API the app calls.
@@ -74,6 +116,7 @@ function startStandIn() {
         return;
       }
       const model = DATED[body.model] || body.model;
+      if (req.method === 'POST' && req.url === '/v1/messages') return anthropicMessages(res, body, u, model);
       const json = (o) => {
         res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': 'req_e2e' });
         res.end(JSON.stringify(o));
@@ -111,9 +154,30 @@ function startStandIn() {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
-async function call(client, c) {
+async function call(client, anthropic, c) {
   const prompt = `usage:${c.input},${c.output}`;
+  const message = (extra, text) => ({ model: c.model, max_tokens: 1024, ...extra,
+    messages: [{ role: 'user', content: `usage:${c.input},${c.output},${c.cache_read || 0},${c.cache_write || 0}${text || ''}` }] });
   switch (c.api) {
+    case 'messages':
+      return anthropic.messages.create(message({}));
+    case 'messages_stream': {
+      const stream = await anthropic.messages.create(message({ stream: true }));
+      for await (const _ of stream) { /* drain: the span ends with the stream */ }
+      return undefined;
+    }
+    case 'messages_stream_stopped': {
+      const ac = new AbortController();
+      try {
+        const stream = await anthropic.messages.create(message({ stream: true }, ' stall'), { signal: ac.signal });
+        for await (const ev of stream) {
+          if (ev.type === 'content_block_delta') ac.abort();
+        }
+      } catch (e) {
+        if (!/abort/i.test(String(e && (e.name + e.message)))) throw e;
+      }
+      return undefined;
+    }
     case 'chat':
       return client.chat.completions.create({ model: c.model, messages: [{ role: 'user', content: prompt }] });
     case 'chat_stream': {
@@ -136,6 +200,7 @@ async function main() {
   if (plan.length === 0) throw new Error('APP_PLAN is empty');
   const server = await startStandIn();
   const client = new OpenAI({ apiKey: 'sk-e2e', baseURL: `http://127.0.0.1:${server.address().port}/v1`, maxRetries: 0 });
+  const anthropic = new Anthropic({ apiKey: 'sk-ant-e2e', baseURL: `http://127.0.0.1:${server.address().port}`, maxRetries: 0 });
   const tracer = api.trace.getTracer('nodeapp');
   for (const r of plan) {
     // The app span carries the identity; the LLM calls are its children and
@@ -143,7 +208,7 @@ async function main() {
     await tracer.startActiveSpan('POST /api/reply', { kind: api.SpanKind.SERVER,
       attributes: { 'tenant.id': r.tenant, 'enduser.id': r.user, 'app.feature': r.feature } }, async (span) => {
       try {
-        for (const c of r.calls) await call(client, c);
+        for (const c of r.calls) await call(client, anthropic, c);
         // The exporter's request returns once the collector has taken the spans.
         if (childrenFirst) await provider.forceFlush();
       } finally {
@@ -155,6 +220,7 @@ async function main() {
   }
   await provider.forceFlush();
   await provider.shutdown();
+  server.closeAllConnections();
   server.close();
 }
 

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/genaimeter/genaimeter/exporter/genaibillingexporter/internal/metadata"
+	"github.com/genaimeter/genaimeter/internal/configcheck"
 	"github.com/genaimeter/genaimeter/internal/filemap"
 	"github.com/genaimeter/genaimeter/internal/plogselect"
 	"github.com/genaimeter/genaimeter/internal/usage"
@@ -79,6 +80,13 @@ func (e *billingExporter) start(ctx context.Context, host component.Host) error 
 	tb, err := metadata.NewTelemetryBuilder(e.set)
 	if err != nil {
 		return err
+	}
+	// Before exporterhelper starts the queue: its own error does not name
+	// the missing extension.
+	if q := e.cfg.QueueConfig; q.HasValue() && q.Get().StorageID != nil {
+		if err := configcheck.StorageExtension("sending_queue.storage", *q.Get().StorageID, host); err != nil {
+			return err
+		}
 	}
 	e.telemetry = tb
 	client, err := e.cfg.ClientConfig.ToClient(ctx, host.GetExtensions(), e.set)

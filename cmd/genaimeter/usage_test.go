@@ -121,9 +121,9 @@ func TestUsageTableEscapesControlCharacters(t *testing.T) {
 	require.NoError(t, s.Migrate(ctx))
 	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	_, _, err = s.Insert(ctx, []usagerec.Record{
-		{EventID: "f1", Time: at, TenantID: "evil\nglobex  gpt-4o  1000  0  0  0  0  0  100.00  0", CatalogModel: "gpt-4o",
+		{EventID: fmt.Sprintf("%048x", "f1"), Time: at, TenantID: "evil\nglobex  gpt-4o  1000  0  0  0  0  0  100.00  0", CatalogModel: "gpt-4o",
 			InputTokens: 1, CostUSD: "0.01", PricingStatus: usagerec.StatusPriced},
-		{EventID: "f2", Time: at, TenantID: "acme", CatalogModel: "gpt\x1b[2J\u202e-4o\\x",
+		{EventID: fmt.Sprintf("%048x", "f2"), Time: at, TenantID: "acme", CatalogModel: "gpt\x1b[2J\u202e-4o\\x",
 			InputTokens: 2, CostUSD: "0.02", PricingStatus: usagerec.StatusPriced},
 	})
 	require.NoError(t, err)

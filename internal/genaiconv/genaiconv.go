@@ -34,6 +34,14 @@ const (
 	// workflow or SDK wrapper span): it is never metered, so no call is counted
 	// twice.
 	Aggregate
+	// Wrapper is an SDK span around one model call (the Vercel AI SDK's
+	// ai.streamText around ai.streamText.doStream): it repeats its model-call
+	// child's usage, so it is not metered when that child arrives. But a
+	// stopped stream leaves the child unended and only the wrapper arrives:
+	// the processor then makes it a flagged record, never nothing. Extract
+	// returns its call (operation, provider, models, Streamed and whatever
+	// usage it carries).
+	Wrapper
 )
 
 func (k Kind) String() string {
@@ -44,6 +52,8 @@ func (k Kind) String() string {
 		return "Inference"
 	case Aggregate:
 		return "Aggregate"
+	case Wrapper:
+		return "Wrapper"
 	}
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -362,6 +372,8 @@ type scan struct {
 	hasLFUse bool
 	hasLFCst bool
 	aggUsage bool
+	// streamWrapper: the span is a streaming SDK wrapper (ai.streamText).
+	streamWrapper bool
 }
 
 func (s *scan) visit(k string, v pcommon.Value) bool {
@@ -452,10 +464,15 @@ func Extract(span ptrace.Span, scope Scope, conv *Conventions) (Call, Kind, erro
 		return Call{}, NotGenAI, nil
 	}
 	kind, op := s.classify(span.Name())
-	if kind != Inference {
+	switch {
+	case kind == Wrapper && s.err != nil:
+		// Not metered unless its child never arrives; a malformed count then
+		// reads as no usage, rather than failing a span nobody meters today.
+		s.ranks = [numFields]uint8{}
+		s.counts = [numFields]int64{}
+	case kind != Inference && kind != Wrapper:
 		return Call{}, kind, nil
-	}
-	if s.err != nil {
+	case s.err != nil:
 		return Call{}, Inference, s.err
 	}
 	c := Call{
@@ -498,6 +515,12 @@ func Extract(span ptrace.Span, scope Scope, conv *Conventions) (Call, Kind, erro
 		}
 	}
 	c.Usage = u
+	if kind == Wrapper {
+		// Its completion is judged by the processor, from whether its
+		// model-call child arrives.
+		c.Streamed = s.streamWrapper
+		return c, Wrapper, nil
+	}
 	judgeCompletion(span, &c, res)
 	return c, Inference, nil
 }
@@ -526,6 +549,20 @@ var aggregateOps = map[string]bool{
 	"invoke_agent": true, "create_agent": true, "invoke_workflow": true, "execute_tool": true,
 	"retrieval": true, "plan": true, "agent_step": true,
 	"framework": true, // Spring AI ChatClient span
+}
+
+// vercelWrappers are the Vercel AI SDK spans around exactly one kind of model
+// call (their do* child): the operation of that call and whether it streams.
+var vercelWrappers = map[string]struct {
+	op     string
+	stream bool
+}{
+	"ai.generateText":   {"chat", false},
+	"ai.streamText":     {"chat", true},
+	"ai.generateObject": {"chat", false},
+	"ai.streamObject":   {"chat", true},
+	"ai.embed":          {"embeddings", false},
+	"ai.embedMany":      {"embeddings", false},
 }
 
 // normalizeOp maps non-standard operation names onto semconv values.
@@ -581,6 +618,17 @@ func (s *scan) classify(name string) (Kind, string) {
 	case vercelOther && s.aiOp != "ai.toolCall" && name != "ai.toolCall":
 		// ai.generateText, ai.streamText, ai.embed, ...: the wrapper repeats its
 		// do* children's usage.
+		id := s.aiOp
+		if id == "" {
+			id = name
+		}
+		if w, ok := vercelWrappers[id]; ok {
+			if op == "" {
+				op = w.op
+			}
+			s.streamWrapper = w.stream
+			return Wrapper, op
+		}
 		return Aggregate, ""
 	}
 

@@ -418,12 +418,28 @@ func TestExtractVercelAI(t *testing.T) {
 		name:  "legacy wrapper ai.generateText repeats its child",
 		span:  "ai.generateText",
 		attrs: map[string]any{"ai.operationId": "ai.generateText", "ai.model.provider": "openai.chat", "ai.model.id": "gpt-4o", "ai.usage.inputTokens": 1300},
-		kind:  Aggregate,
+		kind:  Wrapper,
+		call: Call{Operation: "chat", Provider: "openai", RequestModel: "gpt-4o", Usage: Usage{Input: 1300, Reported: true},
+			TokenConvention: ConvInclusive, OutputConvention: ConvInclusive},
 	}, {
 		name:  "ai.streamText wrapper recognized by span name alone",
 		span:  "ai.streamText",
 		attrs: map[string]any{"ai.model.provider": "anthropic.messages", "ai.model.id": "claude-sonnet-4-5", "ai.usage.promptTokens": 10},
-		kind:  Aggregate,
+		kind:  Wrapper,
+		call: Call{Operation: "chat", Provider: "anthropic", RequestModel: "claude-sonnet-4-5", Usage: Usage{Input: 10, Reported: true},
+			TokenConvention: ConvInclusive, OutputConvention: ConvInclusive},
+	}, {
+		name:  "a stopped ai.streamText: the wrapper alone, no usage",
+		span:  "ai.streamText",
+		attrs: map[string]any{"ai.operationId": "ai.streamText", "ai.model.provider": "openai.chat", "ai.model.id": "gpt-4o-mini"},
+		kind:  Wrapper,
+		call:  Call{Operation: "chat", Provider: "openai", RequestModel: "gpt-4o-mini"},
+	}, {
+		name:  "a wrapper's malformed usage reads as none (it is not metered unless its child never comes)",
+		span:  "ai.generateObject",
+		attrs: map[string]any{"ai.operationId": "ai.generateObject", "ai.model.provider": "openai.chat", "ai.model.id": "gpt-4o", "ai.usage.promptTokens": -1},
+		kind:  Wrapper,
+		call:  Call{Operation: "chat", Provider: "openai", RequestModel: "gpt-4o"},
 	}, {
 		name:  "v5 doStream with promptTokens, Anthropic cache write, Anthropic provider id",
 		span:  "ai.streamText.doStream",
@@ -448,7 +464,9 @@ func TestExtractVercelAI(t *testing.T) {
 		name:  "ai.embed wrapper",
 		span:  "ai.embed",
 		attrs: map[string]any{"ai.operationId": "ai.embed", "ai.model.provider": "openai.embedding", "ai.model.id": "text-embedding-3-small", "ai.usage.tokens": 8},
-		kind:  Aggregate,
+		kind:  Wrapper,
+		call: Call{Operation: "embeddings", Provider: "openai", RequestModel: "text-embedding-3-small", Usage: Usage{Input: 8, Reported: true},
+			TokenConvention: ConvInclusive, OutputConvention: ConvInclusive},
 	}, {
 		name:  "ai.toolCall is not a call",
 		span:  "ai.toolCall",
@@ -945,6 +963,18 @@ func TestKindString(t *testing.T) {
 	for k, want := range map[Kind]string{NotGenAI: "NotGenAI", Inference: "Inference", Aggregate: "Aggregate", 9: "Kind(9)"} {
 		if k.String() != want {
 			t.Errorf("%d: %q", k, k.String())
+		}
+	}
+}
+
+// TestExtractWrapperStreamed: a wrapper says whether it streams (the
+// processor judges its completion from that when its child never arrives);
+// its own completion is left unjudged.
+func TestExtractWrapperStreamed(t *testing.T) {
+	for name, want := range map[string]bool{"ai.streamText": true, "ai.streamObject": true, "ai.generateText": false, "ai.embedMany": false} {
+		call, kind, err := Extract(mkSpan(t, name, map[string]any{"ai.model.provider": "openai.chat", "ai.model.id": "gpt-4o"}, false), Scope{Name: "ai"}, nil)
+		if err != nil || kind != Wrapper || call.Streamed != want || call.Completion != "" {
+			t.Errorf("%s: kind %v, streamed %v, completion %q, err %v; want Wrapper, streamed %v, no completion", name, kind, call.Streamed, call.Completion, err, want)
 		}
 	}
 }

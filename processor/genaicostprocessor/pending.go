@@ -24,9 +24,19 @@ type pendingCall struct {
 	// seq and idx locate the call in attribution.ancestors.storage: entry
 	// seq, resource spans idx. seq 0: not stored.
 	seq, idx uint64
-	// passThrough marks a call read back from storage that is no longer an
-	// LLM call under the current configuration: it goes on unmetered.
+	// passThrough marks a call that goes on unmetered: read back from
+	// storage and no longer an LLM call under the current configuration, or
+	// a wrapper whose model-call child arrived.
 	passThrough bool
+	// wrapper marks an SDK wrapper span (genaiconv.Wrapper) waiting for its
+	// model-call child rather than for its ancestors: it is metered only if
+	// the child never arrives.
+	wrapper bool
+}
+
+// span is the held span.
+func (pc *pendingCall) span() ptrace.Span {
+	return pc.td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
 }
 
 // pendingCalls is the set of held calls: a FIFO in arrival order (which is
@@ -51,8 +61,18 @@ func (q *pendingCalls) has(trace pcommon.TraceID) bool {
 }
 
 func (q *pendingCalls) add(td ptrace.Traces, call genaiconv.Call, own *ancestry.Identity, deadline time.Time) *pendingCall {
+	return q.hold(newPendingCall(td, call, own), deadline)
+}
+
+// newPendingCall is a call that is not (yet) held.
+func newPendingCall(td ptrace.Traces, call genaiconv.Call, own *ancestry.Identity) *pendingCall {
 	span := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
-	pc := &pendingCall{td: td, call: call, own: *own, trace: span.TraceID(), deadline: deadline}
+	return &pendingCall{td: td, call: call, own: *own, trace: span.TraceID()}
+}
+
+// hold holds pc until deadline.
+func (q *pendingCalls) hold(pc *pendingCall, deadline time.Time) *pendingCall {
+	pc.deadline = deadline
 	q.queue = append(q.queue, pc)
 	q.byTrace[pc.trace] = append(q.byTrace[pc.trace], pc)
 	q.active++
@@ -121,11 +141,21 @@ func (q *pendingCalls) compact() {
 	}
 }
 
-// resolvable lets go the held calls of a trace whose identity is now final.
-func (q *pendingCalls) resolvable(trace pcommon.TraceID, mem *ancestry.Memory) []*pendingCall {
+// resolvable lets go the held calls of a trace whose identity is now final,
+// and the held wrappers whose model-call child has now been seen (those go on
+// unmetered: the child is the call).
+func (q *pendingCalls) resolvable(trace pcommon.TraceID, mem *ancestry.Memory, calls *callIndex) []*pendingCall {
 	var out []*pendingCall
 	for _, pc := range append([]*pendingCall(nil), q.byTrace[trace]...) {
-		span := pc.td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+		span := pc.span()
+		if pc.wrapper {
+			if calls.has(ancestry.Key{Trace: trace, Span: span.SpanID()}) {
+				pc.passThrough = true
+				q.take(pc)
+				out = append(out, pc)
+			}
+			continue
+		}
 		id := pc.own
 		if mem.Resolve(trace, span.ParentSpanID(), &id) {
 			q.take(pc)

@@ -42,6 +42,9 @@ const (
 	releaseExpired  = "wait_expired"
 	releaseCapacity = "capacity"
 	releaseShutdown = "shutdown"
+	// releaseCallArrived: a held wrapper's model-call child arrived; the
+	// wrapper goes on unmetered.
+	releaseCallArrived = "call_arrived"
 )
 
 type costProcessor struct {
@@ -58,8 +61,11 @@ type costProcessor struct {
 	billing    *biller
 
 	// mu guards the ancestry memory and the held calls.
-	mu      sync.Mutex
-	memory  *ancestry.Memory
+	mu     sync.Mutex
+	memory *ancestry.Memory
+	// calls remembers the spans with an LLM call below them, so that a
+	// wrapper span knows whether its call was seen (wrappers.go).
+	calls   *callIndex
 	pending pendingCalls
 	// store keeps the held calls in attribution.ancestors.storage; nil when
 	// they are in memory only. inflight are the stored calls let go into a
@@ -114,6 +120,7 @@ func newCostProcessor(set processor.Settings, cfg *Config, next consumer.Traces)
 		keys:         [ancestry.NumFields][]string{idTenant: a.Tenant, idUser: a.User, idSession: a.Session, idFeature: a.Feature},
 		now:          time.Now,
 		memory:       ancestry.New(a.Ancestors.MaxRememberedSpans),
+		calls:        newCallIndex(a.Ancestors.MaxRememberedSpans),
 		pending:      newPendingCalls(),
 		inflight:     map[ptrace.Traces][]*pendingCall{},
 		id:           set.ID,
@@ -130,7 +137,7 @@ func newCostProcessor(set processor.Settings, cfg *Config, next consumer.Traces)
 	for _, s := range []string{usage.StatusPriced, usage.StatusUnpriced, usage.StatusNoUsage} {
 		p.statusAttrs[s] = metric.WithAttributeSet(attribute.NewSet(attribute.String("pricing_status", s)))
 	}
-	for _, r := range []string{releaseArrived, releaseExpired, releaseCapacity, releaseShutdown} {
+	for _, r := range []string{releaseArrived, releaseExpired, releaseCapacity, releaseShutdown, releaseCallArrived} {
 		p.releaseAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("release_reason", r)))
 	}
 	return p, nil
@@ -193,8 +200,10 @@ func (p *costProcessor) restore(ctx context.Context, host component.Host, id com
 		pc := p.pending.add(sc.td, call, &own, deadline)
 		pc.seq, pc.idx = sc.seq, sc.idx
 		// Only a change of configuration (token_conventions) can make a stored
-		// call malformed or not an LLM call; it then goes on as it came.
-		pc.passThrough = err != nil || kind != genaiconv.Inference
+		// call malformed or not an LLM call; it then goes on as it came. A
+		// wrapper waits again for its call.
+		pc.wrapper = kind == genaiconv.Wrapper
+		pc.passThrough = err != nil || (kind != genaiconv.Inference && !pc.wrapper)
 		n++
 	}
 	p.store = store
@@ -273,6 +282,9 @@ type batchCounts struct {
 	// holds are the calls the batch held (capacity may let one go again within
 	// the same walk).
 	holds []*pendingCall
+	// wrappers are the wrapper spans of the batch, taken out during the walk
+	// and decided after it (decideWrappers).
+	wrappers []*pendingCall
 }
 
 func (n *batchCounts) carry(pc *pendingCall) { n.carried = append(n.carried, pc) }
@@ -310,11 +322,18 @@ func (p *costProcessor) processTraces(ctx context.Context, td ptrace.Traces) (pt
 			})
 		}
 	}
-	// Calls held earlier whose ancestors came with this batch go on with it.
+	// Wrappers of this batch, now that every call of it was seen.
+	p.decideWrappers(ctx, &n)
+	// Calls held earlier whose ancestors came with this batch go on with it,
+	// and so do wrappers held earlier whose call came with it (unmetered).
 	for _, trace := range touched {
-		for _, pc := range p.pending.resolvable(trace, p.memory) {
+		for _, pc := range p.pending.resolvable(trace, p.memory, p.calls) {
 			p.finishHeld(ctx, pc, &n)
-			n.release(releaseArrived, 1)
+			if pc.wrapper {
+				n.release(releaseCallArrived, 1)
+			} else {
+				n.release(releaseArrived, 1)
+			}
 			n.carry(pc)
 		}
 	}
@@ -328,8 +347,10 @@ func (p *costProcessor) processTraces(ctx context.Context, td ptrace.Traces) (pt
 		// The batch is refused, as contrib does, and its sender sends it again:
 		// the calls it held are let go of, or they would go on twice. Held
 		// calls let go during the walk came with earlier batches, already
-		// accepted: they go on alone.
+		// accepted: they go on alone. The batch's own wrappers come back
+		// with it.
 		p.unhold(&n)
+		n.dropBatchWrappers()
 		p.mu.Unlock()
 		return td, errors.Join(refused, p.emit(ctx, n.carried, &n))
 	}
@@ -503,6 +524,10 @@ func (p *costProcessor) record(ctx context.Context, n *batchCounts) {
 func (p *costProcessor) processSpan(ctx context.Context, span ptrace.Span, scope genaiconv.Scope, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, n *batchCounts) bool {
 	attrs := span.Attributes()
 	call, kind, err := genaiconv.Extract(span, scope, p.conv)
+	if kind == genaiconv.Wrapper {
+		p.takeWrapper(span, call, rs, ss, n)
+		return true
+	}
 	if err != nil {
 		n.skipped++
 		attrs.PutStr(usage.AttrSkipped, err.Error())
@@ -514,20 +539,12 @@ func (p *costProcessor) processSpan(ctx context.Context, span ptrace.Span, scope
 	if kind != genaiconv.Inference {
 		return false
 	}
+	p.noteCall(span)
 	own := p.callIdentity(attrs, call)
 	id := own
 	final := p.memory.Resolve(span.TraceID(), span.ParentSpanID(), &id)
 	if !final && p.cfg.Attribution.Ancestors.Wait > 0 {
-		if p.pending.len() >= p.cfg.Attribution.Ancestors.MaxPendingSpans {
-			// Full: the oldest held call goes on now, with what is known.
-			if pc := p.pending.popOldest(); pc != nil {
-				p.finishHeld(ctx, pc, n)
-				n.release(releaseCapacity, 1)
-				n.carry(pc)
-			}
-		}
-		n.holds = append(n.holds, p.pending.add(holdCopy(span, rs, ss), call, &own, p.now().Add(p.cfg.Attribution.Ancestors.Wait)))
-		n.held++
+		p.holdCall(ctx, newPendingCall(holdCopy(span, rs, ss), call, &own), n)
 		return true
 	}
 	p.finish(ctx, span, call, &id, rs, ss, n)
@@ -552,14 +569,18 @@ func (p *costProcessor) finishHeld(ctx context.Context, pc *pendingCall, n *batc
 	if pc.passThrough {
 		return
 	}
+	n.bill.releasing = true // a rule error has no sender to go back to
+	defer func() { n.bill.releasing = false }()
+	if pc.wrapper {
+		p.finishWrapper(ctx, pc, n)
+		return
+	}
 	rs := pc.td.ResourceSpans().At(0)
 	ss := rs.ScopeSpans().At(0)
 	span := ss.Spans().At(0)
 	id := pc.own
 	p.memory.Resolve(span.TraceID(), span.ParentSpanID(), &id)
-	n.bill.releasing = true // a rule error has no sender to go back to
 	p.finish(ctx, span, pc.call, &id, rs, ss, n)
-	n.bill.releasing = false
 }
 
 // expireLoop lets held calls go when their wait has run out.
@@ -761,8 +782,11 @@ func (p *costProcessor) finish(ctx context.Context, span ptrace.Span, call genai
 	// The plan, then billable or not with a reason: the call and its cost stay.
 	plan := p.decideBillable(ctx, rs, ss, span, id[idTenant], partial, &n.bill)
 	var notes []string
-	if partial {
+	switch {
+	case partial:
 		notes = append(notes, partialDetail(&call))
+	case status == usage.StatusPriced && call.CompletionDetail != "":
+		notes = append(notes, call.CompletionDetail)
 	}
 	if dec.note != "" {
 		notes = append(notes, dec.note)

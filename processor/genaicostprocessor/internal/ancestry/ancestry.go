@@ -106,3 +106,13 @@ func (m *Memory) Resolve(trace pcommon.TraceID, parent pcommon.SpanID, id *Ident
 	}
 	return true
 }
+
+// Parent returns the parent of a remembered span; ok is false when the span
+// is not remembered.
+func (m *Memory) Parent(k Key) (parent pcommon.SpanID, ok bool) {
+	i, ok := m.index[k]
+	if !ok {
+		return pcommon.SpanID{}, false
+	}
+	return m.ring[i].parent, true
+}

@@ -54,3 +54,14 @@ func TestResolveStopsOnACycle(t *testing.T) {
 	id := Identity{}
 	assert.True(t, m.Resolve(tr, pcommon.SpanID{1}, &id))
 }
+
+func TestParent(t *testing.T) {
+	m := New(10)
+	tr := pcommon.TraceID{1}
+	m.Put(Key{tr, pcommon.SpanID{2}}, pcommon.SpanID{1}, &Identity{})
+	p, ok := m.Parent(Key{tr, pcommon.SpanID{2}})
+	assert.True(t, ok)
+	assert.Equal(t, pcommon.SpanID{1}, p)
+	_, ok = m.Parent(Key{tr, pcommon.SpanID{1}})
+	assert.False(t, ok, "not remembered")
+}

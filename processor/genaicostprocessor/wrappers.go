@@ -1,0 +1,161 @@
+package genaicostprocessor // import "github.com/genaimeter/genaimeter/processor/genaicostprocessor"
+
+import (
+	"context"
+	"slices"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/genaimeter/genaimeter/internal/genaiconv"
+	"github.com/genaimeter/genaimeter/processor/genaicostprocessor/internal/ancestry"
+)
+
+// An SDK wrapper span (the Vercel AI SDK's ai.streamText) repeats the usage
+// of its model-call child (ai.streamText.doStream), which is the call that is
+// metered. But when a stream is stopped the SDK never ends the child: only
+// the wrapper arrives, and the call would leave no record at all. So a
+// wrapper waits for its child up to attribution.ancestors.wait: if an LLM
+// call of the same trace below it arrives (before or after it), the wrapper
+// goes on unmetered, as any aggregate; if none does, the wrapper itself
+// becomes a flagged record — no_usage (or priced from whatever usage it
+// carries), completion stopped or unknown, the reason in its detail. Its
+// event id is its own trace and span: a replay or a restart after a crash
+// (it is held in attribution.ancestors.storage like any held call) maps onto
+// the same record.
+
+// maxCallDepth bounds how many ancestors of an LLM call are marked as having
+// a call below them (a wrapper is the direct parent of its call in every SDK
+// known; a few levels leave room for an intermediate span).
+const maxCallDepth = 8
+
+// callIndex remembers the spans that have an LLM call below them, for the
+// most recent calls: bounded like the ancestry memory, oldest forgotten first.
+type callIndex struct {
+	set  map[ancestry.Key]struct{}
+	ring []ancestry.Key
+	next int
+	max  int
+}
+
+func newCallIndex(capacity int) *callIndex {
+	return &callIndex{set: map[ancestry.Key]struct{}{}, max: max(capacity, 1)}
+}
+
+func (c *callIndex) add(k ancestry.Key) {
+	if _, ok := c.set[k]; ok {
+		return
+	}
+	if len(c.ring) < c.max {
+		c.ring = append(c.ring, k)
+	} else {
+		delete(c.set, c.ring[c.next])
+		c.ring[c.next] = k
+		c.next = (c.next + 1) % c.max
+	}
+	c.set[k] = struct{}{}
+}
+
+func (c *callIndex) has(k ancestry.Key) bool {
+	_, ok := c.set[k]
+	return ok
+}
+
+// noteCall marks the parent of an LLM call span, and its ancestors as far as
+// they are remembered, as having a call below them.
+func (p *costProcessor) noteCall(span ptrace.Span) {
+	trace, parent := span.TraceID(), span.ParentSpanID()
+	for d := 0; d < maxCallDepth && !parent.IsEmpty(); d++ {
+		k := ancestry.Key{Trace: trace, Span: parent}
+		p.calls.add(k)
+		next, ok := p.memory.Parent(k)
+		if !ok {
+			return
+		}
+		parent = next
+	}
+}
+
+// takeWrapper takes a wrapper span out of the batch (a copy, with its
+// resource and scope): decideWrappers puts it back, holds it or meters it
+// once every call of the batch has been seen, whatever the order of spans.
+func (p *costProcessor) takeWrapper(span ptrace.Span, call genaiconv.Call, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, n *batchCounts) {
+	own := p.callIdentity(span.Attributes(), call)
+	pc := newPendingCall(holdCopy(span, rs, ss), call, &own)
+	pc.wrapper = true
+	n.wrappers = append(n.wrappers, pc)
+}
+
+// decideWrappers decides the wrappers of a batch, after its walk: a wrapper
+// whose call was seen goes on unmetered; the others wait for it (or, without
+// a wait, are metered now).
+func (p *costProcessor) decideWrappers(ctx context.Context, n *batchCounts) {
+	wait := p.cfg.Attribution.Ancestors.Wait
+	for _, pc := range n.wrappers {
+		span := pc.span()
+		switch {
+		case p.calls.has(ancestry.Key{Trace: span.TraceID(), Span: span.SpanID()}):
+			pc.passThrough = true
+			n.carry(pc)
+		case wait > 0:
+			p.holdCall(ctx, pc, n)
+		default:
+			p.finishWrapper(ctx, pc, n)
+			n.carry(pc)
+		}
+	}
+}
+
+// holdCall holds pc for attribution.ancestors.wait; when the held calls are
+// at max_pending_spans, the oldest goes on now, with what is known.
+func (p *costProcessor) holdCall(ctx context.Context, pc *pendingCall, n *batchCounts) {
+	if p.pending.len() >= p.cfg.Attribution.Ancestors.MaxPendingSpans {
+		if old := p.pending.popOldest(); old != nil {
+			p.finishHeld(ctx, old, n)
+			n.release(releaseCapacity, 1)
+			n.carry(old)
+		}
+	}
+	n.holds = append(n.holds, p.pending.hold(pc, p.now().Add(p.cfg.Attribution.Ancestors.Wait)))
+	n.held++
+}
+
+// dropBatchWrappers takes the wrappers of a refused batch out of the calls
+// let go: they come back with the batch.
+func (n *batchCounts) dropBatchWrappers() {
+	if len(n.wrappers) == 0 {
+		return
+	}
+	n.carried = slices.DeleteFunc(n.carried, func(pc *pendingCall) bool { return slices.Contains(n.wrappers, pc) })
+}
+
+// finishWrapper meters a wrapper whose model-call child never arrived.
+func (p *costProcessor) finishWrapper(ctx context.Context, pc *pendingCall, n *batchCounts) {
+	rs := pc.td.ResourceSpans().At(0)
+	ss := rs.ScopeSpans().At(0)
+	span := ss.Spans().At(0)
+	call := pc.call
+	if call.Completion == "" && !call.Usage.Reported {
+		switch {
+		case span.Status().Code() == ptrace.StatusCodeError:
+			call.Completion = genaiconv.CompletionError
+		case call.Streamed:
+			call.Completion = genaiconv.CompletionStopped
+		default:
+			call.Completion = genaiconv.CompletionUnknown
+		}
+	}
+	detail := "no model-call span arrived under this " + span.Name() + " wrapper span"
+	if call.Streamed && !call.Usage.Reported {
+		detail += " (the Vercel AI SDK never ends ai.streamText.doStream when the stream is stopped)"
+	}
+	if call.Usage.Reported {
+		detail += ": metered from the usage the wrapper repeats"
+	}
+	if call.CompletionDetail != "" {
+		detail = call.CompletionDetail + "; " + detail
+	}
+	call.CompletionDetail = detail
+	id := pc.own
+	p.memory.Resolve(span.TraceID(), span.ParentSpanID(), &id)
+	p.finish(ctx, span, call, &id, rs, ss, n)
+}

@@ -785,7 +785,8 @@ func (p *costProcessor) finish(ctx context.Context, span ptrace.Span, call genai
 	switch {
 	case partial:
 		notes = append(notes, partialDetail(&call))
-	case status == usage.StatusPriced && call.CompletionDetail != "":
+	case status == usage.StatusPriced && call.Completion == genaiconv.CompletionUnknown && call.CompletionDetail != "":
+		// Priced, but nobody can tell whether the call ran to its end.
 		notes = append(notes, call.CompletionDetail)
 	}
 	if dec.note != "" {

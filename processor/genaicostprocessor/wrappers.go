@@ -134,13 +134,15 @@ func (p *costProcessor) finishWrapper(ctx context.Context, pc *pendingCall, n *b
 	ss := rs.ScopeSpans().At(0)
 	span := ss.Spans().At(0)
 	call := pc.call
-	if call.Completion == "" && !call.Usage.Reported {
+	if call.Completion == "" {
 		switch {
 		case span.Status().Code() == ptrace.StatusCodeError:
 			call.Completion = genaiconv.CompletionError
-		case call.Streamed:
+		case call.Streamed && !call.Usage.Reported:
 			call.Completion = genaiconv.CompletionStopped
 		default:
+			// It carries usage (its call ran, at least that far) or it does
+			// not stream: nobody can tell whether it ran to its end.
 			call.Completion = genaiconv.CompletionUnknown
 		}
 	}

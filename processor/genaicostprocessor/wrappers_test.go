@@ -157,7 +157,8 @@ func TestStoppedStreamWrapperBecomesARecord(t *testing.T) {
 // TestWrapperWithoutWaitIsDecidedAfterTheBatch: with wait 0 nothing is held;
 // a wrapper is decided once the whole batch has been walked, so the order of
 // spans in a batch does not matter, and a lone generateText wrapper carrying
-// usage is priced from it (completion unknown is not set: it has usage).
+// usage is priced from it (completion unknown: its call ran, but nobody can
+// tell whether to its end).
 func TestWrapperWithoutWaitIsDecidedAfterTheBatch(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Attribution.Ancestors.Wait = 0
@@ -187,7 +188,7 @@ func TestWrapperWithoutWaitIsDecidedAfterTheBatch(t *testing.T) {
 	}
 	require.NotNil(t, lonePriced)
 	assert.Equal(t, "0.01755", lonePriced[usage.AttrCostUSD])
-	assert.NotContains(t, lonePriced, usage.AttrCompletion)
+	assert.Equal(t, usage.CompletionUnknown, lonePriced[usage.AttrCompletion])
 	assert.Equal(t, "no model-call span arrived under this ai.generateText wrapper span: metered from the usage the wrapper repeats",
 		lonePriced[usage.AttrPricingDetail])
 }

@@ -195,12 +195,12 @@ func (s *spec) operations() []string {
 func TestSpecCheckerRejects(t *testing.T) {
 	s := loadSpec(t)
 	for body, want := range map[string]string{
-		`{"key_id":"k"}`:                         `body: required "admin" missing`,
-		`{"key_id":"k","admin":"yes"}`:           `body.admin: want a boolean, got string`,
-		`{"key_id":"k","admin":true,"extra":1}`:  `body: property "extra" is not documented`,
-		`{"key_id":7,"admin":true}`:              `body.key_id: want a string, got float64`,
-		`{"error":"teapot"}`:                     `body.error: teapot is not one of [unauthorized forbidden not_found bad_request rate_limited internal]`,
-		`{"tenant":"a","grants":[{"id":"x"}]}`:   `body.grants[0]: required "tenant" missing`,
+		`{"key_id":"k"}`:                        `body: required "admin" missing`,
+		`{"key_id":"k","admin":"yes"}`:          `body.admin: want a boolean, got string`,
+		`{"key_id":"k","admin":true,"extra":1}`: `body: property "extra" is not documented`,
+		`{"key_id":7,"admin":true}`:             `body.key_id: want a string, got float64`,
+		`{"error":"teapot"}`:                    `body.error: teapot is not one of [unauthorized forbidden not_found bad_request rate_limited internal]`,
+		`{"tenant":"a","grants":[{"id":"x"}]}`:  `body.grants[0]: required "tenant" missing`,
 		`{"tenant":"a","from":"2026-1-1","to":"2026-02-01","group_by":[],"rows":[]}`: `body.from: "2026-1-1" is not a date`,
 	} {
 		path, status := "/v1/me", 200

@@ -3,6 +3,7 @@ package genailedgerexporter
 import (
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/collector/component"
 	"net/url"
 	"strings"
 	"time"
@@ -49,6 +50,11 @@ type Config struct {
 	// interval, 30s max interval, 5m max elapsed time). Replays are safe:
 	// inserts are idempotent on the event id.
 	RetryConfig configretry.BackOffConfig `mapstructure:"retry_on_failure"`
+	// Balances names a genai_usage_service extension: the SQLite or
+	// PostgreSQL sink then keeps its entitlement balances under that
+	// extension's plans, in the transaction of every batch (absent: no
+	// balances are kept by this exporter).
+	Balances *component.ID `mapstructure:"balances"`
 
 	// Prevent unkeyed literals.
 	_ struct{}
@@ -196,6 +202,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DeadLetter.HasValue() && strings.TrimSpace(c.DeadLetter.Get().Path) == "" {
 		errs = errors.Join(errs, errors.New("dead_letter.path: must not be empty"))
+	}
+	if c.Balances != nil && (c.Kafka.HasValue() || c.File.HasValue()) {
+		errs = errors.Join(errs, fmt.Errorf("balances: only the sqlite and postgres sinks keep balances, got sink %s", c.sinkName()))
 	}
 	return errs
 }

@@ -65,6 +65,11 @@ func TestLoadConfig(t *testing.T) {
 	fc.MaxAge = time.Hour
 	file.SQLite.Synchronous = "full"
 
+	withBalances := createDefaultConfig().(*Config)
+	withBalances.SQLite.Path = "./data/usage.db"
+	usageService := component.MustNewID("genai_usage_service")
+	withBalances.Balances = &usageService
+
 	tests := []struct {
 		id      component.ID
 		want    *Config
@@ -94,6 +99,8 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "bad_file"), wantErr: "file.path: must not be empty\n" +
 			"file.max_size_mib: must be >= 0, got -1\n" +
 			"file.max_age: must be >= 0, got -1s"},
+		{id: component.NewIDWithName(metadata.Type, "balances"), want: withBalances},
+		{id: component.NewIDWithName(metadata.Type, "balances_kafka"), wantErr: "balances: only the sqlite and postgres sinks keep balances, got sink kafka"},
 		{id: component.NewIDWithName(metadata.Type, "bad_sqlite"), wantErr: `sqlite.synchronous: must be "normal" or "full", got "off"` + "\n" +
 			"dead_letter.path: must not be empty"},
 	}

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 
+	"github.com/genaimeter/genaimeter/internal/balances"
 	"github.com/genaimeter/genaimeter/internal/store/sqlitestore"
 	"github.com/genaimeter/genaimeter/internal/usage"
 )
@@ -54,22 +55,23 @@ type RejectedRecord struct {
 func newSink(cfg *Config) Sink {
 	switch cfg.sinkName() {
 	case sinkPostgres:
-		return &postgresSink{cfg: cfg.Postgres.Get()}
+		return &postgresSink{cfg: cfg.Postgres.Get(), balances: cfg.Balances}
 	case sinkKafka:
 		return &kafkaSink{cfg: cfg.Kafka.Get()}
 	case sinkFile:
 		return &fileSink{cfg: cfg.File.Get()}
 	}
-	return &sqliteSink{cfg: &cfg.SQLite}
+	return &sqliteSink{cfg: &cfg.SQLite, balances: cfg.Balances}
 }
 
 // sqliteSink writes to the embedded SQLite ledger.
 type sqliteSink struct {
-	cfg   *SQLiteConfig
-	store *sqlitestore.Store
+	cfg      *SQLiteConfig
+	balances *component.ID
+	store    *sqlitestore.Store
 }
 
-func (s *sqliteSink) Start(ctx context.Context, _ component.Host) error {
+func (s *sqliteSink) Start(ctx context.Context, host component.Host) error {
 	st, err := sqlitestore.OpenWithOptions(s.cfg.Path, sqlitestore.Options{Synchronous: sqlitestore.Synchronous(s.cfg.Synchronous)})
 	if err != nil {
 		return err
@@ -77,6 +79,16 @@ func (s *sqliteSink) Start(ctx context.Context, _ component.Host) error {
 	if err := st.Migrate(ctx); err != nil {
 		_ = st.Close()
 		return err
+	}
+	if s.balances != nil {
+		plans, err := balancesPlans(host, *s.balances)
+		if err == nil {
+			_, err = balances.ForSQLite(st, plans, true).CatchUp(ctx)
+		}
+		if err != nil {
+			_ = st.Close()
+			return err
+		}
 	}
 	s.store = st
 	return nil

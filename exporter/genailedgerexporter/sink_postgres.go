@@ -10,17 +10,19 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 
+	"github.com/genaimeter/genaimeter/internal/balances"
 	"github.com/genaimeter/genaimeter/internal/store/pgstore"
 	"github.com/genaimeter/genaimeter/internal/usage"
 )
 
 // postgresSink writes to a PostgreSQL ledger.
 type postgresSink struct {
-	cfg   *PostgresConfig
-	store *pgstore.Store
+	cfg      *PostgresConfig
+	balances *component.ID
+	store    *pgstore.Store
 }
 
-func (s *postgresSink) Start(ctx context.Context, _ component.Host) error {
+func (s *postgresSink) Start(ctx context.Context, host component.Host) error {
 	pc, err := s.cfg.poolConfig(ctx)
 	if err != nil {
 		return err
@@ -32,6 +34,16 @@ func (s *postgresSink) Start(ctx context.Context, _ component.Host) error {
 	if err := st.Migrate(ctx); err != nil {
 		st.Close()
 		return err
+	}
+	if s.balances != nil {
+		plans, err := balancesPlans(host, *s.balances)
+		if err == nil {
+			_, err = balances.ForPostgres(st, plans, true).CatchUp(ctx)
+		}
+		if err != nil {
+			st.Close()
+			return err
+		}
 	}
 	s.store = st
 	return nil

@@ -1,0 +1,57 @@
+package genaiusageserviceextension
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/genaimeter/genaimeter/extension/genaiusageserviceextension/internal/metadata"
+)
+
+func loadConfig(t *testing.T, name string) (*Config, error) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	cfg := NewFactory().CreateDefaultConfig()
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
+	require.NoError(t, err)
+	require.NoError(t, sub.Unmarshal(cfg))
+	return cfg.(*Config), confmap.Validate(cfg)
+}
+
+func TestConfig(t *testing.T) {
+	cfg, err := loadConfig(t, "")
+	require.NoError(t, err)
+	assert.Equal(t, "./plans.yaml", cfg.Plans)
+	assert.Equal(t, 10*time.Second, cfg.ReloadInterval)
+	assert.Equal(t, "127.0.0.1:8790", cfg.HTTP.NetAddr.Endpoint, "loopback by default")
+	assert.Equal(t, RateLimitConfig{PerSecond: 50, Burst: 100}, cfg.RateLimit)
+
+	cfg, err = loadConfig(t, "postgres")
+	require.NoError(t, err)
+	assert.Equal(t, "postgres://genaimeter@db.internal:5432/ledger?sslmode=verify-full", cfg.Postgres.Endpoint)
+	assert.Equal(t, time.Minute, cfg.ReloadInterval)
+	require.True(t, cfg.HTTP.TLS.HasValue())
+	assert.Equal(t, "/etc/genaimeter/tls.crt", cfg.HTTP.TLS.Get().CertFile)
+	assert.Equal(t, RateLimitConfig{PerSecond: 5, Burst: 10}, cfg.RateLimit)
+}
+
+func TestConfigErrors(t *testing.T) {
+	for name, want := range map[string]string{
+		"both":     "sqlite.path and postgres.endpoint are exclusive: give the one ledger the service reads",
+		"neither":  "sqlite.path or postgres.endpoint: one is required (the ledger the service reads)",
+		"no_plans": "plans: required (the plans file)",
+		"bad_values": "postgres.endpoint: want a postgres:// URL, got \"mysql://x\"\n" +
+			"reload_interval: must be >= 0, got -1s\n" +
+			"rate_limit.per_second: must be > 0, got 0\n" +
+			"rate_limit.burst: must be >= 1, got 0",
+	} {
+		_, err := loadConfig(t, name)
+		assert.EqualError(t, err, want, name)
+	}
+}

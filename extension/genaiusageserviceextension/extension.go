@@ -1,0 +1,91 @@
+package genaiusageserviceextension
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/extension"
+	"go.uber.org/zap"
+
+	"github.com/genaimeter/genaimeter/internal/balances"
+	"github.com/genaimeter/genaimeter/internal/entitlement"
+	"github.com/genaimeter/genaimeter/internal/usageservice"
+)
+
+// service is the running extension.
+type service struct {
+	cfg *Config
+	set extension.Settings
+
+	plans  *entitlement.Source
+	closer func()
+	srv    *http.Server
+	ln     net.Listener
+	wg     sync.WaitGroup
+}
+
+var _ balances.Provider = (*service)(nil)
+
+func newService(cfg *Config, set extension.Settings) *service {
+	return &service{cfg: cfg, set: set}
+}
+
+// BalancesPlans gives the genai_ledger exporter the plans (valid after Start;
+// extensions start before the pipelines).
+func (s *service) BalancesPlans() *entitlement.Source { return s.plans }
+
+// Addr is the address the API listens on (after Start).
+func (s *service) Addr() net.Addr { return s.ln.Addr() }
+
+func (s *service) Start(ctx context.Context, host component.Host) error {
+	plans, err := entitlement.OpenSource(s.cfg.Plans, s.cfg.ReloadInterval, func(err error) {
+		s.set.Logger.Error("plans file not reloaded: keeping the last good plans", zap.Error(err))
+	})
+	if err != nil {
+		return fmt.Errorf("genai_usage_service: plans: %w", err)
+	}
+	s.plans = plans
+	l, closer, err := balances.Open(ctx, balances.Target{SQLitePath: s.cfg.SQLite.Path, PostgresURL: s.cfg.Postgres.Endpoint}, plans)
+	if err != nil {
+		return fmt.Errorf("genai_usage_service: ledger: %w", err)
+	}
+	s.closer = closer
+	api := usageservice.New(l, usageservice.Options{RatePerSecond: s.cfg.RateLimit.PerSecond, Burst: s.cfg.RateLimit.Burst})
+	if s.ln, err = s.cfg.HTTP.ToListener(ctx); err != nil {
+		return fmt.Errorf("genai_usage_service: listen on %s: %w", s.cfg.HTTP.NetAddr.Endpoint, err)
+	}
+	if s.srv, err = s.cfg.HTTP.ToServer(ctx, host.GetExtensions(), s.set.TelemetrySettings, api); err != nil {
+		return fmt.Errorf("genai_usage_service: %w", err)
+	}
+	s.set.Logger.Info("usage service listening", zap.String("endpoint", s.ln.Addr().String()))
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
+		}
+	}()
+	return nil
+}
+
+func (s *service) Shutdown(ctx context.Context) error {
+	var err error
+	if s.srv != nil {
+		err = s.srv.Shutdown(ctx)
+		s.wg.Wait()
+	} else if s.ln != nil {
+		err = s.ln.Close()
+	}
+	s.plans.Stop()
+	if s.closer != nil {
+		s.closer()
+		s.closer = nil
+	}
+	return err
+}

@@ -1,0 +1,34 @@
+package genaiusageserviceextension
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/extension"
+
+	"github.com/genaimeter/genaimeter/extension/genaiusageserviceextension/internal/metadata"
+)
+
+// DefaultEndpoint is where the API listens by default: loopback only.
+const DefaultEndpoint = "127.0.0.1:8790"
+
+// NewFactory returns the factory of the genai_usage_service extension.
+func NewFactory() extension.Factory {
+	return extension.NewFactory(metadata.Type, createDefaultConfig, create, metadata.ExtensionStability)
+}
+
+func createDefaultConfig() component.Config {
+	http := confighttp.NewDefaultServerConfig()
+	http.NetAddr.Endpoint = DefaultEndpoint
+	return &Config{
+		ReloadInterval: 10 * time.Second,
+		HTTP:           http,
+		RateLimit:      RateLimitConfig{PerSecond: 50, Burst: 100},
+	}
+}
+
+func create(_ context.Context, set extension.Settings, cfg component.Config) (extension.Extension, error) {
+	return newService(cfg.(*Config), set), nil
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/genaimeter/genaimeter/internal/balances"
+	"github.com/genaimeter/genaimeter/internal/entitlement"
+	"github.com/genaimeter/genaimeter/internal/usageservice"
+)
+
+func init() {
+	register("serve", command{
+		summary: "serve the usage service's API over a ledger (check, balances, usage, grants)",
+		run:     runServe,
+	})
+}
+
+const serveUsage = `usage: genaimeter serve (--db PATH | --postgres URL) --plans FILE [--listen ADDR]
+                        [--tls-cert FILE --tls-key FILE] [--rate N --burst N]
+
+Serves the usage service's HTTP JSON API (the same code as the
+genai_usage_service extension) beside a ledger that collectors write, for
+example one PostgreSQL ledger shared by several collectors. Their
+genai_ledger exporters keep the balances (balances: genai_usage_service); the
+plans file must be the same. Listens on 127.0.0.1:8790 by default; API keys
+come from "genaimeter keys create". Stops on SIGINT or SIGTERM.`
+
+// serveContext is done when serve should stop (tests replace it).
+var serveContext = func() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func runServe(args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	db, pg := ledgerFlags(fs)
+	plansPath := fs.String("plans", "", "plans file (required)")
+	listen := fs.String("listen", "127.0.0.1:8790", "address to listen on")
+	certFile := fs.String("tls-cert", "", "TLS certificate file")
+	keyFile := fs.String("tls-key", "", "TLS key file")
+	rate := fs.Float64("rate", 50, "requests per second per key")
+	burst := fs.Int("burst", 100, "burst per key")
+	if err := fs.Parse(args); err != nil {
+		return usageError{fmt.Errorf("%w\n%s", err, serveUsage)}
+	}
+	if *plansPath == "" || (*certFile == "") != (*keyFile == "") {
+		return usageError{errors.New("--plans is required, and --tls-cert and --tls-key go together\n" + serveUsage)}
+	}
+	ctx, stop := serveContext()
+	defer stop()
+	plans, err := entitlement.OpenSource(*plansPath, 10*time.Second, func(err error) {
+		fmt.Fprintf(stderr, "genaimeter serve: plans file not reloaded, keeping the last good plans: %v\n", err)
+	})
+	if err != nil {
+		return err
+	}
+	defer plans.Stop()
+	l, closeLedger, err := balances.Open(ctx, balances.Target{SQLitePath: *db, PostgresURL: *pg}, plans)
+	if err != nil {
+		return err
+	}
+	defer closeLedger()
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if *certFile != "" {
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		scheme = "https"
+	}
+	srv := &http.Server{Handler: usageservice.New(l, usageservice.Options{RatePerSecond: *rate, Burst: *burst}),
+		ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	fmt.Fprintf(stdout, "usage service on %s://%s\n", scheme, ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/genaimeter/genaimeter/internal/store/sqlitestore"
+	usagerec "github.com/genaimeter/genaimeter/internal/usage"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestKeysAndServe: keys made by the CLI open the API that serve runs over a
+// ledger; a revoked key stops working at once.
+func TestKeysAndServe(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "usage.db")
+	plans := filepath.Join(dir, "plans.yaml")
+	require.NoError(t, os.WriteFile(plans, []byte("default_plan: p\nplans:\n  p:\n    credits_per_usd: '100'\n    allowances:\n      - {name: credits, meter: credits, amount: '10', limit: hard}\n"), 0o600))
+
+	var out, errb bytes.Buffer
+	require.Equal(t, 0, run([]string{"keys", "create", "--db", db, "--tenant", "acme", "--note", "app"}, nil, &out, &errb), errb.String())
+	tok := strings.TrimSpace(out.String())
+	require.Regexp(t, `^gmk_[0-9a-f]{16}_[0-9a-f]{64}$`, tok)
+	keyID := strings.Split(tok, "_")[1]
+	out.Reset()
+	assert.Equal(t, 2, run([]string{"keys", "create", "--db", db}, nil, &out, &errb))
+	assert.Equal(t, 2, run([]string{"keys", "create", "--db", db, "--tenant", "a", "--admin"}, nil, &out, &errb))
+
+	// Calls the collector stored (as the exporter would, with balances on).
+	st, err := sqlitestore.Open(db)
+	require.NoError(t, err)
+	require.NoError(t, st.Migrate(context.Background()))
+	_, _, err = st.Insert(context.Background(), []usagerec.Record{{EventID: "e1", TenantID: "acme", Time: time.Now(), PricingStatus: usagerec.StatusPriced,
+		CostUSD: "0.01", RevenueUSD: "0.04", CatalogModel: "gpt-4o", CatalogProvider: "openai"}})
+	require.NoError(t, err)
+	require.NoError(t, st.Close())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	serveContext = func() (context.Context, context.CancelFunc) { return ctx, cancel }
+	var sout syncBuffer
+	done := make(chan int)
+	go func() { done <- run([]string{"serve", "--db", db, "--plans", plans, "--listen", "127.0.0.1:0"}, nil, &sout, io.Discard) }()
+	var url string
+	require.Eventually(t, func() bool {
+		m := regexp.MustCompile(`usage service on (http://\S+)`).FindStringSubmatch(sout.String())
+		if m != nil {
+			url = m[1]
+		}
+		return m != nil
+	}, 10*time.Second, 10*time.Millisecond)
+	get := func() (int, string) {
+		req, _ := http.NewRequest("GET", url+"/v1/tenants/acme/entitlements", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	code, body := get()
+	assert.Equal(t, 200, code, body)
+	// The record was stored before the balances were attached: the service
+	// does not keep them (collectors do), so its balance starts empty and
+	// the usage rollup is empty too — until a collector catches up.
+	assert.Contains(t, body, `"plan":"p"`)
+
+	out.Reset()
+	require.Equal(t, 0, run([]string{"keys", "list", "--db", db}, nil, &out, &errb))
+	assert.Regexp(t, keyID+`\s+acme\s+\S+\s+active\s+app`, out.String())
+	out.Reset()
+	require.Equal(t, 0, run([]string{"keys", "revoke", "--db", db, keyID}, nil, &out, &errb))
+	code, _ = get()
+	assert.Equal(t, 401, code)
+	assert.Equal(t, 1, run([]string{"keys", "revoke", "--db", db, "nope"}, nil, &out, &errb))
+
+	cancel()
+	assert.Equal(t, 0, <-done)
+}

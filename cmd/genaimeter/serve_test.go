@@ -67,7 +67,9 @@ func TestKeysAndServe(t *testing.T) {
 	serveContext = func() (context.Context, context.CancelFunc) { return ctx, cancel }
 	var sout syncBuffer
 	done := make(chan int)
-	go func() { done <- run([]string{"serve", "--db", db, "--plans", plans, "--listen", "127.0.0.1:0"}, nil, &sout, io.Discard) }()
+	go func() {
+		done <- run([]string{"serve", "--db", db, "--plans", plans, "--listen", "127.0.0.1:0"}, nil, &sout, io.Discard)
+	}()
 	var url string
 	require.Eventually(t, func() bool {
 		m := regexp.MustCompile(`usage service on (http://\S+)`).FindStringSubmatch(sout.String())

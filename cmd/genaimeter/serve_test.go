@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -58,7 +59,7 @@ func TestKeysAndServe(t *testing.T) {
 	st, err := sqlitestore.Open(db)
 	require.NoError(t, err)
 	require.NoError(t, st.Migrate(context.Background()))
-	_, _, err = st.Insert(context.Background(), []usagerec.Record{{EventID: "e1", TenantID: "acme", Time: time.Now(), PricingStatus: usagerec.StatusPriced,
+	_, _, err = st.Insert(context.Background(), []usagerec.Record{{EventID: fmt.Sprintf("%048x", "e1"), TenantID: "acme", Time: time.Now(), PricingStatus: usagerec.StatusPriced,
 		CostUSD: "0.01", RevenueUSD: "0.04", CatalogModel: "gpt-4o", CatalogProvider: "openai"}})
 	require.NoError(t, err)
 	require.NoError(t, st.Close())

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -97,13 +98,13 @@ func newFixture(t *testing.T, opts Options) *fixture {
 // leak shows: 777777 tokens, revenue 0.987654, feature "globex-secret".
 func (f *fixture) seed() {
 	recs := []usage.Record{
-		{EventID: "a1", TenantID: "acme", Time: now.Add(-2 * time.Hour), Feature: "chat", Provider: "openai", CatalogProvider: "openai",
+		{EventID: fmt.Sprintf("%048x", "a1"), TenantID: "acme", Time: now.Add(-2 * time.Hour), Feature: "chat", Provider: "openai", CatalogProvider: "openai",
 			CatalogModel: "gpt-4o-mini", InputTokens: 1200, OutputTokens: 300, CostUSD: "0.0004", RevenueUSD: "0.03", PricingStatus: usage.StatusPriced, Billable: true},
-		{EventID: "a2", TenantID: "acme", Time: now.Add(-26 * time.Hour), Feature: "search", Provider: "openai", CatalogProvider: "openai",
+		{EventID: fmt.Sprintf("%048x", "a2"), TenantID: "acme", Time: now.Add(-26 * time.Hour), Feature: "search", Provider: "openai", CatalogProvider: "openai",
 			CatalogModel: "gpt-4o", InputTokens: 800, OutputTokens: 100, CostUSD: "0.003", RevenueUSD: "0.02", PricingStatus: usage.StatusPriced, Billable: true},
-		{EventID: "b1", TenantID: "globex", Time: now.Add(-3 * time.Hour), Feature: "globex-secret", Provider: "openai", CatalogProvider: "openai",
+		{EventID: fmt.Sprintf("%048x", "b1"), TenantID: "globex", Time: now.Add(-3 * time.Hour), Feature: "globex-secret", Provider: "openai", CatalogProvider: "openai",
 			CatalogModel: "gpt-4o", InputTokens: 777777, OutputTokens: 77777, CostUSD: "0.123457", RevenueUSD: "0.987654", PricingStatus: usage.StatusPriced, Billable: true},
-		{EventID: "b2", TenantID: "globex", Time: now.Add(-50 * time.Hour), Feature: "globex-secret", Provider: "openai", CatalogProvider: "openai",
+		{EventID: fmt.Sprintf("%048x", "b2"), TenantID: "globex", Time: now.Add(-50 * time.Hour), Feature: "globex-secret", Provider: "openai", CatalogProvider: "openai",
 			CatalogModel: "gpt-4o", InputTokens: 777777, OutputTokens: 77777, CostUSD: "0.123457", RevenueUSD: "0.987654", PricingStatus: usage.StatusPriced, Billable: true},
 	}
 	_, _, err := f.st.Insert(context.Background(), recs)
@@ -294,7 +295,7 @@ func TestCheckIsFreshAndFlipsAtTheHardLimit(t *testing.T) {
 	assert.Equal(t, "2026-12-01T00:00:00Z", c["resets_at"])
 	assert.Equal(t, "100", c["allowances"].([]any)[0].(map[string]any)["remaining"])
 	for i, rev := range []string{"0.06", "0.039", "0.001"} {
-		_, _, err := f.st.Insert(context.Background(), []usage.Record{{EventID: "e" + rev, TenantID: "acme", Time: now, CatalogProvider: "openai",
+		_, _, err := f.st.Insert(context.Background(), []usage.Record{{EventID: fmt.Sprintf("%048x", "e"+rev), TenantID: "acme", Time: now, CatalogProvider: "openai",
 			CatalogModel: "gpt-4o", PricingStatus: usage.StatusPriced, CostUSD: "0.01", RevenueUSD: rev, Billable: true}})
 		require.NoError(t, err)
 		c = check()

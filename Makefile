@@ -47,16 +47,20 @@ demo: $(CLI)
 	$(CLI) replay --endpoint $(OTLP_HTTP) testdata/realclients/*.otlp.jsonl
 
 # All tests, including the end-to-end tests that run the built collector.
+# scripts/test-services.sh installs and starts what they need (PostgreSQL,
+# the Node.js app's packages, stripe-mock) and stops it afterwards, so that
+# none is skipped. The end-to-end package builds two more ocb manifests on a
+# cold cache (test/usermanifest, test/scaleout): hence the longer timeout.
 test: build
-	$(GO) test -race -count=1 ./...
+	scripts/test-services.sh $(GO) test -race -count=1 -timeout 30m ./...
 
 test-unit:
 	$(GO) test -race -short ./...
 
-# Includes the end-to-end BenchmarkCollector* (built collector; the PostgreSQL
-# ones need GENAIMETER_TEST_POSTGRES_URL, see .ci/run).
+# Includes the end-to-end BenchmarkCollector* and BenchmarkScaleOut (built
+# collector; PostgreSQL from scripts/test-services.sh).
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	scripts/test-services.sh $(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
 
 generate:
 	@for d in $(COMPONENT_DIRS); do \

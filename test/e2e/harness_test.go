@@ -63,7 +63,13 @@ type collector struct {
 // substituted) into a temp dir and runs the collector until the test ends.
 func startCollector(t testing.TB, config string) *collector {
 	t.Helper()
-	bin := collectorBinary(t)
+	return startCollectorBinary(t, collectorBinary(t), config)
+}
+
+// startCollectorBinary is startCollector with another build than
+// otelcol-genaimeter (ocbBuild.binary).
+func startCollectorBinary(t testing.TB, bin, config string) *collector {
+	t.Helper()
 	dir := t.TempDir()
 	httpPort, grpcPort := freePort(t), freePort(t)
 	c := &collector{

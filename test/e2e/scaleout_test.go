@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -104,7 +105,7 @@ receivers:
       http:
         endpoint: {{HTTP}}
 exporters:
-  loadbalancing:
+  load_balancing:
     routing_key: traceID
     sending_queue:
       enabled: true
@@ -134,7 +135,7 @@ service:
   pipelines:
     traces:
       receivers: [otlp]
-      exporters: [loadbalancing]
+      exporters: [load_balancing]
 `
 
 // backEnd is one genaimeter collector behind the front tier.
@@ -226,36 +227,56 @@ func TestScaleOutLoadBalancedKill(t *testing.T) {
 			order = append(order, scaleParents(i-1))
 		}
 	}
-	// order is children(0), children(1), parents(0), children(2), parents(1),
-	// ...: children(k) is at 2k-1 for k ≥ 1. The first half ends with
-	// children(scaleBatches/2), whose parents are in the second half.
-	half := scaleBatches
-	for _, body := range order[:half] {
-		front.post(t, body)
-	}
+	// The stream goes to the front tier at a steady pace (as from an app),
+	// and on while back end A is down: what the front tier routes to A waits
+	// in its queue, retried, and each request is acknowledged by the front
+	// tier as soon as it is queued.
+	client := &http.Client{Timeout: 10 * time.Second}
+	var sent atomic.Int64
+	refused := make(chan int, len(order))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i, body := range order {
+			resp, err := client.Post(front.http+"/v1/traces", "application/json", bytes.NewReader(body))
+			if err == nil {
+				resp.Body.Close()
+			}
+			if err != nil || resp.StatusCode != http.StatusOK {
+				refused <- i
+			}
+			sent.Add(1)
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
 	total := 2 * scaleTraces
-	// Kill back end A once part of the first half is in the ledger: the
-	// stream is under way, some calls are held, some may be queued.
-	require.Eventually(t, func() bool { return countPG(pgURL) >= total/8 }, 60*time.Second, 5*time.Millisecond,
-		"ledger did not fill; front:\n%s\nA:\n%s\nB:\n%s", front.out, a.out, b.out)
-	// From the second request on, each back end always holds the calls of
-	// the last children's request it got (their roots come one request
-	// later): the kill finds calls held on A.
-	heldA := scrapeCounter(t, a.metrics, `otelcol_processor_genai_cost_pending_calls`)
+	// Kill back end A (SIGKILL) in the middle of the stream, once it holds
+	// calls: from the second request on, each back end holds the calls of
+	// the last children's request it got, their roots coming one request
+	// later.
+	var heldA float64
+	require.Eventually(t, func() bool {
+		if sent.Load() < int64(len(order)/2) {
+			return false
+		}
+		heldA = scrapeCounter(t, a.metrics, `otelcol_processor_genai_cost_pending_calls`)
+		return heldA > 0
+	}, 60*time.Second, 5*time.Millisecond, "A held no calls; front:\n%s\nA:\n%s", front.out, a.out)
 	a.kill(t)
-	atKill := countPG(pgURL)
-	// The second half goes to the front tier while A is down: what it routes
-	// to A waits in its queue, retried.
-	for _, body := range order[half:] {
-		front.post(t, body)
-	}
+	sentAtKill, atKill := sent.Load(), countPG(pgURL)
 	time.Sleep(500 * time.Millisecond)
 	a.restart(t)
 	restoredA := scrapeCounter(t, a.metrics, `otelcol_processor_genai_cost_calls_restored`)
-	t.Logf("killed back end A with %d of %d calls in the ledger and about %.0f calls held on A; %.0f restored after the restart",
-		atKill, total, heldA, restoredA)
+	t.Logf("killed back end A after %d of %d requests, with %d of %d calls in the ledger and about %.0f calls held on A; %.0f restored after the restart",
+		sentAtKill, len(order), atKill, total, heldA, restoredA)
+	require.Less(t, sentAtKill, int64(len(order)), "the kill came in the middle of the stream")
 	assert.Positive(t, restoredA, "A held calls at the kill, kept on disk and held again after the restart")
 
+	<-done
+	close(refused)
+	for i := range refused {
+		t.Errorf("the front tier refused request %d", i)
+	}
 	require.Eventually(t, func() bool { return countPG(pgURL) >= total }, 90*time.Second, 50*time.Millisecond,
 		"ledger did not reach %d calls (has %d); front:\n%s\nA:\n%s\nB:\n%s", total, countPG(pgURL), front.out, a.out, b.out)
 	elapsed := time.Since(run)

@@ -93,6 +93,13 @@ func (m *meter) amount(r *usage.Record, d *apd.Decimal) error {
 		isTokens = false
 	}
 	if isTokens {
+		// A call without usage (or with usage that cannot be right) has no
+		// token count to bill: its 0 is not a measurement, so it is
+		// dead-lettered with the reason, as an unpriced call is on a cost
+		// meter. A genuine 0 (a priced call that wrote no cache) is not.
+		if r.PricingStatus == usage.StatusNoUsage || r.PricingStatus == usage.StatusInvalidUsage {
+			return fmt.Errorf("%w: the call has no token counts to bill (pricing status %q: %s)", errNoValue, r.PricingStatus, r.PricingDetail)
+		}
 		d.SetInt64(tokens)
 	} else {
 		s := r.CostUSD

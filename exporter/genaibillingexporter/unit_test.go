@@ -119,6 +119,51 @@ func TestStripeRefusesLossyValues(t *testing.T) {
 	assert.Equal(t, eid("b")+":cost_micro_usd", dead[1].Key)
 }
 
+// A no_usage or invalid_usage record is never sent as 0 on a token meter:
+// it is dead-lettered with the reason, as an unpriced record is on a cost
+// meter; a genuine zero (a priced call that read no cache) is skipped.
+func TestTokenMeterDeadLettersCallsWithoutUsage(t *testing.T) {
+	var forms []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		require.NoError(t, r.ParseForm())
+		forms = append(forms, r.PostForm.Get("event_name")+"="+r.PostForm.Get("payload[value]"))
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	cfg := createDefaultConfig().(*Config)
+	cfg.Backend = BackendStripe
+	cfg.APIKey = "sk_test_key"
+	cfg.ClientConfig.Endpoint = srv.URL
+	cfg.Customers.File = writeCustomers(t, dir, stormCustomers)
+	cfg.DeadLetter.Path = filepath.Join(dir, "dead.jsonl")
+	cfg.Conditions = []string{"true"} // bill everything, so that the invalid_usage record reaches the meters
+	cfg.Meters = []MeterConfig{{Name: "input", Value: ValueInputTokens}, {Name: "cache_read", Value: ValueCacheReadTokens}}
+	e := newTestExporter(t, cfg)
+	at := time.Unix(1_800_000_000, 0)
+	recs := []usage.Record{
+		{EventID: eid("a"), TenantID: "t1", PricingStatus: usage.StatusPriced, CostUSD: "0.01", InputTokens: 4100, Billable: true, Time: at},
+		{EventID: eid("b"), TenantID: "t1", PricingStatus: usage.StatusNoUsage, PricingDetail: "the span reports no token usage; the call was stopped before its end",
+			Completion: usage.CompletionStopped, Billable: true, Time: at},
+		{EventID: eid("c"), TenantID: "t1", PricingStatus: usage.StatusInvalidUsage, PricingDetail: "gen_ai.usage.input_tokens: token count must be >= 0, got -5",
+			BillableReason: "invalid_usage", Time: at},
+	}
+	require.NoError(t, e.pushLogs(context.Background(), toLogs(recs)))
+	assert.Equal(t, []string{"input=4100"}, forms, "the priced call's 0 cache reads are a genuine zero: skipped")
+	dead := readDeadLetters(t, cfg.DeadLetter.Path)
+	type line struct{ reason, meter, id, err string }
+	var got []line
+	for _, d := range dead {
+		got = append(got, line{d.Reason, d.Meter, d.EventIDs[0], d.Error})
+	}
+	assert.Equal(t, []line{
+		{reasonNoValue, "input", eid("b"), `record has no value for this meter: the call has no token counts to bill (pricing status "no_usage": the span reports no token usage; the call was stopped before its end)`},
+		{reasonNoValue, "cache_read", eid("b"), `record has no value for this meter: the call has no token counts to bill (pricing status "no_usage": the span reports no token usage; the call was stopped before its end)`},
+		{reasonNoValue, "input", eid("c"), `record has no value for this meter: the call has no token counts to bill (pricing status "invalid_usage": gen_ai.usage.input_tokens: token count must be >= 0, got -5)`},
+		{reasonNoValue, "cache_read", eid("c"), `record has no value for this meter: the call has no token counts to bill (pricing status "invalid_usage": gen_ai.usage.input_tokens: token count must be >= 0, got -5)`},
+	}, got)
+}
+
 // Aggregation sums exactly and its key depends on the set of event ids only,
 // not on their order.
 func TestWindowKey(t *testing.T) {

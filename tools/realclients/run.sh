@@ -41,12 +41,13 @@ case "${1:-send}" in
     done ;;
   cases)
     out=$(mkdir -p "$2" && cd "$2" && pwd)
-    openai="usage stream stream-nousage stream-stopped"; anthropic="usage stream stream-stopped"
+    openai="usage stream stream-nousage stream-stopped"; anthropic="usage stream stream-stopped"; usage="usage"
     vercel="openai-usage openai-stream openai-stream-stopped anthropic-usage anthropic-stream anthropic-stream-stopped"
     while read -r dir emitter cases; do
       for c in ${!cases}; do capture_one "$out/$emitter-$c.otlp.jsonl" "$dir" "cases-${emitter%7}.cjs" CASE="$c"; done
     done <<'LIST'
 legacy traceloop-anthropic anthropic
+legacy traceloop-bedrock usage
 legacy traceloop-openai openai
 legacy otel-openai openai
 modern openinference-openai openai

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/big"
 	"strings"
 
@@ -23,6 +24,10 @@ var langfuseUsageKeys = [...]struct {
 	{fCacheRead, []string{"cache_read_input_tokens", "input_cached_tokens", "input_cache_read", "cache_read"}},
 	{fCacheWrite, []string{"cache_creation_input_tokens", "cache_write_input_tokens", "input_cache_creation", "input_cache_write", "cache_write"}},
 	{fReasoning, []string{"output_reasoning_tokens", "output_reasoning", "reasoning_tokens"}},
+	// @langfuse/openai 5.11.1 writes audio as buckets of their own
+	// (testdata/realclients/langfuse-openai-usage.otlp.jsonl).
+	{fInputAudio, []string{"input_audio_tokens", "input_audio"}},
+	{fOutputAudio, []string{"output_audio_tokens", "output_audio"}},
 }
 
 // langfuseUsage parses langfuse.observation.usage_details (a JSON object) into
@@ -37,6 +42,7 @@ func (s *scan) langfuseUsage() error {
 	if err != nil {
 		return &MalformedError{Attr: attrLFUsage, Reason: err.Error()}
 	}
+	var read [numFields]bool
 	for _, e := range langfuseUsageKeys {
 		if s.ranks[e.f] != 0 {
 			continue
@@ -53,9 +59,22 @@ func (s *scan) langfuseUsage() error {
 			if v < 0 {
 				return &MalformedError{Attr: attrLFUsage + "." + k, Reason: fmt.Sprintf("%v, got %d", errNegative, v)}
 			}
-			s.ranks[e.f], s.counts[e.f] = 1, v
+			s.ranks[e.f], s.counts[e.f], read[e.f] = 1, v, true
 			break
 		}
+	}
+	// The buckets are disjoint: "input" and "output" exclude the audio ones,
+	// while Usage's counts include their audio parts. (Cache and reasoning are
+	// added by the exclusive convention of the dialect.)
+	for _, p := range [...]struct{ total, part field }{{fInput, fInputAudio}, {fOutput, fOutputAudio}} {
+		if !read[p.part] || s.counts[p.part] == 0 {
+			continue
+		}
+		if s.counts[p.total] > math.MaxInt64-s.counts[p.part] {
+			return &MalformedError{Attr: attrLFUsage, Reason: errOverflow.Error()}
+		}
+		s.ranks[p.total] = max(s.ranks[p.total], 1)
+		s.counts[p.total] += s.counts[p.part]
 	}
 	return nil
 }

@@ -33,50 +33,63 @@ func TestRealStreamsAndCaches(t *testing.T) {
 	}
 	cases := []struct {
 		file, scope string
+		model       string // the response model of the span, when the capture has several calls
 		want        want
 	}{
 		// JS OpenLLMetry writes the raw Anthropic input (3000): exclusive, the
 		// cache is added for the record's input (7000).
-		{"traceloop-anthropic-usage", "@traceloop/instrumentation-anthropic",
+		{"traceloop-anthropic-usage", "@traceloop/instrumentation-anthropic", "",
 			want{in: 7000, out: 600, convention: "exclusive", status: "priced", cost: anthropicCall, cacheRead: 2000, cacheWrite: 2000}},
-		{"traceloop-anthropic-stream", "@traceloop/instrumentation-anthropic",
+		{"traceloop-anthropic-stream", "@traceloop/instrumentation-anthropic", "",
 			want{in: 7000, out: 600, convention: "exclusive", status: "priced", cost: anthropicCall, cacheRead: 2000, cacheWrite: 2000}},
 		// Stopped: only the message_start usage (output 1) arrived.
 		// 9000 + 600 + 7500 + 1 × 15 = 17115 µ$, a lower bound.
-		{"traceloop-anthropic-stream-stopped", "@traceloop/instrumentation-anthropic",
+		{"traceloop-anthropic-stream-stopped", "@traceloop/instrumentation-anthropic", "",
 			want{in: 7000, out: 1, convention: "exclusive", status: "priced", cost: "0.017115", cacheRead: 2000, cacheWrite: 2000}},
 		// OpenInference and the Vercel AI SDK (6 and 7) add the cache
 		// themselves: the same call, the same price.
-		{"openinference-anthropic-usage", "@arizeai/openinference-instrumentation-anthropic",
+		{"openinference-anthropic-usage", "@arizeai/openinference-instrumentation-anthropic", "",
 			want{in: 7000, out: 600, convention: "inclusive", status: "priced", cost: anthropicCall, cacheRead: 2000, cacheWrite: 2000}},
-		{"vercel-ai-anthropic-usage", "ai",
+		{"vercel-ai-anthropic-usage", "ai", "",
 			want{in: 7000, out: 600, convention: "inclusive", status: "priced", cost: anthropicCall, cacheRead: 2000, cacheWrite: 2000}},
-		{"vercel-ai7-anthropic-stream", "gen_ai",
+		{"vercel-ai7-anthropic-stream", "gen_ai", "",
 			want{in: 7000, out: 600, convention: "inclusive", status: "priced", cost: anthropicCall, cacheRead: 2000, cacheWrite: 2000}},
 		// OpenAI streams: 1576 × 0.15 + 1024 × 0.075 + 450 × 0.60 =
 		// 236.4 + 76.8 + 270 = 583.2 µ$.
-		{"vercel-ai-openai-stream", "ai",
+		{"vercel-ai-openai-stream", "ai", "",
 			want{in: 2600, out: 450, convention: "inclusive", status: "priced", cost: "0.0005832", cacheRead: 1024}},
 		// The OTel JS instrumentation writes no cached count: 2600 × 0.15 +
 		// 450 × 0.60 = 660 µ$ (what the span says; the cache is invisible).
-		{"otel-openai-stream", "@opentelemetry/instrumentation-openai",
+		{"otel-openai-stream", "@opentelemetry/instrumentation-openai", "",
 			want{in: 2600, out: 450, convention: "inclusive", status: "priced", cost: "0.00066"}},
 		// Streams whose span carries no usage are flagged, never priced at 0.
-		{"otel-openai-stream-nousage", "@opentelemetry/instrumentation-openai", want{status: "no_usage"}},
-		{"otel-openai-stream-stopped", "@opentelemetry/instrumentation-openai", want{status: "no_usage"}},
-		{"traceloop-openai-stream", "@traceloop/instrumentation-openai", want{status: "no_usage"}},
-		{"openinference-openai-stream-stopped", "@arizeai/openinference-instrumentation-openai", want{status: "no_usage"}},
-		{"vercel-ai7-openai-stream-stopped", "gen_ai", want{status: "no_usage"}},
+		{"otel-openai-stream-nousage", "@opentelemetry/instrumentation-openai", "", want{status: "no_usage"}},
+		{"otel-openai-stream-stopped", "@opentelemetry/instrumentation-openai", "", want{status: "no_usage"}},
+		{"traceloop-openai-stream", "@traceloop/instrumentation-openai", "", want{status: "no_usage"}},
+		{"openinference-openai-stream-stopped", "@arizeai/openinference-instrumentation-openai", "", want{status: "no_usage"}},
+		{"vercel-ai7-openai-stream-stopped", "gen_ai", "", want{status: "no_usage"}},
+		// Langfuse JS (@langfuse/openai) writes disjoint usage_details buckets:
+		// input 3076 + cached 1024; 3076 × 2.50 + 1024 × 1.25 + 730 × 10 =
+		// 7690 + 1280 + 7300 = 16270 µ$ (gpt-4o per million: $2.50, $1.25, $10).
+		{"langfuse-openai-usage", "langfuse-sdk", "gpt-4o-2024-08-06",
+			want{in: 4100, out: 730, convention: "exclusive", status: "priced", cost: "0.01627", cacheRead: 1024}},
+		// Its audio buckets (300 in, 250 out) are outside "input" (700) and
+		// "output" (250): the call's totals are 1000 and 500. genai-prices
+		// 0.1.8 has no audio rate for this model: 1000 × 2.50 + 500 × 10 =
+		// 7500 µ$.
+		{"langfuse-openai-usage", "langfuse-sdk", "gpt-4o-audio-preview-2024-12-17",
+			want{in: 1000, out: 500, convention: "exclusive", status: "priced", cost: "0.0075"}},
+		{"langfuse-openai-stream-stopped", "langfuse-sdk", "", want{status: "no_usage"}},
 	}
 	for _, tc := range cases {
-		t.Run(tc.file, func(t *testing.T) {
+		t.Run(tc.file+"/"+tc.model, func(t *testing.T) {
 			in := readOTLPJSONLines(t, filepath.Join("..", "..", "testdata", "realclients", tc.file+".otlp.jsonl"))
 			p, sink := newTestProcessor(t, createDefaultConfig().(*Config), nil)
 			require.NoError(t, p.ConsumeTraces(context.Background(), in))
 			var got []map[string]any
 			for _, td := range sink.AllTraces() {
 				eachSpan(td, func(scope string, s ptrace.Span) {
-					if scope == tc.scope {
+					if m, _ := s.Attributes().Get("genaimeter.response_model"); scope == tc.scope && (tc.model == "" || m.Str() == tc.model) {
 						if _, metered := s.Attributes().Get("genaimeter.pricing_status"); metered {
 							got = append(got, s.Attributes().AsRaw())
 						}

@@ -353,8 +353,11 @@ const aggregatedUsagePrefix = "gen_ai.aggregated_usage."
 // scan is the state of the single pass over a span's attributes. It lives on
 // the stack of Extract.
 type scan struct {
-	strs     [numStrFields]string
-	counts   [numFields]int64
+	strs   [numStrFields]string
+	counts [numFields]int64
+	// partKeys are the attribute names the audio and 1h counts were read
+	// from, to name them when they exceed the totals they are parts of.
+	partKeys [numFields - fInputAudio]string
 	ranks    [numFields]uint8
 	provSub  sub
 	oiKind   string
@@ -403,6 +406,9 @@ func (s *scan) visit(k string, v pcommon.Value) bool {
 		}
 		if src.rank > s.ranks[f] {
 			s.ranks[f], s.counts[f] = src.rank, n
+			if f >= fInputAudio {
+				s.partKeys[f-fInputAudio] = k
+			}
 		}
 	case f == fCost:
 		if src.rank > s.ranks[f] {
@@ -514,6 +520,11 @@ func Extract(span ptrace.Span, scope Scope, conv *Conventions) (Call, Kind, erro
 			return Call{}, Inference, err
 		}
 	}
+	if kind == Inference {
+		if err := s.checkParts(&u); err != nil {
+			return Call{}, Inference, err
+		}
+	}
 	c.Usage = u
 	if kind == Wrapper {
 		// Its completion is judged by the processor, from whether its
@@ -523,6 +534,24 @@ func Extract(span ptrace.Span, scope Scope, conv *Conventions) (Call, Kind, erro
 	}
 	judgeCompletion(span, &c, res)
 	return c, Inference, nil
+}
+
+// checkParts refuses audio or 1h counts above the totals they are parts of
+// (after the token convention was applied): such a span cannot be priced
+// right, so it is malformed, never priced with a negative text part.
+func (s *scan) checkParts(u *Usage) error {
+	for _, p := range [...]struct {
+		f         field
+		part, all int64
+		what      string
+	}{{fInputAudio, u.InputAudio, u.Input, "input tokens"}, {fOutputAudio, u.OutputAudio, u.Output, "output tokens"},
+		{fCacheWrite1h, u.CacheWrite1h, u.CacheWrite, "cache write tokens"}} {
+		if p.part > p.all {
+			return &MalformedError{Attr: s.partKeys[p.f-fInputAudio],
+				Reason: fmt.Sprintf("%d is more than the %d %s it is a part of", p.part, p.all, p.what)}
+		}
+	}
+	return nil
 }
 
 // signal names the emitter when only span attributes reveal it (no scope, as in

@@ -533,12 +533,23 @@ func TestExtractAudioAnd1hCache(t *testing.T) {
 		kind: Inference,
 		call: call(Usage{CacheRead: 100, CacheWrite: 300, CacheWrite1h: 200, Reasoning: 50}),
 	}, {
-		name:  "an audio count alone is usage, not a missing one",
+		name:  "an audio count above its total is malformed (it is a part of it)",
 		span:  "chat gpt-4o-audio-preview",
 		attrs: map[string]any{"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.usage.audio.output_tokens": 7},
 		kind:  Inference,
-		call: Call{Operation: "chat", Provider: "openai", Usage: Usage{OutputAudio: 7, Reported: true},
-			TokenConvention: ConvInclusive, OutputConvention: ConvInclusive},
+		err:   "gen_ai.usage.audio.output_tokens: 7 is more than the 0 output tokens it is a part of",
+	}, {
+		name:  "input audio above input",
+		span:  "chat gpt-4o-audio-preview",
+		attrs: base(map[string]any{"llm.token_count.prompt_details.audio": 1001}),
+		kind:  Inference,
+		err:   "llm.token_count.prompt_details.audio: 1001 is more than the 1000 input tokens it is a part of",
+	}, {
+		name:  "1h cache writes above the cache writes",
+		span:  "chat gpt-4o-audio-preview",
+		attrs: base(map[string]any{"gen_ai.usage.cache_creation.input_tokens": 10, "gen_ai.usage.cache_creation.ephemeral_1h_input_tokens": 11}),
+		kind:  Inference,
+		err:   "gen_ai.usage.cache_creation.ephemeral_1h_input_tokens: 11 is more than the 10 cache write tokens it is a part of",
 	}, {
 		name:  "a malformed audio count is malformed usage",
 		span:  "chat gpt-4o-audio-preview",

@@ -128,8 +128,8 @@ func finishReasons(attrs pcommon.Map) finishState {
 
 // streamed reads whether the span says its call was streamed:
 // gen_ai.request.stream (@anthropic-ai/sdk's own tracing),
-// gen_ai.request.is_stream (OpenLIT), a Vercel doStream span, or
-// OpenInference's invocation parameters.
+// gen_ai.request.is_stream (OpenLIT), a Vercel doStream span, or the
+// request parameters OpenInference and Langfuse record.
 func streamed(name string, attrs pcommon.Map) bool {
 	for _, k := range [...]string{"gen_ai.request.stream", "gen_ai.request.is_stream"} {
 		if v, ok := attrs.Get(k); ok && v.Type() == pcommon.ValueTypeBool && v.Bool() {
@@ -142,8 +142,10 @@ func streamed(name string, attrs pcommon.Map) bool {
 	if v, ok := attrs.Get("ai.operationId"); ok && v.Type() == pcommon.ValueTypeStr && strings.HasSuffix(v.Str(), ".doStream") {
 		return true
 	}
-	if v, ok := attrs.Get("llm.invocation_parameters"); ok && v.Type() == pcommon.ValueTypeStr {
-		return strings.Contains(v.Str(), `"stream":true`)
+	for _, k := range [...]string{"llm.invocation_parameters", "langfuse.observation.model.parameters"} {
+		if v, ok := attrs.Get(k); ok && v.Type() == pcommon.ValueTypeStr && strings.Contains(v.Str(), `"stream":true`) {
+			return true
+		}
 	}
 	return false
 }

@@ -117,6 +117,12 @@ func TestCompletionFromRealStreams(t *testing.T) {
 			want{CompletionUnknown, DetailEstimatedUsage, true, 13, 1, true}},
 		{"openlit-openai-stream-stopped.otlp.jsonl", "@openlit/instrumentation-openai",
 			want{CompletionUnknown, DetailEstimatedUsage, true, 14, 1, true}},
+		// Langfuse JS (@langfuse/openai): the request parameters say "stream";
+		// no usage without include_usage, and nothing tells a stopped stream.
+		{"langfuse-openai-stream-nousage.otlp.jsonl", "langfuse-sdk",
+			want{CompletionUnknown, DetailNoStreamUsageAny, true, 0, 0, false}},
+		{"langfuse-openai-stream.otlp.jsonl", "langfuse-sdk",
+			want{CompletionUnknown, "", true, 2600, 450, true}},
 		// @anthropic-ai/sdk 1.x's own span: input inclusive, no output when stopped.
 		{"openlit-anthropic-stream.otlp.jsonl", "com.anthropic.sdk.typescript",
 			want{CompletionComplete, "", true, 7000, 600, true}},

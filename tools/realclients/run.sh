@@ -56,6 +56,7 @@ modern vercel-ai vercel
 latest vercel-ai7 vercel
 latest openlit-openai openai
 latest openlit-anthropic anthropic
+latest langfuse-openai openai
 LIST
     ;;
   *) echo "usage: run.sh send [ENDPOINT] | run.sh capture OUTDIR | run.sh cases OUTDIR" >&2; exit 2 ;;

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -23,12 +24,12 @@ var money1000 = money.MustParse("1000")
 // sqlitestore benchmark's row.
 func benchRecord(n, tenants int, start time.Time) usage.Record {
 	return usage.Record{
-		EventID: fmt.Sprintf("%048d", n), Time: start.Add(time.Duration(n) * time.Millisecond),
+		EventID: fmt.Sprintf("%032d", n) + "b7ad6b7169203331", Time: start.Add(time.Duration(n) * time.Millisecond),
 		TenantID: fmt.Sprintf("tenant-%05d", n%tenants), UserID: "u-1", Feature: "summarize", ServiceName: "chat",
 		Environment: "prod", Provider: "openai", Operation: "chat", RequestModel: "gpt-4o-mini",
 		ResponseModel: "gpt-4o-mini-2024-07-18", CatalogProvider: "openai", CatalogModel: "gpt-4o-mini",
 		InputTokens: 500, OutputTokens: 100, CacheReadTokens: 200, CostUSD: "0.000135", RevenueUSD: "0.000162",
-		PricingStatus: usage.StatusPriced, Billable: true, Plan: "pro", TraceID: "0af7651916cd43dd8448eb211c80319c", SpanID: "b7ad6b7169203331",
+		PricingStatus: usage.StatusPriced, Billable: true, Plan: "pro", TraceID: fmt.Sprintf("%032d", n), SpanID: "b7ad6b7169203331",
 	}
 }
 
@@ -133,11 +134,22 @@ func BenchmarkCheck(b *testing.B) {
 	at := start.Add(24 * time.Hour)
 	b.ReportAllocs()
 	i := 0
+	var lat []time.Duration
 	for b.Loop() {
+		t0 := time.Now()
 		res, err := l.Check(ctx, entitlement.CheckRequest{Tenant: fmt.Sprintf("tenant-%05d", i%tenants), Model: "gpt-4o-mini", Provider: "openai", At: at})
+		lat = append(lat, time.Since(t0))
 		if err != nil || !res.Allowed {
 			b.Fatalf("check: %+v %v", res, err)
 		}
 		i += 7919
 	}
+	reportPercentiles(b, lat)
+}
+
+// reportPercentiles reports the p50 and p99 of the measured latencies.
+func reportPercentiles(b *testing.B, lat []time.Duration) {
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }

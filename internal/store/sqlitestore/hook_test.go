@@ -6,12 +6,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/genaimeter/genaimeter/internal/store/sqlitestore/sqlitestoretest"
 	"github.com/genaimeter/genaimeter/internal/usage"
 )
 
@@ -78,4 +80,41 @@ func TestInsertHookErrorRollsBack(t *testing.T) {
 	ins, _, err := s.Insert(ctx, []usage.Record{pricedRecord()})
 	require.NoError(t, err)
 	assert.Equal(t, 1, ins)
+}
+
+// TestMigrateFromVersion3 opens a ledger of the schema before the
+// entitlement tables: its rows stay, the tables are created empty with the
+// balances' state at position 0 (so the balances catch the old rows up in
+// rowid order), and a hooked insert sees the next rowid.
+func TestMigrateFromVersion3(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "v3.db"))
+	require.NoError(t, err)
+	defer s.Close()
+	ctx := context.Background()
+	_, err = s.DB().ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (3);`+
+		migrations[0]+migrations[1]+migrations[2])
+	require.NoError(t, err)
+	for _, id := range []string{"b", "a"} {
+		_, err = s.DB().ExecContext(ctx, `INSERT INTO usage_records (event_id, time, input_tokens, output_tokens,
+			cache_read_tokens, cache_write_tokens, reasoning_tokens, pricing_status, billable)
+			VALUES (?, '2026-01-01T00:00:00.000000000Z', 1, 2, 0, 0, 0, 'priced', 1)`, id)
+		require.NoError(t, err)
+	}
+	require.NoError(t, s.Migrate(ctx))
+	assert.Equal(t, []sqlitestoretest.Row{{"applied_seq": int64(0)}}, sqlitestoretest.Query(t, s.DB(), `SELECT applied_seq FROM genaimeter_balance_state`))
+	for _, table := range []string{"genaimeter_balances", "genaimeter_grants", "genaimeter_daily_usage", "genaimeter_api_keys", "genaimeter_audit"} {
+		assert.Equal(t, []sqlitestoretest.Row{{"n": int64(0)}}, sqlitestoretest.Query(t, s.DB(), `SELECT count(*) AS n FROM `+table), table)
+	}
+	var seqs []int64
+	s.SetInsertHook(func(_ context.Context, _ *sql.Tx, stored []Stored) error {
+		for _, st := range stored {
+			seqs = append(seqs, st.Seq)
+		}
+		return nil
+	})
+	_, _, err = s.Insert(ctx, []usage.Record{pricedRecord()})
+	require.NoError(t, err)
+	assert.Equal(t, []int64{3}, seqs)
+	assert.Equal(t, []sqlitestoretest.Row{{"rowid": int64(1), "event_id": "b"}, {"rowid": int64(2), "event_id": "a"}},
+		sqlitestoretest.Query(t, s.DB(), `SELECT rowid, event_id FROM usage_records WHERE rowid < 3 ORDER BY rowid`))
 }

@@ -44,7 +44,7 @@ run: build
 
 # Replays the captured real-instrumentation spans into a running collector.
 demo: $(CLI)
-	$(CLI) replay --endpoint $(OTLP_HTTP) testdata/realclients/*.otlp.jsonl
+	$(CLI) replay --now --endpoint $(OTLP_HTTP) testdata/realclients/*.otlp.jsonl
 
 # All tests, including the end-to-end tests that run the built collector.
 # scripts/test-services.sh installs and starts what they need (PostgreSQL,

@@ -26,6 +26,7 @@ func runReplay(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	endpoint := fs.String("endpoint", "http://127.0.0.1:4318", "OTLP/HTTP base URL of the collector")
 	timeout := fs.Duration("timeout", 10*time.Second, "timeout of each request")
+	now := fs.Bool("now", false, "move each request's spans to end now (keeping their durations and order), so that they count in the current billing period")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
@@ -36,7 +37,11 @@ func runReplay(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	client := &http.Client{Timeout: *timeout}
 	sent := 0
 	for _, path := range fs.Args() {
-		n, err := replayFile(client, url, path)
+		var shift func([]byte) ([]byte, error)
+		if *now {
+			shift = func(b []byte) ([]byte, error) { return shiftToNow(b, time.Now()) }
+		}
+		n, err := replayFile(client, url, path, shift)
 		sent += n
 		if err != nil {
 			return err
@@ -48,7 +53,8 @@ func runReplay(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 
 // replayFile posts every non-empty line of an OTLP/JSON lines file as one
 // ExportTraceServiceRequest and fails on the first request the collector refuses.
-func replayFile(client *http.Client, url, path string) (int, error) {
+// shift, if set, rewrites each request before it is sent.
+func replayFile(client *http.Client, url, path string, shift func([]byte) ([]byte, error)) (int, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
@@ -61,6 +67,11 @@ func replayFile(client *http.Client, url, path string) (int, error) {
 		body := bytes.TrimSpace(sc.Bytes())
 		if len(body) == 0 {
 			continue
+		}
+		if shift != nil {
+			if body, err = shift(body); err != nil {
+				return n, fmt.Errorf("%s:%d: %w", path, line, err)
+			}
 		}
 		if err := postOTLP(client, url, body); err != nil {
 			return n, fmt.Errorf("%s:%d: %w", path, line, err)

@@ -31,6 +31,7 @@ extensions:
       path: {{DB}}
     http:
       endpoint: 127.0.0.1:{{API}}
+    rate_limit: {per_second: 10000, burst: 1000}
 receivers:
   otlp:
     protocols:

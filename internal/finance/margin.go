@@ -1,0 +1,471 @@
+// Package finance answers the questions metering is for: is a customer
+// profitable (margin per tenant, plan, feature and model over a billing
+// period) and what will it be invoiced (invoice preview). It reads the
+// ledger's records and the entitlement balances its writers keep: plan fees,
+// included use and overage come from package entitlement's plans and the
+// stored balances (package balances), never from a second computation here.
+//
+// Money is exact: every amount is a decimal read from the ledger as text and
+// added with package money's arithmetic in Go. SQLite stores money as text
+// and its SUM is a float, so no amount is ever summed in SQL.
+//
+// What a tenant is billed for a period:
+//
+//   - a tenant with a plan: the plan's monthly fee plus the overage of its
+//     allowances (the balances' overage_usd: a per-unit price or the rate-card
+//     revenue of the usage beyond the allowance). Calls within the allowance
+//     are covered by the fee; their rate-card revenue is shown as
+//     usage_revenue_usd for reference only.
+//   - a tenant with no plan (no plans, or no default_plan): the rate-card
+//     revenue of its calls (pay as you go).
+package finance
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/cockroachdb/apd/v3"
+
+	"github.com/genaimeter/genaimeter/internal/entitlement"
+	"github.com/genaimeter/genaimeter/internal/money"
+	"github.com/genaimeter/genaimeter/internal/usage"
+)
+
+// Ledger is what the reports read: *balances.Ledger.
+type Ledger interface {
+	Plans() *entitlement.Plans
+	PeriodBalances(ctx context.Context, from, to time.Time) ([]*entitlement.Balance, error)
+	Records(ctx context.Context, since, until time.Time, fn func(r *usage.Record) error) error
+}
+
+// Period is a reporting period: a calendar month. A tenant's billing period
+// in it is the one that starts in that month (the month itself for calendar
+// plans, from the anchor day for anchor_day plans).
+type Period struct {
+	Name       string // 2026-11
+	Start, End time.Time
+}
+
+// ParsePeriod reads YYYY-MM.
+func ParsePeriod(s string) (Period, error) {
+	t, err := time.Parse("2006-01", s)
+	if err != nil {
+		return Period{}, fmt.Errorf("period: want a month YYYY-MM (2026-11), got %q", s)
+	}
+	return monthOf(t), nil
+}
+
+func monthOf(t time.Time) Period {
+	start := time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+	return Period{Name: start.Format("2006-01"), Start: start, End: start.AddDate(0, 1, 0)}
+}
+
+// Previous is the month before.
+func (p Period) Previous() Period { return monthOf(p.Start.AddDate(0, -1, 0)) }
+
+// Flags a tenant's margin can carry.
+const (
+	FlagNegativeMargin = "negative_margin"
+	// FlagCostOutgrewRevenue: cost grew by a larger factor than revenue since
+	// the previous period (both known and non-zero then).
+	FlagCostOutgrewRevenue = "cost_outgrew_revenue"
+	// FlagHeavyUser: cost above twice the median cost of its plan's tenants.
+	FlagHeavyUser = "heavy_user"
+	// FlagUnknownPlan: the balances name a plan the plans file no longer has;
+	// its fee is unknown and not counted.
+	FlagUnknownPlan = "unknown_plan"
+	// FlagUnpricedCalls: some calls have no cost; the cost does not cover them.
+	FlagUnpricedCalls = "unpriced_calls"
+)
+
+// AllowanceUse is one allowance of the tenant's billing period, as stored.
+type AllowanceUse struct {
+	Name, Meter                                          string
+	Amount, Used, Included, Granted, Overage, OverageUSD apd.Decimal
+	Calls, Unmetered, OverageUnpriced                    int64
+}
+
+// Group is usage of one feature or model.
+type Group struct {
+	Key             string // the feature, or provider/model
+	Calls           int64
+	UnpricedCalls   int64
+	CostUSD         apd.Decimal
+	UsageRevenueUSD apd.Decimal
+}
+
+// TenantMargin is one tenant's money for one billing period.
+type TenantMargin struct {
+	Tenant      string
+	Plan        string // "" : no plan (pay as you go)
+	PeriodStart time.Time
+	PeriodEnd   time.Time
+
+	PlanFeeUSD           apd.Decimal
+	Allowances           []AllowanceUse
+	OverageUSD           apd.Decimal
+	OverageUnpricedCalls int64
+	// UsageRevenueUSD is the rate-card revenue of the period's calls; billed
+	// only without a plan (see the package comment).
+	UsageRevenueUSD apd.Decimal
+	RevenueUSD      apd.Decimal // what the tenant is billed
+	CostUSD         apd.Decimal // our AI cost of the priced calls
+	MarginUSD       apd.Decimal
+	// MarginPct is MarginUSD / RevenueUSD × 100 to two decimals; nil when
+	// there is no revenue.
+	MarginPct *apd.Decimal
+
+	Calls, PricedCalls, UnpricedCalls int64
+	// UnpricedPct is the share of calls (percent, two decimals) whose cost is
+	// unknown and not in CostUSD.
+	UnpricedPct apd.Decimal
+
+	ByFeature []Group
+	ByModel   []Group
+
+	// The previous period's revenue and cost (for FlagCostOutgrewRevenue).
+	PrevRevenueUSD, PrevCostUSD apd.Decimal
+	Flags                       []string
+}
+
+// PlanSegment is the tenants of one plan.
+type PlanSegment struct {
+	Plan                           string
+	Tenants                        int
+	RevenueUSD, CostUSD, MarginUSD apd.Decimal
+	MarginPct                      *apd.Decimal
+	MedianCostUSD                  apd.Decimal
+	HeavyUsers                     []string
+}
+
+// Margin is the margin report of a period.
+type Margin struct {
+	Period  Period
+	Tenants []TenantMargin
+	Plans   []PlanSegment
+	// Totals over every tenant.
+	RevenueUSD, CostUSD, MarginUSD apd.Decimal
+	MarginPct                      *apd.Decimal
+	Calls, UnpricedCalls           int64
+}
+
+var (
+	exact = apd.BaseContext
+	// ratio divides for percentages and medians only, never amounts billed.
+	ratio = apd.Context{Precision: 34, MaxExponent: apd.MaxExponent, MinExponent: apd.MinExponent, Rounding: apd.RoundHalfEven}
+)
+
+func add(dst, x *apd.Decimal) { _, _ = exact.Add(dst, dst, x) }
+
+// acc accumulates one tenant's period.
+type acc struct {
+	m         *TenantMargin
+	features  map[string]*Group
+	models    map[string]*Group
+	hasPlan   bool
+	planKnown bool
+}
+
+// MarginReport builds the margin report of p.
+func MarginReport(ctx context.Context, l Ledger, p Period) (*Margin, error) {
+	cur, err := collect(ctx, l, p)
+	if err != nil {
+		return nil, err
+	}
+	prev, err := collect(ctx, l, p.Previous())
+	if err != nil {
+		return nil, err
+	}
+	rep := &Margin{Period: p}
+	for _, t := range sortedTenants(cur) {
+		a := cur[t]
+		m := a.m
+		if pa := prev[t]; pa != nil {
+			m.PrevRevenueUSD, m.PrevCostUSD = pa.m.RevenueUSD, pa.m.CostUSD
+			// cost/prevCost > revenue/prevRevenue, without dividing.
+			if m.PrevCostUSD.Sign() > 0 && m.PrevRevenueUSD.Sign() > 0 {
+				var l, r apd.Decimal
+				_, _ = exact.Mul(&l, &m.CostUSD, &m.PrevRevenueUSD)
+				_, _ = exact.Mul(&r, &m.RevenueUSD, &m.PrevCostUSD)
+				if l.Cmp(&r) > 0 {
+					m.Flags = append(m.Flags, FlagCostOutgrewRevenue)
+				}
+			}
+		}
+		rep.Tenants = append(rep.Tenants, *m)
+		add(&rep.RevenueUSD, &m.RevenueUSD)
+		add(&rep.CostUSD, &m.CostUSD)
+		rep.Calls += m.Calls
+		rep.UnpricedCalls += m.UnpricedCalls
+	}
+	_, _ = exact.Sub(&rep.MarginUSD, &rep.RevenueUSD, &rep.CostUSD)
+	rep.MarginPct = pct(&rep.MarginUSD, &rep.RevenueUSD)
+	rep.Plans = segments(rep.Tenants)
+	for i := range rep.Tenants {
+		sort.Strings(rep.Tenants[i].Flags)
+	}
+	return rep, nil
+}
+
+// Tenant returns one tenant's margin of p (nil if it has neither records,
+// balances nor a plan).
+func Tenant(ctx context.Context, l Ledger, p Period, tenant string) (*TenantMargin, error) {
+	rep, err := MarginReport(ctx, l, p)
+	if err != nil {
+		return nil, err
+	}
+	for i := range rep.Tenants {
+		if rep.Tenants[i].Tenant == tenant {
+			return &rep.Tenants[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// collect reads p's balances and records into one accumulator per tenant.
+func collect(ctx context.Context, l Ledger, p Period) (map[string]*acc, error) {
+	ps := l.Plans()
+	out := map[string]*acc{}
+	get := func(tenant string) *acc {
+		a := out[tenant]
+		if a == nil {
+			a = &acc{m: &TenantMargin{Tenant: tenant, PeriodStart: p.Start, PeriodEnd: p.End}, features: map[string]*Group{}, models: map[string]*Group{}}
+			out[tenant] = a
+		}
+		return a
+	}
+	setPlan := func(a *acc, name string, start, end time.Time) {
+		if a.hasPlan {
+			return
+		}
+		a.hasPlan = true
+		a.m.Plan, a.m.PeriodStart, a.m.PeriodEnd = name, start, end
+		if ps != nil {
+			if pl := ps.Plans[name]; pl != nil {
+				a.planKnown = true
+				a.m.PlanFeeUSD = pl.MonthlyFee
+			}
+		}
+	}
+	// Allowances and overage: as the writers allocated them.
+	bals, err := l.PeriodBalances(ctx, p.Start, p.End)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range bals {
+		a := get(b.Tenant)
+		setPlan(a, b.Plan, b.Period, b.End)
+		a.m.Allowances = append(a.m.Allowances, AllowanceUse{Name: b.Allowance, Meter: b.Meter, Amount: b.Amount, Used: b.Used,
+			Included: b.Included, Granted: b.Granted, Overage: b.Overage, OverageUSD: b.OverageUSD, Calls: b.Calls,
+			Unmetered: b.Unmetered, OverageUnpriced: b.OverageUnpriced})
+		add(&a.m.OverageUSD, &b.OverageUSD)
+		a.m.OverageUnpricedCalls += b.OverageUnpriced
+	}
+	// Tenants of the plans file pay their fee with or without calls.
+	if ps != nil {
+		for name, t := range ps.Tenants {
+			pl, _ := ps.PlanFor(name, "")
+			if pl == nil || (!t.Ends.IsZero() && !t.Ends.After(p.Start)) {
+				continue
+			}
+			if _, ok := out[name]; !ok {
+				start, end := periodStartingIn(pl, t, p)
+				setPlan(get(name), pl.Name, start, end)
+			}
+		}
+	}
+	// Records: a call belongs to the billing period it was allocated to
+	// (entitlement's PeriodOf), or to its calendar month without a plan.
+	var book *entitlement.Book
+	if ps != nil {
+		book = entitlement.NewBook(ps)
+	}
+	var perr error
+	err = l.Records(ctx, p.Start, p.End.AddDate(0, 0, 32), func(r *usage.Record) error {
+		tenant := r.TenantID
+		if tenant == "" {
+			tenant = usage.Unattributed
+		}
+		start, end := monthOf(r.Time).Start, monthOf(r.Time).End
+		planName := ""
+		if book != nil {
+			if pl, t := ps.PlanFor(tenant, r.Plan); pl != nil {
+				start, end = entitlement.Period(pl, t, r.Time)
+				planName = pl.Name
+			}
+		}
+		if start.Before(p.Start) || !start.Before(p.End) {
+			return nil
+		}
+		a := get(tenant)
+		if planName != "" {
+			setPlan(a, planName, start, end)
+		}
+		m := a.m
+		m.Calls++
+		f, md := group(a.features, r.Feature), group(a.models, entitlement.ProviderOf(r)+"/"+entitlement.ModelOf(r))
+		f.Calls++
+		md.Calls++
+		if r.CostUSD == "" {
+			m.UnpricedCalls++
+			f.UnpricedCalls++
+			md.UnpricedCalls++
+		} else {
+			c, err := money.Parse(r.CostUSD)
+			if err != nil {
+				perr = fmt.Errorf("finance: event %s: cost_usd %q: %w", r.EventID, r.CostUSD, err)
+				return perr
+			}
+			m.PricedCalls++
+			add(&m.CostUSD, &c)
+			add(&f.CostUSD, &c)
+			add(&md.CostUSD, &c)
+		}
+		if r.RevenueUSD != "" {
+			v, err := money.Parse(r.RevenueUSD)
+			if err != nil {
+				perr = fmt.Errorf("finance: event %s: revenue_usd %q: %w", r.EventID, r.RevenueUSD, err)
+				return perr
+			}
+			add(&m.UsageRevenueUSD, &v)
+			add(&f.UsageRevenueUSD, &v)
+			add(&md.UsageRevenueUSD, &v)
+		}
+		return nil
+	})
+	if perr != nil {
+		return nil, perr
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range out {
+		finish(a)
+	}
+	return out, nil
+}
+
+// periodStartingIn is the tenant's billing period that starts in p.
+func periodStartingIn(pl *entitlement.Plan, t *entitlement.Tenant, p Period) (time.Time, time.Time) {
+	start, end := entitlement.Period(pl, t, p.Start)
+	if start.Before(p.Start) {
+		start, end = entitlement.Period(pl, t, end)
+	}
+	return start, end
+}
+
+func group(m map[string]*Group, key string) *Group {
+	g := m[key]
+	if g == nil {
+		g = &Group{Key: key}
+		m[key] = g
+	}
+	return g
+}
+
+func finish(a *acc) {
+	m := a.m
+	switch {
+	case a.hasPlan && a.m.Plan != "":
+		add(&m.RevenueUSD, &m.PlanFeeUSD)
+		add(&m.RevenueUSD, &m.OverageUSD)
+		if !a.planKnown {
+			m.Flags = append(m.Flags, FlagUnknownPlan)
+		}
+	default:
+		m.RevenueUSD.Set(&m.UsageRevenueUSD)
+	}
+	_, _ = exact.Sub(&m.MarginUSD, &m.RevenueUSD, &m.CostUSD)
+	m.MarginPct = pct(&m.MarginUSD, &m.RevenueUSD)
+	if m.MarginUSD.Sign() < 0 {
+		m.Flags = append(m.Flags, FlagNegativeMargin)
+	}
+	if m.UnpricedCalls > 0 {
+		m.Flags = append(m.Flags, FlagUnpricedCalls)
+		var u, c apd.Decimal
+		u.SetInt64(m.UnpricedCalls)
+		c.SetInt64(m.Calls)
+		m.UnpricedPct = *pct(&u, &c)
+	}
+	m.ByFeature, m.ByModel = groups(a.features), groups(a.models)
+}
+
+func groups(m map[string]*Group) []Group {
+	out := make([]Group, 0, len(m))
+	for _, g := range m {
+		out = append(out, *g)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// pct is num/den × 100 rounded half-even to two decimals; nil when den is 0.
+func pct(num, den *apd.Decimal) *apd.Decimal {
+	if den.Sign() == 0 {
+		return nil
+	}
+	var q apd.Decimal
+	_, _ = ratio.Quo(&q, num, den)
+	_, _ = ratio.Mul(&q, &q, apd.New(100, 0))
+	_, _ = ratio.Quantize(&q, &q, -2)
+	return &q
+}
+
+func sortedTenants(m map[string]*acc) []string {
+	out := make([]string, 0, len(m))
+	for t := range m {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// segments groups tenants by plan ("" : no plan) and marks heavy users.
+func segments(ts []TenantMargin) []PlanSegment {
+	byPlan := map[string][]int{}
+	for i := range ts {
+		byPlan[ts[i].Plan] = append(byPlan[ts[i].Plan], i)
+	}
+	names := make([]string, 0, len(byPlan))
+	for n := range byPlan {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []PlanSegment
+	for _, n := range names {
+		idx := byPlan[n]
+		seg := PlanSegment{Plan: n, Tenants: len(idx)}
+		costs := make([]apd.Decimal, 0, len(idx))
+		for _, i := range idx {
+			add(&seg.RevenueUSD, &ts[i].RevenueUSD)
+			add(&seg.CostUSD, &ts[i].CostUSD)
+			costs = append(costs, ts[i].CostUSD)
+		}
+		_, _ = exact.Sub(&seg.MarginUSD, &seg.RevenueUSD, &seg.CostUSD)
+		seg.MarginPct = pct(&seg.MarginUSD, &seg.RevenueUSD)
+		sort.Slice(costs, func(i, j int) bool { return costs[i].Cmp(&costs[j]) < 0 })
+		k := len(costs)
+		if k%2 == 1 {
+			seg.MedianCostUSD = costs[k/2]
+		} else {
+			var s apd.Decimal
+			_, _ = exact.Add(&s, &costs[k/2-1], &costs[k/2])
+			_, _ = ratio.Quo(&seg.MedianCostUSD, &s, apd.New(2, 0)) // halving a decimal is exact
+		}
+		// Heavy: above twice the median, among at least three tenants.
+		if k >= 3 {
+			var twice apd.Decimal
+			_, _ = exact.Add(&twice, &seg.MedianCostUSD, &seg.MedianCostUSD)
+			for _, i := range idx {
+				if ts[i].CostUSD.Cmp(&twice) > 0 {
+					seg.HeavyUsers = append(seg.HeavyUsers, ts[i].Tenant)
+					ts[i].Flags = append(ts[i].Flags, FlagHeavyUser)
+				}
+			}
+		}
+		out = append(out, seg)
+	}
+	return out
+}

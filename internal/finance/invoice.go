@@ -113,7 +113,7 @@ type TenantJSON struct {
 	RevenueUSD           string          `json:"revenue_usd"`
 	CostUSD              string          `json:"cost_usd"`
 	MarginUSD            string          `json:"margin_usd"`
-	MarginPct            *string         `json:"margin_pct"`
+	MarginPct            *string         `json:"margin_pct,omitempty"`
 	Calls                int64           `json:"calls"`
 	PricedCalls          int64           `json:"priced_calls"`
 	UnpricedCalls        int64           `json:"unpriced_calls"`
@@ -132,7 +132,7 @@ type PlanJSON struct {
 	RevenueUSD    string   `json:"revenue_usd"`
 	CostUSD       string   `json:"cost_usd"`
 	MarginUSD     string   `json:"margin_usd"`
-	MarginPct     *string  `json:"margin_pct"`
+	MarginPct     *string  `json:"margin_pct,omitempty"`
 	MedianCostUSD string   `json:"median_cost_usd"`
 	HeavyUsers    []string `json:"heavy_users"`
 }
@@ -143,7 +143,7 @@ type MarginJSON struct {
 	RevenueUSD    string       `json:"revenue_usd"`
 	CostUSD       string       `json:"cost_usd"`
 	MarginUSD     string       `json:"margin_usd"`
-	MarginPct     *string      `json:"margin_pct"`
+	MarginPct     *string      `json:"margin_pct,omitempty"`
 	Calls         int64        `json:"calls"`
 	UnpricedCalls int64        `json:"unpriced_calls"`
 	Tenants       []TenantJSON `json:"tenants"`

@@ -70,6 +70,7 @@ func New(l *balances.Ledger, opts Options) *Service {
 	s.handle("GET /v1/grants/{grant}", true, s.getGrant)
 	s.handle("POST /v1/grants/{grant}/void", true, s.voidGrant)
 	s.handle("GET /v1/audit", true, s.audit)
+	s.registerFinance()
 	return s
 }
 

@@ -4,9 +4,11 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
@@ -122,5 +124,37 @@ func eachSpan(td ptrace.Traces, f func(scope string, s ptrace.Span)) {
 				f(sss.At(j).Scope().Name(), spans.At(k))
 			}
 		}
+	}
+}
+
+// TestRealStoppedVercelStream: the AI SDK 6 never ends the doStream span of a
+// stream stopped by an AbortController, so the real capture holds only the
+// ai.streamText wrapper (and the app span). When the wait runs out the wrapper
+// becomes a flagged no_usage record, completion stopped, never nothing.
+func TestRealStoppedVercelStream(t *testing.T) {
+	for file, model := range map[string]string{"vercel-ai-openai-stream-stopped": "gpt-4o-mini", "vercel-ai-anthropic-stream-stopped": "claude-sonnet-4-5"} {
+		t.Run(file, func(t *testing.T) {
+			tel := componenttest.NewTelemetry()
+			t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+			p, tp, sink, clock := newHoldingProcessor(t, tel, nil)
+			ctx := context.Background()
+			require.NoError(t, tp.ConsumeTraces(ctx, readOTLPJSONLines(t, filepath.Join("..", "..", "testdata", "realclients", file+".otlp.jsonl"))))
+			clock.advance(time.Hour)
+			p.releaseExpired(ctx)
+			require.NoError(t, tp.Shutdown(ctx))
+			var got []map[string]any
+			for _, td := range sink.AllTraces() {
+				eachSpan(td, func(scope string, s ptrace.Span) {
+					if _, metered := s.Attributes().Get("genaimeter.pricing_status"); metered {
+						got = append(got, s.Attributes().AsRaw())
+					}
+				})
+			}
+			require.Len(t, got, 1)
+			assert.Equal(t, "no_usage", got[0]["genaimeter.pricing_status"])
+			assert.Equal(t, "stopped", got[0]["genaimeter.completion"])
+			assert.Equal(t, "tenant-x", got[0]["genaimeter.tenant_id"])
+			assert.Equal(t, model, got[0]["genaimeter.request_model"])
+		})
 	}
 }

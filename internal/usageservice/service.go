@@ -315,7 +315,17 @@ type entitlementsResponse struct {
 
 func (s *Service) entitlements(_ http.ResponseWriter, r *http.Request, _ balances.Key) (any, int, error) {
 	tenant := r.PathValue("tenant")
-	st, err := s.l.Status(r.Context(), tenant, s.opts.Now().UTC())
+	at := s.opts.Now().UTC()
+	if v := r.URL.Query().Get("at"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			if t, err = time.Parse(time.DateOnly, v); err != nil {
+				return nil, 0, fail(http.StatusBadRequest, "bad_request", fmt.Sprintf("at: want a date (2026-11-15) or an RFC 3339 time, got %q", v))
+			}
+		}
+		at = t.UTC()
+	}
+	st, err := s.l.Status(r.Context(), tenant, at)
 	if err != nil {
 		return nil, 0, err
 	}

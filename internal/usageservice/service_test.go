@@ -354,6 +354,14 @@ func TestGrantsAdmin(t *testing.T) {
 	}
 	assert.Equal(t, []string{"key.create", "key.create", "key.create", "grant.create", "grant.create", "grant.void"}, actions)
 
+	// A past period: October has no calls; a bad date is refused.
+	res = f.call(f.admin, "GET", "/v1/tenants/{tenant}/entitlements", "/v1/tenants/globex/entitlements?at=2026-10-15", nil)
+	assert.Equal(t, "2026-11-01T00:00:00Z", res.json(t)["resets_at"])
+	assert.Empty(t, res.json(t)["balances"])
+	assert.Equal(t, 400, f.call(f.admin, "GET", "/v1/tenants/{tenant}/entitlements", "/v1/tenants/globex/entitlements?at=yesterday", nil).status)
+	res = f.call(f.admin, "GET", "/v1/tenants/{tenant}/entitlements", "/v1/tenants/globex/entitlements?at=2026-11-02T00:00:00Z", nil)
+	assert.Len(t, res.json(t)["balances"], 1)
+
 	res = f.call(f.admin, "GET", "/v1/tenants/{tenant}/entitlements", "/v1/tenants/globex/entitlements", nil)
 	e := res.json(t)
 	assert.Equal(t, "99", e["monthly_fee"])

@@ -525,6 +525,11 @@ func (p *costProcessor) processSpan(ctx context.Context, span ptrace.Span, scope
 	attrs := span.Attributes()
 	call, kind, err := genaiconv.Extract(span, scope, p.conv)
 	if kind == genaiconv.Wrapper {
+		if p.calls.has(ancestry.Key{Trace: span.TraceID(), Span: span.SpanID()}) {
+			// Its call came first (the SDK ends the call before the wrapper):
+			// it goes on unmetered, where it is.
+			return false
+		}
 		p.takeWrapper(span, call, rs, ss, n)
 		return true
 	}
@@ -748,9 +753,12 @@ func (p *costProcessor) finish(ctx context.Context, span ptrace.Span, call genai
 	attrs.PutInt(usage.AttrCacheReadTokens, call.Usage.CacheRead)
 	attrs.PutInt(usage.AttrCacheWriteTokens, call.Usage.CacheWrite)
 	attrs.PutInt(usage.AttrReasoningTokens, call.Usage.Reasoning)
-	attrs.PutInt(usage.AttrInputAudioTokens, call.Usage.InputAudio)
-	attrs.PutInt(usage.AttrOutputAudioTokens, call.Usage.OutputAudio)
-	attrs.PutInt(usage.AttrCacheWrite1hTokens, call.Usage.CacheWrite1h)
+	// The audio and 1h parts are written when not 0 (the record reads an
+	// absent one as 0): each attribute is an allocation, and most calls have
+	// neither.
+	putOrRemoveInt(attrs, usage.AttrInputAudioTokens, call.Usage.InputAudio)
+	putOrRemoveInt(attrs, usage.AttrOutputAudioTokens, call.Usage.OutputAudio)
+	putOrRemoveInt(attrs, usage.AttrCacheWrite1hTokens, call.Usage.CacheWrite1h)
 	putNonEmpty(attrs, usage.AttrTokenConvention, call.TokenConvention)
 	putOrRemove(attrs, usage.AttrCompletion, call.Completion)
 	putNonEmpty(attrs, usage.AttrReportedCostUSD, call.ReportedCost)
@@ -853,6 +861,16 @@ func setUsage(u *pricing.Usage, c genaiconv.Usage) {
 
 // callTime is when the call happened for pricing (see usage.CallTime).
 func callTime(span ptrace.Span) time.Time { return usage.CallTime(span).AsTime() }
+
+// putOrRemoveInt writes a count that is not 0; a span metered again (a
+// replay) loses a stale one.
+func putOrRemoveInt(m pcommon.Map, k string, v int64) {
+	if v == 0 {
+		m.Remove(k)
+		return
+	}
+	m.PutInt(k, v)
+}
 
 func putNonEmpty(m pcommon.Map, k, v string) {
 	if v != "" {

@@ -145,7 +145,7 @@ func writeRecord(lr plog.LogRecord, span ptrace.Span, service, env string) {
 	id := usage.EventID(span.TraceID(), span.SpanID())
 	a.PutStr(usage.AttrEventID, id)
 	span.Attributes().Range(func(k string, v pcommon.Value) bool {
-		if strings.HasPrefix(k, usage.Prefix) && k != usage.AttrSkipped {
+		if strings.HasPrefix(k, usage.Prefix) {
 			v.CopyTo(a.PutEmpty(k))
 		}
 		return true

@@ -71,7 +71,7 @@ func TestNoRecordForUnmeteredSpans(t *testing.T) {
 	td := ptrace.NewTraces()
 	s := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
 	s.Attributes().PutStr("gen_ai.operation.name", "chat")
-	s.Attributes().PutStr(usage.AttrSkipped, "gen_ai.usage.input_tokens: token count must be >= 0, got -5")
+	s.Attributes().PutStr("genaimeter.tenant_id", "t1") // not metered: no pricing status
 	require.NoError(t, c.ConsumeTraces(context.Background(), td))
 	assert.Empty(t, sink.AllLogs())
 }

@@ -141,6 +141,12 @@ type Call struct {
 	CompletionDetail string
 	// Streamed is true when the span says the call was streamed.
 	Streamed bool
+	// Invalid says why the call's usage (or time) cannot be trusted, "" when
+	// it can. Extract sets it for a malformed token count (and then leaves
+	// Usage zero); the meter sets it for the limits it enforces (a count
+	// above its bound, an impossible time). Such a call is recorded with
+	// pricing status invalid_usage, never priced and never billable.
+	Invalid string
 	// Feature is the application feature the call belongs to, where an SDK
 	// names one (ai.telemetry.functionId, traceloop.workflow.name,
 	// traceloop.entity.name, gen_ai.agent.name); best effort, "" when none.
@@ -462,7 +468,8 @@ func (s *scan) visit(k string, v pcommon.Value) bool {
 // Inference with the normalized call otherwise. scope is the span's
 // instrumentation scope (the zero Scope if unknown); conv overrides the built-in
 // token-convention table (nil: built-in only). A malformed token count on an
-// inference span returns a *MalformedError.
+// inference span returns a *MalformedError, with the call without its usage
+// and Invalid set to the error's text.
 func Extract(span ptrace.Span, scope Scope, conv *Conventions) (Call, Kind, error) {
 	var s scan
 	span.Attributes().Range(s.visit)
@@ -476,10 +483,9 @@ func Extract(span ptrace.Span, scope Scope, conv *Conventions) (Call, Kind, erro
 		// reads as no usage, rather than failing a span nobody meters today.
 		s.ranks = [numFields]uint8{}
 		s.counts = [numFields]int64{}
+		s.err = nil
 	case kind != Inference && kind != Wrapper:
 		return Call{}, kind, nil
-	case s.err != nil:
-		return Call{}, Inference, s.err
 	}
 	c := Call{
 		Operation:     op,
@@ -492,10 +498,13 @@ func Extract(span ptrace.Span, scope Scope, conv *Conventions) (Call, Kind, erro
 	if c.Provider == "" && s.server != "" {
 		c.Provider = providerFromHost(s.server)
 	}
+	if s.err != nil {
+		return c.malformed(kind, s.err)
+	}
 	lfUsage := false
 	if s.hasLFUse && s.ranks[fInput] == 0 && s.ranks[fOutput] == 0 {
 		if err := s.langfuseUsage(); err != nil {
-			return Call{}, Inference, err
+			return c.malformed(kind, err)
 		}
 		lfUsage = s.ranks[fInput] != 0 || s.ranks[fOutput] != 0
 	}
@@ -517,12 +526,13 @@ func Extract(span ptrace.Span, scope Scope, conv *Conventions) (Call, Kind, erro
 	if u.Reported {
 		var err error
 		if c.TokenConvention, c.OutputConvention, err = normalizeUsage(&u, res, c.Provider); err != nil {
-			return Call{}, Inference, err
+			c.TokenConvention, c.OutputConvention = "", ""
+			return c.malformed(kind, err)
 		}
 	}
 	if kind == Inference {
 		if err := s.checkParts(&u); err != nil {
-			return Call{}, Inference, err
+			return c.malformed(kind, err)
 		}
 	}
 	c.Usage = u
@@ -552,6 +562,16 @@ func (s *scan) checkParts(u *Usage) error {
 		}
 	}
 	return nil
+}
+
+// malformed returns c, without usage, as the call of a span whose usage
+// cannot be trusted, with err: the meter still records the call (flagged
+// invalid) under its operation, provider and models.
+func (c Call) malformed(kind Kind, err error) (Call, Kind, error) {
+	c.Usage = Usage{}
+	c.ReportedCost = ""
+	c.Invalid = err.Error()
+	return c, kind, err
 }
 
 // signal names the emitter when only span attributes reveal it (no scope, as in

@@ -60,7 +60,9 @@ func runCases(t *testing.T, cases []extractCase) {
 					if !errors.As(err, &me) || err.Error() != tc.err {
 						t.Fatalf("reverse=%v: err = %v, want MalformedError %q", reverse, err, tc.err)
 					}
-					if kind != Inference || call != (Call{}) {
+					// The call is still named (to be recorded as invalid),
+					// without usage, with the reason.
+					if kind != Inference || call.Usage != (Usage{}) || call.Invalid != tc.err || (tc.call != (Call{}) && call != tc.call) {
 						t.Fatalf("reverse=%v: on error got kind %v call %+v", reverse, kind, call)
 					}
 					continue
@@ -223,10 +225,13 @@ func TestExtractSemconv(t *testing.T) {
 
 func TestExtractMalformed(t *testing.T) {
 	runCases(t, []extractCase{{
-		name:  "negative",
-		span:  "chat m",
-		attrs: map[string]any{"gen_ai.operation.name": "chat", "gen_ai.request.model": "m", "gen_ai.usage.input_tokens": -1},
-		err:   "gen_ai.usage.input_tokens: token count must be >= 0, got -1",
+		name: "negative",
+		span: "chat m",
+		attrs: map[string]any{"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "m",
+			"gen_ai.usage.input_tokens": -1, "gen_ai.usage.output_tokens": 5, "gen_ai.usage.cost": 0.5},
+		call: Call{Operation: "chat", Provider: "openai", RequestModel: "m",
+			Invalid: "gen_ai.usage.input_tokens: token count must be >= 0, got -1"},
+		err: "gen_ai.usage.input_tokens: token count must be >= 0, got -1",
 	}, {
 		name:  "non-numeric",
 		span:  "chat m",

@@ -63,14 +63,10 @@ const (
 	AttrCostReconciliation = Prefix + "cost_reconciliation"
 	// AttrCostSource says where cost_usd comes from (CostSource*).
 	AttrCostSource = Prefix + "cost_source"
-
-	// AttrSkipped is set on a GenAI span the processor could not meter (its
-	// usage is malformed), with the reason; such a span yields no record.
-	AttrSkipped = Prefix + "skipped"
 )
 
 // RecordAttrs is how many attributes a usage record carries at most: every
-// Attr* key above but AttrSkipped. Writers size the attribute map with it once.
+// Attr* key above. Writers size the attribute map with it once.
 const RecordAttrs = 37
 
 // EventName is the log record event name of a usage record.

@@ -26,6 +26,8 @@ type Config struct {
 	// Billing decides which calls are billable, with a reason, and the plan of
 	// each tenant (see BillingConfig).
 	Billing BillingConfig `mapstructure:"billing"`
+	// Limits bound what one call may claim (see LimitsConfig).
+	Limits LimitsConfig `mapstructure:"limits"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -172,7 +174,7 @@ func (cfg *Config) Validate() error {
 	if a.Ancestors.MaxRememberedSpans < 1 {
 		errs = errors.Join(errs, fmt.Errorf("attribution.ancestors.max_remembered_spans: must be >= 1, got %d", a.Ancestors.MaxRememberedSpans))
 	}
-	errs = errors.Join(errs, cfg.Billing.validate())
+	errs = errors.Join(errs, cfg.Billing.validate(), cfg.Limits.validate())
 	return errs
 }
 

@@ -41,6 +41,7 @@ func TestLoadConfig(t *testing.T) {
 					Ancestors: AncestorsConfig{Wait: defaultAncestorWait, MaxPendingSpans: defaultMaxPendingSpans, MaxRememberedSpans: defaultMaxRememberedSpans},
 				},
 				Billing: createDefaultConfig().(*Config).Billing,
+				Limits:  LimitsConfig{MaxTokenCount: 5_000_000},
 			},
 		},
 		{
@@ -150,6 +151,10 @@ func TestLoadConfig(t *testing.T) {
 			wantErr: "pricing.reported_cost.tolerance: must be >= 0, got \"-0.5\"\n" +
 				"pricing.reported_cost.trust_providers[1]: must not be empty\n" +
 				"pricing.reported_cost.trust_providers[2]: \"OpenRouter\" is already pricing.reported_cost.trust_providers[0]",
+		},
+		{
+			id:      component.NewIDWithName(metadata.Type, "bad_limits"),
+			wantErr: "limits.max_token_count: must be between 1 and 2305843009213693952, got 0",
 		},
 		{
 			id: component.NewIDWithName(metadata.Type, "bad_ancestors"),

@@ -50,6 +50,7 @@ func createDefaultConfig() component.Config {
 			ErrorMode: ottl.IgnoreError,
 			Plans:     PlansConfig{ReloadInterval: defaultPlansReloadInterval},
 		},
+		Limits: LimitsConfig{MaxTokenCount: DefaultMaxTokenCount},
 	}
 }
 

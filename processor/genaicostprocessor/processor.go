@@ -81,7 +81,7 @@ type costProcessor struct {
 	// Attribute sets of the counters, built once.
 	statusAttrs  map[string]metric.MeasurementOption
 	releaseAttrs map[string]metric.MeasurementOption
-	skipAttrs    metric.MeasurementOption
+	invalidAttrs map[string]metric.MeasurementOption
 	storeAttrs   map[string]metric.MeasurementOption
 }
 
@@ -128,13 +128,16 @@ func newCostProcessor(set processor.Settings, cfg *Config, next consumer.Traces)
 		stopped:      make(chan struct{}),
 		statusAttrs:  map[string]metric.MeasurementOption{},
 		releaseAttrs: map[string]metric.MeasurementOption{},
-		skipAttrs:    metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "invalid_token_count"))),
+		invalidAttrs: map[string]metric.MeasurementOption{},
 		storeAttrs:   map[string]metric.MeasurementOption{},
 	}
 	for _, o := range []string{storePersist, storeRelease} {
 		p.storeAttrs[o] = metric.WithAttributeSet(attribute.NewSet(attribute.String("operation", o)))
 	}
-	for _, s := range []string{usage.StatusPriced, usage.StatusUnpriced, usage.StatusNoUsage} {
+	for _, r := range invalidReasons {
+		p.invalidAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r)))
+	}
+	for _, s := range usage.Statuses {
 		p.statusAttrs[s] = metric.WithAttributeSet(attribute.NewSet(attribute.String("pricing_status", s)))
 	}
 	for _, r := range []string{releaseArrived, releaseExpired, releaseCapacity, releaseShutdown, releaseCallArrived} {
@@ -195,15 +198,16 @@ func (p *costProcessor) restore(ctx context.Context, host component.Host, id com
 	for _, sc := range calls {
 		ss := sc.td.ResourceSpans().At(0).ScopeSpans().At(0)
 		span := ss.Spans().At(0)
-		call, kind, err := genaiconv.Extract(span, genaiconv.ScopeOf(ss.Scope()), p.conv)
+		call, kind, _ := genaiconv.Extract(span, genaiconv.ScopeOf(ss.Scope()), p.conv)
 		own := p.callIdentity(span.Attributes(), call)
 		pc := p.pending.add(sc.td, call, &own, deadline)
 		pc.seq, pc.idx = sc.seq, sc.idx
 		// Only a change of configuration (token_conventions) can make a stored
-		// call malformed or not an LLM call; it then goes on as it came. A
-		// wrapper waits again for its call.
+		// call not an LLM call; it then goes on as it came. A call that became
+		// malformed is recorded as invalid (call.Invalid). A wrapper waits
+		// again for its call.
 		pc.wrapper = kind == genaiconv.Wrapper
-		pc.passThrough = err != nil || (kind != genaiconv.Inference && !pc.wrapper)
+		pc.passThrough = kind != genaiconv.Inference && !pc.wrapper
 		n++
 	}
 	p.store = store
@@ -271,7 +275,9 @@ func (p *costProcessor) shutdown(ctx context.Context) error {
 // batchCounts accumulates self-telemetry for one batch, so that counters are
 // updated once per batch rather than once per span.
 type batchCounts struct {
-	priced, unpriced, noUsage, skipped, unattributed, held int64
+	priced, unpriced, noUsage, unattributed, held int64
+	// invalid counts the calls recorded as invalid_usage, by reason.
+	invalid map[string]int64
 	// costDiffers counts calls whose reported cost differs from ours.
 	costDiffers int64
 	released    map[string]int64
@@ -497,8 +503,9 @@ func (p *costProcessor) record(ctx context.Context, n *batchCounts) {
 	if n.costDiffers > 0 {
 		p.telemetry.ProcessorGenaiCostReportedCostDiffers.Add(ctx, n.costDiffers)
 	}
-	if n.skipped > 0 {
-		p.telemetry.ProcessorGenaiCostSpansSkipped.Add(ctx, n.skipped, p.skipAttrs)
+	for r, k := range n.invalid {
+		p.telemetry.ProcessorGenaiCostCalls.Add(ctx, k, p.statusAttrs[usage.StatusInvalidUsage])
+		p.telemetry.ProcessorGenaiCostCallsInvalid.Add(ctx, k, p.invalidAttrs[r])
 	}
 	if n.unattributed > 0 {
 		p.telemetry.ProcessorGenaiCostCallsUnattributed.Add(ctx, n.unattributed)
@@ -523,7 +530,9 @@ func (p *costProcessor) record(ctx context.Context, n *batchCounts) {
 // rest of the batch goes on.
 func (p *costProcessor) processSpan(ctx context.Context, span ptrace.Span, scope genaiconv.Scope, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, n *batchCounts) bool {
 	attrs := span.Attributes()
-	call, kind, err := genaiconv.Extract(span, scope, p.conv)
+	// A malformed usage is no reason to lose the call: it goes on with
+	// call.Invalid set and is recorded as invalid_usage (see finishInvalid).
+	call, kind, _ := genaiconv.Extract(span, scope, p.conv)
 	if kind == genaiconv.Wrapper {
 		if p.calls.has(ancestry.Key{Trace: span.TraceID(), Span: span.SpanID()}) {
 			// Its call came first (the SDK ends the call before the wrapper):
@@ -532,14 +541,6 @@ func (p *costProcessor) processSpan(ctx context.Context, span ptrace.Span, scope
 		}
 		p.takeWrapper(span, call, rs, ss, n)
 		return true
-	}
-	if err != nil {
-		n.skipped++
-		attrs.PutStr(usage.AttrSkipped, err.Error())
-		p.logger.Warn("Skipping GenAI span with malformed usage",
-			zap.String("trace_id", span.TraceID().String()), zap.String("span_id", span.SpanID().String()),
-			zap.String("span", span.Name()), zap.Error(err))
-		return false
 	}
 	if kind != genaiconv.Inference {
 		return false
@@ -696,6 +697,10 @@ func (p *costProcessor) finish(ctx context.Context, span ptrace.Span, call genai
 	if id[idTenant] == "" {
 		id[idTenant] = usage.Unattributed
 		n.unattributed++
+	}
+	if reason := p.checkCall(span, &call); reason != "" {
+		p.finishInvalid(span, &call, id, reason, n)
+		return
 	}
 
 	// Read before the meter's attributes are written: pricing and the revenue

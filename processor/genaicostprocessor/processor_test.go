@@ -110,46 +110,6 @@ func spanAttrs(td ptrace.Traces, i int) map[string]any {
 	return td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(i).Attributes().AsRaw()
 }
 
-// TestMalformedSpansAreSkippedAndCounted checks that a negative or non-numeric
-// token count flags and skips that span while the rest of the batch is priced.
-func TestMalformedSpansAreSkippedAndCounted(t *testing.T) {
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
-	p, sink := newTestProcessor(t, createDefaultConfig().(*Config), tel)
-
-	good := map[string]any{
-		"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
-		"gen_ai.usage.input_tokens": 4100, "gen_ai.usage.output_tokens": 730, "tenant.id": "t1",
-	}
-	negative := map[string]any{
-		"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
-		"gen_ai.usage.input_tokens": -5, "gen_ai.usage.output_tokens": 730,
-	}
-	text := map[string]any{
-		"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
-		"gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": "many",
-	}
-	require.NoError(t, p.ConsumeTraces(context.Background(), spanBatch(negative, good, text)))
-	out := sink.AllTraces()[0]
-
-	assert.Equal(t, "gen_ai.usage.input_tokens: token count must be >= 0, got -5", spanAttrs(out, 0)[usage.AttrSkipped])
-	assert.NotContains(t, spanAttrs(out, 0), usage.AttrPricingStatus)
-	assert.Equal(t, `gen_ai.usage.output_tokens: token count must be an integer, got "many"`, spanAttrs(out, 2)[usage.AttrSkipped])
-	assert.NotContains(t, spanAttrs(out, 2), usage.AttrPricingStatus)
-
-	g := spanAttrs(out, 1)
-	assert.Equal(t, "priced", g[usage.AttrPricingStatus])
-	assert.Equal(t, "0.01755", g[usage.AttrCostUSD])
-	assert.Equal(t, "t1", g[usage.AttrTenantID])
-
-	metadatatest.AssertEqualProcessorGenaiCostSpansSkipped(t, tel, []metricdata.DataPoint[int64]{{
-		Attributes: attribute.NewSet(attribute.String("reason", "invalid_token_count")), Value: 2,
-	}}, metricdatatest.IgnoreTimestamp())
-	metadatatest.AssertEqualProcessorGenaiCostCalls(t, tel, []metricdata.DataPoint[int64]{{
-		Attributes: attribute.NewSet(attribute.String("pricing_status", "priced")), Value: 1,
-	}}, metricdatatest.IgnoreTimestamp())
-}
-
 // TestNeverASilentZero checks that an unknown model and a call without usage
 // carry a status and no cost, and that unknown models are counted by model.
 func TestNeverASilentZero(t *testing.T) {

@@ -29,6 +29,7 @@ type TelemetryBuilder struct {
 	ProcessorGenaiCostBillableDecisions   metric.Int64Counter
 	ProcessorGenaiCostCalls               metric.Int64Counter
 	ProcessorGenaiCostCallsHeld           metric.Int64Counter
+	ProcessorGenaiCostCallsInvalid        metric.Int64Counter
 	ProcessorGenaiCostCallsReleased       metric.Int64Counter
 	ProcessorGenaiCostCallsRestored       metric.Int64Counter
 	ProcessorGenaiCostCallsUnattributed   metric.Int64Counter
@@ -39,7 +40,6 @@ type TelemetryBuilder struct {
 	ProcessorGenaiCostPlanReloads         metric.Int64Counter
 	ProcessorGenaiCostReportedCostDiffers metric.Int64Counter
 	ProcessorGenaiCostRuleErrors          metric.Int64Counter
-	ProcessorGenaiCostSpansSkipped        metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -86,6 +86,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ProcessorGenaiCostCallsHeld, err = builder.meter.Int64Counter(
 		"otelcol_processor_genai_cost_calls_held",
 		metric.WithDescription("LLM calls held back to wait for identity from ancestor spans that had not arrived yet. [Development]"),
+		metric.WithUnit("{call}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorGenaiCostCallsInvalid, err = builder.meter.Int64Counter(
+		"otelcol_processor_genai_cost_calls_invalid",
+		metric.WithDescription("LLM calls whose usage or time cannot be right (a malformed or out-of-bound token count, an impossible time), recorded with pricing_status invalid_usage, not priced and not billable. [Development]"),
 		metric.WithUnit("{call}"),
 	)
 	errs = errors.Join(errs, err)
@@ -147,12 +153,6 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_genai_cost_rule_errors",
 		metric.WithDescription("Billing rule conditions that failed to evaluate, by rule. [Development]"),
 		metric.WithUnit("{error}"),
-	)
-	errs = errors.Join(errs, err)
-	builder.ProcessorGenaiCostSpansSkipped, err = builder.meter.Int64Counter(
-		"otelcol_processor_genai_cost_spans_skipped",
-		metric.WithDescription("GenAI spans skipped because their usage cannot be trusted; they pass through unpriced and flagged. [Development]"),
-		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

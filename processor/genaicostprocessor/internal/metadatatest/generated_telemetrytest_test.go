@@ -22,6 +22,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorGenaiCostBillableDecisions.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostCalls.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostCallsHeld.Add(context.Background(), 1)
+	tb.ProcessorGenaiCostCallsInvalid.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostCallsReleased.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostCallsRestored.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostCallsUnattributed.Add(context.Background(), 1)
@@ -32,7 +33,6 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorGenaiCostPlanReloads.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostReportedCostDiffers.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostRuleErrors.Add(context.Background(), 1)
-	tb.ProcessorGenaiCostSpansSkipped.Add(context.Background(), 1)
 	AssertEqualProcessorGenaiCostBillableDecisions(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -40,6 +40,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorGenaiCostCallsHeld(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorGenaiCostCallsInvalid(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorGenaiCostCallsReleased(t, testTel,
@@ -70,9 +73,6 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorGenaiCostRuleErrors(t, testTel,
-		[]metricdata.DataPoint[int64]{{Value: 1}},
-		metricdatatest.IgnoreTimestamp())
-	AssertEqualProcessorGenaiCostSpansSkipped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 

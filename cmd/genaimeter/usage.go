@@ -17,6 +17,7 @@ import (
 
 	"github.com/genaimeter/genaimeter/internal/printable"
 	"github.com/genaimeter/genaimeter/internal/store/sqlitestore"
+	usagerec "github.com/genaimeter/genaimeter/internal/usage"
 )
 
 func init() {
@@ -31,7 +32,10 @@ const usageUsage = `usage: genaimeter usage --db PATH [--since RFC3339] [--until
 Sums the usage ledger written by the genai_ledger exporter per tenant and model
 (the catalog model, or the request model of calls not found in the catalog),
 over calls with since <= time < until. COST_USD is the exact sum of the priced
-calls; UNPRICED counts the calls without a price, which the cost does not cover.
+calls; UNPRICED counts the calls without a price, which the cost does not cover;
+INVALID counts the calls recorded as invalid_usage (their usage or time cannot
+be right: no tokens, no cost, not billable; pricing_detail in the ledger says
+why). Token sums are exact: a sum beyond int64 is an error, never a wrong number.
 --format json writes one JSON object per line, with cost_usd as a decimal string.`
 
 // usageOut is one JSON output line. Cost is a string: the exact decimal.
@@ -47,6 +51,7 @@ type usageOut struct {
 	// CostUSD is null when no call of the group has a price.
 	CostUSD       *string `json:"cost_usd"`
 	UnpricedCalls int64   `json:"unpriced_calls"`
+	InvalidCalls  int64   `json:"invalid_calls"`
 }
 
 func runUsage(args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -120,6 +125,7 @@ func runUsage(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 				InputTokens: r.InputTokens, OutputTokens: r.OutputTokens,
 				CacheReadTokens: r.CacheReadTokens, CacheWriteTokens: r.CacheWriteTokens,
 				ReasoningTokens: r.ReasoningTokens, CostUSD: pricedCost(r), UnpricedCalls: r.UnpricedCalls,
+				InvalidCalls: r.InvalidCalls,
 			}); err != nil {
 				return err
 			}
@@ -132,7 +138,7 @@ func runUsage(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 // writeUsageTable prints rows as an aligned table (text left, numbers right)
 // with a TOTAL line. The total cost is summed exactly, like the rows.
 func writeUsageTable(w io.Writer, rows []sqlitestore.SummaryRow) error {
-	header := []string{"TENANT", "MODEL", "CALLS", "INPUT", "OUTPUT", "CACHE_READ", "CACHE_WRITE", "REASONING", "COST_USD", "UNPRICED"}
+	header := []string{"TENANT", "MODEL", "CALLS", "INPUT", "OUTPUT", "CACHE_READ", "CACHE_WRITE", "REASONING", "COST_USD", "UNPRICED", "INVALID"}
 	var total sqlitestore.SummaryRow
 	var totalCost apd.Decimal
 	table := [][]string{header}
@@ -140,13 +146,20 @@ func writeUsageTable(w io.Writer, rows []sqlitestore.SummaryRow) error {
 		// Tenant and model come from clients: a newline there would start a
 		// forged row, an escape sequence would rewrite the screen.
 		table = append(table, usageCells(printable.Escape(dash(r.TenantID)), printable.Escape(dash(r.Model)), r))
-		total.Calls += r.Calls
-		total.InputTokens += r.InputTokens
-		total.OutputTokens += r.OutputTokens
-		total.CacheReadTokens += r.CacheReadTokens
-		total.CacheWriteTokens += r.CacheWriteTokens
-		total.ReasoningTokens += r.ReasoningTokens
-		total.UnpricedCalls += r.UnpricedCalls
+		// Exact or refused: a total int64 cannot hold is an error, never a
+		// negative number.
+		for _, f := range [...]struct {
+			name string
+			sum  *int64
+			n    int64
+		}{{"CALLS", &total.Calls, r.Calls}, {"INPUT", &total.InputTokens, r.InputTokens},
+			{"OUTPUT", &total.OutputTokens, r.OutputTokens}, {"CACHE_READ", &total.CacheReadTokens, r.CacheReadTokens},
+			{"CACHE_WRITE", &total.CacheWriteTokens, r.CacheWriteTokens}, {"REASONING", &total.ReasoningTokens, r.ReasoningTokens},
+			{"UNPRICED", &total.UnpricedCalls, r.UnpricedCalls}, {"INVALID", &total.InvalidCalls, r.InvalidCalls}} {
+			if err := usagerec.AddCount(f.sum, f.n); err != nil {
+				return fmt.Errorf("total %s: %w", f.name, err)
+			}
+		}
 		c, _, err := apd.NewFromString(r.CostUSD)
 		if err != nil {
 			return fmt.Errorf("cost %q of %s/%s: %w", r.CostUSD, r.TenantID, r.Model, err)
@@ -194,12 +207,12 @@ func usageCells(tenant, model string, r sqlitestore.SummaryRow) []string {
 		cost = *c
 	}
 	return []string{tenant, model, n(r.Calls), n(r.InputTokens), n(r.OutputTokens), n(r.CacheReadTokens),
-		n(r.CacheWriteTokens), n(r.ReasoningTokens), cost, n(r.UnpricedCalls)}
+		n(r.CacheWriteTokens), n(r.ReasoningTokens), cost, n(r.UnpricedCalls), n(r.InvalidCalls)}
 }
 
 // pricedCost is the group's cost, or nil when none of its calls is priced.
 func pricedCost(r sqlitestore.SummaryRow) *string {
-	if r.Calls > 0 && r.UnpricedCalls == r.Calls {
+	if r.Calls > 0 && r.UnpricedCalls+r.InvalidCalls == r.Calls {
 		return nil
 	}
 	return &r.CostUSD

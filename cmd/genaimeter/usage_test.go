@@ -51,11 +51,11 @@ func TestUsageTable(t *testing.T) {
 	code, out, errOut := runCLI(t, "", "usage", "--db", ledger(t))
 	require.Equal(t, 0, code, errOut)
 	assert.Equal(t, ""+
-		"TENANT  MODEL            CALLS    INPUT  OUTPUT  CACHE_READ  CACHE_WRITE  REASONING  COST_USD  UNPRICED\n"+
-		"acme    gpt-4o-mini          3     1500     300         600            0         60  0.000405         0\n"+
-		"acme    mystery-model        1        7       0           0            0          0         -         1\n"+
-		"globex  claude-sonnet-4      1  1000000   20000           0         3000          0       3.3         0\n"+
-		"TOTAL                        5  1001507   20300         600         3000         60  3.300405         1\n",
+		"TENANT  MODEL            CALLS    INPUT  OUTPUT  CACHE_READ  CACHE_WRITE  REASONING  COST_USD  UNPRICED  INVALID\n"+
+		"acme    gpt-4o-mini          3     1500     300         600            0         60  0.000405         0        0\n"+
+		"acme    mystery-model        1        7       0           0            0          0         -         1        0\n"+
+		"globex  claude-sonnet-4      1  1000000   20000           0         3000          0       3.3         0        0\n"+
+		"TOTAL                        5  1001507   20300         600         3000         60  3.300405         1        0\n",
 		out)
 	assert.Empty(t, errOut)
 }
@@ -67,9 +67,9 @@ func TestUsageJSONWithTimeRange(t *testing.T) {
 		"--since", "2026-03-01T01:00:00.000000001Z", "--until", "2026-03-02T00:00:00Z")
 	require.Equal(t, 0, code, errOut)
 	assert.Equal(t, ""+
-		`{"tenant_id":"acme","model":"gpt-4o-mini","calls":1,"input_tokens":500,"output_tokens":100,"cache_read_tokens":200,"cache_write_tokens":0,"reasoning_tokens":20,"cost_usd":"0.000135","unpriced_calls":0}`+"\n"+
-		`{"tenant_id":"acme","model":"mystery-model","calls":1,"input_tokens":7,"output_tokens":0,"cache_read_tokens":0,"cache_write_tokens":0,"reasoning_tokens":0,"cost_usd":null,"unpriced_calls":1}`+"\n"+
-		`{"tenant_id":"globex","model":"claude-sonnet-4","calls":1,"input_tokens":1000000,"output_tokens":20000,"cache_read_tokens":0,"cache_write_tokens":3000,"reasoning_tokens":0,"cost_usd":"3.3","unpriced_calls":0}`+"\n",
+		`{"tenant_id":"acme","model":"gpt-4o-mini","calls":1,"input_tokens":500,"output_tokens":100,"cache_read_tokens":200,"cache_write_tokens":0,"reasoning_tokens":20,"cost_usd":"0.000135","unpriced_calls":0,"invalid_calls":0}`+"\n"+
+		`{"tenant_id":"acme","model":"mystery-model","calls":1,"input_tokens":7,"output_tokens":0,"cache_read_tokens":0,"cache_write_tokens":0,"reasoning_tokens":0,"cost_usd":null,"unpriced_calls":1,"invalid_calls":0}`+"\n"+
+		`{"tenant_id":"globex","model":"claude-sonnet-4","calls":1,"input_tokens":1000000,"output_tokens":20000,"cache_read_tokens":0,"cache_write_tokens":3000,"reasoning_tokens":0,"cost_usd":"3.3","unpriced_calls":0,"invalid_calls":0}`+"\n",
 		out)
 }
 
@@ -77,8 +77,8 @@ func TestUsageEmptyRange(t *testing.T) {
 	code, out, errOut := runCLI(t, "", "usage", "--db", ledger(t), "--since", "2030-01-01T00:00:00Z")
 	require.Equal(t, 0, code, errOut)
 	assert.Equal(t, ""+
-		"TENANT  MODEL  CALLS  INPUT  OUTPUT  CACHE_READ  CACHE_WRITE  REASONING  COST_USD  UNPRICED\n"+
-		"TOTAL              0      0       0           0            0          0         0         0\n", out)
+		"TENANT  MODEL  CALLS  INPUT  OUTPUT  CACHE_READ  CACHE_WRITE  REASONING  COST_USD  UNPRICED  INVALID\n"+
+		"TOTAL              0      0       0           0            0          0         0         0        0\n", out)
 }
 
 func TestUsageErrors(t *testing.T) {
@@ -132,9 +132,80 @@ func TestUsageTableEscapesControlCharacters(t *testing.T) {
 	code, out, errOut := runCLI(t, "", "usage", "--db", path)
 	require.Equal(t, 0, code, errOut)
 	assert.Equal(t, ""+
-		`TENANT                                                MODEL                   CALLS  INPUT  OUTPUT  CACHE_READ  CACHE_WRITE  REASONING  COST_USD  UNPRICED`+"\n"+
-		`acme                                                  gpt\x1b[2J\u202e-4o\\x      1      2       0           0            0          0      0.02         0`+"\n"+
-		`evil\nglobex  gpt-4o  1000  0  0  0  0  0  100.00  0  gpt-4o                      1      1       0           0            0          0      0.01         0`+"\n"+
-		`TOTAL                                                                             2      3       0           0            0          0      0.03         0`+"\n",
+		`TENANT                                                MODEL                   CALLS  INPUT  OUTPUT  CACHE_READ  CACHE_WRITE  REASONING  COST_USD  UNPRICED  INVALID`+"\n"+
+		`acme                                                  gpt\x1b[2J\u202e-4o\\x      1      2       0           0            0          0      0.02         0        0`+"\n"+
+		`evil\nglobex  gpt-4o  1000  0  0  0  0  0  100.00  0  gpt-4o                      1      1       0           0            0          0      0.01         0        0`+"\n"+
+		`TOTAL                                                                             2      3       0           0            0          0      0.03         0        0`+"\n",
 		out)
+}
+
+// TestUsageCountsInvalidCallsApart: a call recorded as invalid_usage (issue
+// 11 item 4) is in the INVALID column, not among the unpriced ones, and adds
+// no tokens.
+func TestUsageCountsInvalidCallsApart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "usage.db")
+	s, err := sqlitestore.Open(path)
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, s.Migrate(ctx))
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	_, _, err = s.Insert(ctx, []usagerec.Record{
+		{EventID: fmt.Sprintf("%048x", "p1"), Time: at, TenantID: "acme", CatalogModel: "gpt-4o",
+			InputTokens: 100, CostUSD: "0.01", PricingStatus: usagerec.StatusPriced},
+		{EventID: fmt.Sprintf("%048x", "i1"), Time: at, TenantID: "acme", RequestModel: "gpt-4o",
+			PricingStatus: usagerec.StatusInvalidUsage, PricingDetail: "gen_ai.usage.input_tokens: token count must be >= 0, got -5",
+			BillableReason: "invalid_usage"},
+		{EventID: fmt.Sprintf("%048x", "i2"), Time: at, TenantID: "globex", RequestModel: "gpt-4o",
+			PricingStatus: usagerec.StatusInvalidUsage, PricingDetail: "time: the span has neither a start nor an end time",
+			BillableReason: "invalid_usage"},
+	})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+
+	code, out, errOut := runCLI(t, "", "usage", "--db", path)
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, ""+
+		"TENANT  MODEL   CALLS  INPUT  OUTPUT  CACHE_READ  CACHE_WRITE  REASONING  COST_USD  UNPRICED  INVALID\n"+
+		"acme    gpt-4o      2    100       0           0            0          0      0.01         0        1\n"+
+		"globex  gpt-4o      1      0       0           0            0          0         -         0        1\n"+
+		"TOTAL               3    100       0           0            0          0      0.01         0        2\n", out)
+}
+
+// TestUsageRefusesTokenSumsBeyondInt64 (issue 11 item 3): 1,100 priced calls
+// of 2^53-1 input tokens each sum beyond int64. Before, INPUT was printed
+// negative; now the sum is refused with the group named, and a total over
+// two groups that each fit is refused too.
+func TestUsageRefusesTokenSumsBeyondInt64(t *testing.T) {
+	for name, tc := range map[string]struct {
+		tenants []string
+		wantErr string
+	}{
+		"one group": {[]string{"acme"},
+			"genaimeter usage: sqlitestore: summary: tenant \"acme\", model \"gpt-4o\": input_tokens: token count sum overflows int64: 9223372036854774784 + 9007199254740991\n"},
+		"the total": {[]string{"acme", "globex"},
+			"genaimeter usage: total INPUT: token count sum overflows int64: 4953959590107545050 + 4953959590107545050\n"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "usage.db")
+			s, err := sqlitestore.Open(path)
+			require.NoError(t, err)
+			ctx := context.Background()
+			require.NoError(t, s.Migrate(ctx))
+			at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+			var recs []usagerec.Record
+			for i := range 1100 {
+				recs = append(recs, usagerec.Record{EventID: fmt.Sprintf("%048x", i), Time: at,
+					TenantID: tc.tenants[i%len(tc.tenants)], CatalogModel: "gpt-4o",
+					InputTokens: 1<<53 - 1, CostUSD: "1", PricingStatus: usagerec.StatusPriced})
+			}
+			_, _, err = s.Insert(ctx, recs)
+			require.NoError(t, err)
+			require.NoError(t, s.Close())
+
+			code, out, errOut := runCLI(t, "", "usage", "--db", path)
+			assert.Equal(t, 1, code)
+			assert.Empty(t, out)
+			assert.Equal(t, tc.wantErr, errOut)
+		})
+	}
 }

@@ -178,3 +178,20 @@ func clip(s string) string {
 	}
 	return s[:max] + "…"
 }
+
+// ErrCountOverflow is a sum of token counts that int64 cannot hold.
+var ErrCountOverflow = errors.New("token count sum overflows int64")
+
+// AddCount adds n to *sum unless the result would overflow int64 (or n is
+// negative: a count never is), so that a sum of token counts is exact or
+// refused, never wrapped around to a negative number.
+func AddCount(sum *int64, n int64) error {
+	if n < 0 {
+		return fmt.Errorf("token count %d: must be >= 0", n)
+	}
+	if *sum > math.MaxInt64-n {
+		return fmt.Errorf("%w: %d + %d", ErrCountOverflow, *sum, n)
+	}
+	*sum += n
+	return nil
+}

@@ -1,6 +1,7 @@
 package usage
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -78,4 +79,16 @@ func TestValidateRecordClipsHostileValues(t *testing.T) {
 	err := ValidateRecord(&r)
 	require.Error(t, err)
 	assert.Less(t, len(err.Error()), 250, "a 10 kB status is quoted clipped")
+}
+
+func TestAddCountIsExactOrRefuses(t *testing.T) {
+	var s int64
+	require.NoError(t, AddCount(&s, math.MaxInt64-1))
+	require.NoError(t, AddCount(&s, 1))
+	assert.Equal(t, int64(math.MaxInt64), s)
+	err := AddCount(&s, 1)
+	require.ErrorIs(t, err, ErrCountOverflow)
+	assert.EqualError(t, err, "token count sum overflows int64: 9223372036854775807 + 1")
+	assert.Equal(t, int64(math.MaxInt64), s, "a refused add leaves the sum")
+	assert.EqualError(t, AddCount(&s, -1), "token count -1: must be >= 0")
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/apd/v3"
+
+	"github.com/genaimeter/genaimeter/internal/usage"
 )
 
 // SummaryFilter selects the calls Summary adds up: Since <= time < Until. A
@@ -36,6 +38,10 @@ type SummaryRow struct {
 	// that a partial total is never mistaken for a complete one.
 	CostUSD       string
 	UnpricedCalls int64
+	// InvalidCalls counts the calls recorded with pricing_status
+	// invalid_usage (their usage or time cannot be right): no cost, no
+	// tokens, and not among UnpricedCalls.
+	InvalidCalls int64
 }
 
 // sumContext adds decimals without rounding (Precision 0) and turns any
@@ -46,13 +52,18 @@ var sumContext = func() apd.Context {
 	return c
 }()
 
+// summedColumns are the token columns Summary sums, in scan order.
+var summedColumns = [...]string{"input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens"}
+
 // Summary sums usage per tenant and model over the filter's time range,
-// ordered by tenant then model. Token counts are summed by SQLite (integers,
-// exact); costs are read as the stored decimal text and summed in Go with
-// apd, because SQLite's SUM over TEXT would go through floating point.
+// ordered by tenant then model. Token counts are summed in Go with checked
+// additions: a sum int64 cannot hold fails the summary (usage.ErrCountOverflow)
+// instead of wrapping around to a negative number. Costs are read as the
+// stored decimal text and summed with apd, because SQLite's SUM over TEXT
+// would go through floating point.
 func (s *Store) Summary(ctx context.Context, f SummaryFilter) ([]SummaryRow, error) {
 	q := `SELECT COALESCE(tenant_id, ''), COALESCE(catalog_model, response_model, request_model, ''),
-		input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd
+		input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, pricing_status
 		FROM usage_records WHERE 1 = 1`
 	var args []any
 	if !f.Since.IsZero() {
@@ -77,11 +88,12 @@ func (s *Store) Summary(ctx context.Context, f SummaryFilter) ([]SummaryRow, err
 	groups := map[key]*acc{}
 	for rows.Next() {
 		var (
-			k    key
-			in   [5]int64
-			cost sql.NullString
+			k      key
+			in     [5]int64
+			cost   sql.NullString
+			status string
 		)
-		if err := rows.Scan(&k.tenant, &k.model, &in[0], &in[1], &in[2], &in[3], &in[4], &cost); err != nil {
+		if err := rows.Scan(&k.tenant, &k.model, &in[0], &in[1], &in[2], &in[3], &in[4], &cost, &status); err != nil {
 			return nil, fmt.Errorf("sqlitestore: summary: %w", err)
 		}
 		g := groups[k]
@@ -90,13 +102,18 @@ func (s *Store) Summary(ctx context.Context, f SummaryFilter) ([]SummaryRow, err
 			groups[k] = g
 		}
 		g.row.Calls++
-		g.row.InputTokens += in[0]
-		g.row.OutputTokens += in[1]
-		g.row.CacheReadTokens += in[2]
-		g.row.CacheWriteTokens += in[3]
-		g.row.ReasoningTokens += in[4]
+		r := &g.row
+		for i, sum := range [...]*int64{&r.InputTokens, &r.OutputTokens, &r.CacheReadTokens, &r.CacheWriteTokens, &r.ReasoningTokens} {
+			if err := usage.AddCount(sum, in[i]); err != nil {
+				return nil, fmt.Errorf("sqlitestore: summary: tenant %q, model %q: %s: %w", k.tenant, k.model, summedColumns[i], err)
+			}
+		}
 		if !cost.Valid {
-			g.row.UnpricedCalls++
+			if status == usage.StatusInvalidUsage {
+				g.row.InvalidCalls++
+			} else {
+				g.row.UnpricedCalls++
+			}
 			continue
 		}
 		d, err := parseCost(cost.String)

@@ -137,6 +137,9 @@ func TestRealStoppedVercelStream(t *testing.T) {
 			tel := componenttest.NewTelemetry()
 			t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 			p, tp, sink, clock := newHoldingProcessor(t, tel, nil)
+			// The clock at the capture (2026-12-01): a call that ends more
+			// than a day after the clock is invalid_usage.
+			clock.t = time.Unix(0, 1796134900000000000)
 			ctx := context.Background()
 			require.NoError(t, tp.ConsumeTraces(ctx, readOTLPJSONLines(t, filepath.Join("..", "..", "testdata", "realclients", file+".otlp.jsonl"))))
 			clock.advance(time.Hour)

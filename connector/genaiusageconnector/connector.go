@@ -88,7 +88,7 @@ func (c *logsConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) err
 				if _, ok := span.Attributes().Get(usage.AttrPricingStatus); !ok {
 					continue
 				}
-				k := keyOf(span)
+				k, contentID := keyOf(span, rs.Resource())
 				c.mu.Lock()
 				dup, ev := c.seen.add(k, now)
 				c.mu.Unlock()
@@ -106,7 +106,7 @@ func (c *logsConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) err
 					sl = rl.ScopeLogs().AppendEmpty()
 					sl.Scope().SetName(scopeName)
 				}
-				writeRecord(sl.LogRecords().AppendEmpty(), span, service, env)
+				writeRecord(sl.LogRecords().AppendEmpty(), span, service, env, contentID)
 				n++
 			}
 		}
@@ -135,7 +135,9 @@ func (c *logsConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) err
 
 // writeRecord builds the usage record of a metered span: the processor's
 // genaimeter.* attributes, plus the identity and time that only the span knows.
-func writeRecord(lr plog.LogRecord, span ptrace.Span, service, env string) {
+// contentID is the event id of a span without usable ids (see keyOf), ""
+// otherwise: such a record is flagged invalid_id in its pricing_detail.
+func writeRecord(lr plog.LogRecord, span ptrace.Span, service, env, contentID string) {
 	lr.SetEventName(usage.EventName)
 	lr.SetTimestamp(usage.CallTime(span))
 	lr.SetTraceID(span.TraceID())
@@ -143,7 +145,11 @@ func writeRecord(lr plog.LogRecord, span ptrace.Span, service, env string) {
 	a := lr.Attributes()
 	a.EnsureCapacity(usage.RecordAttrs)
 	id := usage.EventID(span.TraceID(), span.SpanID())
-	a.PutStr(usage.AttrEventID, id)
+	if contentID != "" {
+		a.PutStr(usage.AttrEventID, contentID)
+	} else {
+		a.PutStr(usage.AttrEventID, id)
+	}
 	span.Attributes().Range(func(k string, v pcommon.Value) bool {
 		if strings.HasPrefix(k, usage.Prefix) {
 			v.CopyTo(a.PutEmpty(k))
@@ -169,6 +175,13 @@ func writeRecord(lr plog.LogRecord, span ptrace.Span, service, env string) {
 	}
 	a.PutStr(usage.AttrTraceID, traceID)
 	a.PutStr(usage.AttrSpanID, spanID)
+	if contentID != "" {
+		flag := usage.InvalidIDDetail(span)
+		if d, ok := a.Get(usage.AttrPricingDetail); ok && d.Str() != "" {
+			flag += "; " + d.Str()
+		}
+		a.PutStr(usage.AttrPricingDetail, flag)
+	}
 }
 
 // resourceStr is a resource attribute as text, "" when absent.

@@ -1,17 +1,36 @@
 package genaiusageconnector // import "github.com/genaimeter/genaimeter/connector/genaiusageconnector"
 
-import "go.opentelemetry.io/collector/pdata/ptrace"
+import (
+	"encoding/hex"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/genaimeter/genaimeter/internal/usage"
+)
 
 // eventKey is a call's event id in binary (trace id, then span id): a map key
 // that costs no allocation, unlike the 48-character hex text.
 type eventKey [24]byte
 
-func keyOf(span ptrace.Span) eventKey {
+// keyOf returns a call's key in the duplicate window and, for a span without
+// usable ids (an empty or all-zero trace or span id), its event id derived
+// from its content ("" for a span with usable ids). Keyed on its ids, every
+// such call would be one key, and all but the first would be suppressed as
+// duplicates of each other; keyed on its content, a retry of the same call is
+// still a duplicate. A content key keeps 128 bits of the hash and an all-zero
+// span part, which no usable span id has: it never meets a span's key.
+func keyOf(span ptrace.Span, res pcommon.Resource) (eventKey, string) {
 	var k eventKey
-	tid, sid := span.TraceID(), span.SpanID()
-	copy(k[:16], tid[:])
-	copy(k[16:], sid[:])
-	return k
+	if usage.HasSpanIdentity(span) {
+		tid, sid := span.TraceID(), span.SpanID()
+		copy(k[:16], tid[:])
+		copy(k[16:], sid[:])
+		return k, ""
+	}
+	id := usage.ContentEventID(span, res)
+	_, _ = hex.Decode(k[:16], []byte(id[len(id)-32:]))
+	return k, id
 }
 
 type dedupeEntry struct {

@@ -251,7 +251,8 @@ func (c *metricsConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) 
 				if _, ok := attrs.Get(usage.AttrPricingStatus); !ok {
 					continue
 				}
-				dup, ev := c.seen.add(keyOf(span), nowNanos)
+				key, _ := keyOf(span, rs.Resource())
+				dup, ev := c.seen.add(key, nowNanos)
 				agg.evicted += int64(ev)
 				if dup {
 					agg.dups++

@@ -59,9 +59,9 @@ type pricer struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 
-	defaultCard *pricing.RateCard
-	planCards   map[string]*pricing.RateCard
-	tenantCards map[string]*pricing.RateCard
+	// cards picks a call's rate card as genaimeter reprice does
+	// (pricing.RateCards.For).
+	cards       pricing.RateCards
 	batchValues map[string]bool
 }
 
@@ -72,8 +72,7 @@ func newPricer(cfg *PricingConfig, logger *zap.Logger, onRefresh func(bool)) (*p
 		cfg: cfg, logger: logger, onRefresh: onRefresh,
 		client:      &http.Client{Timeout: fetchTimeout},
 		stop:        make(chan struct{}),
-		planCards:   map[string]*pricing.RateCard{},
-		tenantCards: map[string]*pricing.RateCard{},
+		cards:       pricing.RateCards{Plans: map[string]*pricing.RateCard{}, Tenants: map[string]*pricing.RateCard{}},
 		batchValues: map[string]bool{},
 	}
 	if len(cfg.Sources) == 0 {
@@ -92,17 +91,17 @@ func newPricer(cfg *PricingConfig, logger *zap.Logger, onRefresh func(bool)) (*p
 	var err error
 	r := &cfg.Revenue
 	if r.Default != nil {
-		if p.defaultCard, err = pricing.NewRateCard(r.Default.spec("default")); err != nil {
+		if p.cards.Default, err = pricing.NewRateCard(r.Default.spec("default")); err != nil {
 			return nil, fmt.Errorf("pricing.revenue.default: %w", err)
 		}
 	}
 	for k, c := range r.Plans {
-		if p.planCards[k], err = pricing.NewRateCard(c.spec("plan:" + k)); err != nil {
+		if p.cards.Plans[k], err = pricing.NewRateCard(c.spec("plan:" + k)); err != nil {
 			return nil, fmt.Errorf("pricing.revenue.plans.%s: %w", k, err)
 		}
 	}
 	for k, c := range r.Tenants {
-		if p.tenantCards[k], err = pricing.NewRateCard(c.spec("tenant:" + k)); err != nil {
+		if p.cards.Tenants[k], err = pricing.NewRateCard(c.spec("tenant:" + k)); err != nil {
 			return nil, fmt.Errorf("pricing.revenue.tenants.%s: %w", k, err)
 		}
 	}
@@ -296,17 +295,7 @@ func (p *pricer) tierOf(attrs pcommon.Map) string {
 }
 
 // card returns the rate card of a call: the tenant's, else its plan's, else the default.
-func (p *pricer) card(tenant, plan string) *pricing.RateCard {
-	if c := p.tenantCards[tenant]; c != nil {
-		return c
-	}
-	if plan != "" {
-		if c := p.planCards[plan]; c != nil {
-			return c
-		}
-	}
-	return p.defaultCard
-}
+func (p *pricer) card(tenant, plan string) *pricing.RateCard { return p.cards.For(tenant, plan) }
 
 // countRefresh records one catalog refresh.
 func (p *costProcessor) countRefresh(ok bool) {

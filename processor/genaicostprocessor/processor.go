@@ -839,29 +839,12 @@ const maxMeterAttrs = 34
 // count input as the total including cache reads and writes, and output as
 // including reasoning (and audio: input_audio_tokens is a part of
 // input_tokens, cache_write_1h_tokens of cache_write_tokens).
+//
+// The conversion lives in package pricing (Usage.SetCall) so that
+// genaimeter reprice prices a stored record exactly as this span was priced.
 func setUsage(u *pricing.Usage, c genaiconv.Usage) {
-	u.SetInputTokens(c.Input)
-	u.SetOutputTokens(c.Output)
-	if c.CacheRead > 0 {
-		u.SetCacheReadTokens(c.CacheRead)
-	}
-	if c.CacheWrite > 0 {
-		u.SetCacheWriteTokens(c.CacheWrite)
-	}
-	if c.Reasoning > 0 {
-		u.SetOutputReasoningTokens(c.Reasoning)
-	}
-	// The audio and 1h parts are priced at their own rates, as genai-prices
-	// prices them: the rest of input (output, cache writes) at the plain rate.
-	if c.InputAudio > 0 {
-		u.SetInputAudioTokens(c.InputAudio)
-	}
-	if c.OutputAudio > 0 {
-		u.SetOutputAudioTokens(c.OutputAudio)
-	}
-	if c.CacheWrite1h > 0 {
-		u.SetCacheWrite1hTokens(c.CacheWrite1h)
-	}
+	u.SetCall(pricing.CallUsage{Input: c.Input, Output: c.Output, CacheRead: c.CacheRead, CacheWrite: c.CacheWrite,
+		Reasoning: c.Reasoning, InputAudio: c.InputAudio, OutputAudio: c.OutputAudio, CacheWrite1h: c.CacheWrite1h})
 }
 
 // callTime is when the call happened for pricing (see usage.CallTime).

@@ -3,16 +3,14 @@ package genaibillingexporter
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/genaimeter/genaimeter/pkg/webhooksig"
 )
 
 // fate is what became of one event in one request.
@@ -150,56 +148,25 @@ func (h *httpBackend) exchange(ctx context.Context, n int, url, contentType stri
 	return all(n, permanent(resp)), nil
 }
 
-// Webhook signature. The receiver recomputes the HMAC over "<t>.<body>" with
-// the shared secret, compares in constant time, and rejects a t outside its
-// replay window (we recommend 5 minutes: WebhookTolerance).
+// Webhook signature: package webhooksig, shared with the usage alerts so
+// that receivers verify both with one function. These names stay for the
+// exporter's users.
 const (
-	WebhookSignatureHeader = "Genaimeter-Signature"
-	WebhookTolerance       = 5 * time.Minute
+	WebhookSignatureHeader = webhooksig.Header
+	WebhookTolerance       = webhooksig.Tolerance
 )
 
 // SignWebhook returns the signature header value for body at time t.
-func SignWebhook(secret string, t time.Time, body []byte) string {
-	ts := strconv.FormatInt(t.Unix(), 10)
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(ts))
-	mac.Write([]byte{'.'})
-	mac.Write(body)
-	return "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
-}
+func SignWebhook(secret string, t time.Time, body []byte) string { return webhooksig.Sign(secret, t, body) }
 
 // Errors of VerifyWebhook.
 var (
-	ErrWebhookSignature = errors.New("webhook signature mismatch")
-	ErrWebhookReplay    = errors.New("webhook timestamp outside the replay window")
-	ErrWebhookHeader    = errors.New("webhook signature header malformed")
+	ErrWebhookSignature = webhooksig.ErrSignature
+	ErrWebhookReplay    = webhooksig.ErrReplay
+	ErrWebhookHeader    = webhooksig.ErrHeader
 )
 
-// VerifyWebhook checks a signature header as a receiver must: the MAC over
-// "<t>.<body>" and t within tolerance of now (both directions), so that a
-// captured request cannot be replayed later. Receivers still dedupe on the
-// event ids: a legitimate retry is a new request with a new t.
+// VerifyWebhook is webhooksig.Verify.
 func VerifyWebhook(secret, header string, body []byte, now time.Time, tolerance time.Duration) error {
-	var ts, sig string
-	for _, part := range strings.Split(header, ",") {
-		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
-		switch k {
-		case "t":
-			ts = v
-		case "v1":
-			sig = v
-		}
-	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil || sig == "" {
-		return ErrWebhookHeader
-	}
-	want := SignWebhook(secret, time.Unix(sec, 0), body)
-	if !hmac.Equal([]byte(want), []byte("t="+ts+",v1="+sig)) {
-		return ErrWebhookSignature
-	}
-	if d := now.Sub(time.Unix(sec, 0)); d > tolerance || d < -tolerance {
-		return ErrWebhookReplay
-	}
-	return nil
+	return webhooksig.Verify(secret, header, body, now, tolerance)
 }

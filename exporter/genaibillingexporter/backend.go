@@ -157,7 +157,9 @@ const (
 )
 
 // SignWebhook returns the signature header value for body at time t.
-func SignWebhook(secret string, t time.Time, body []byte) string { return webhooksig.Sign(secret, t, body) }
+func SignWebhook(secret string, t time.Time, body []byte) string {
+	return webhooksig.Sign(secret, t, body)
+}
 
 // Errors of VerifyWebhook.
 var (

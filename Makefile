@@ -16,7 +16,7 @@ GO_SOURCES := $(shell find . -name '*.go' -not -path './dist/*' -not -path './in
 # Packages with generated metadata (mdatagen).
 COMPONENT_DIRS := processor/genaicostprocessor connector/genaiusageconnector exporter/genailedgerexporter exporter/genaibillingexporter extension/genaiusageserviceextension
 
-.PHONY: all build run demo test test-unit bench generate check-generated reference-check lint tidy clean
+.PHONY: all build run demo test test-unit bench fuzz fuzz-ci generate check-generated reference-check lint tidy clean
 
 all: build
 
@@ -61,6 +61,33 @@ test-unit:
 # collector; PostgreSQL from scripts/test-services.sh).
 bench: build
 	scripts/test-services.sh $(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+
+# Go native fuzz targets, package:function. Each runs FUZZTIME (go test
+# -fuzz runs one target at a time); a crasher fails the run and is written
+# to the package's testdata/fuzz/FUNCTION/, to commit with its fix. The
+# committed seeds there also run in every plain `go test`.
+FUZZ_TARGETS := \
+	./internal/genaiconv:FuzzExtract \
+	./internal/pricing:FuzzParseGenAIPrices \
+	./internal/pricing:FuzzParseLiteLLM \
+	./internal/pricing:FuzzParseNative \
+	./internal/filemap:FuzzParse \
+	./internal/usage:FuzzValidateRecord \
+	./processor/genaicostprocessor:FuzzOTLPToRecord \
+	./internal/printable:FuzzEscape
+FUZZTIME ?= 10m
+
+# Long runs: make fuzz (FUZZTIME=10m per target by default).
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "== fuzz $$fn ($$pkg, $(FUZZTIME))"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
+
+# The short run of CI: 20s per target.
+fuzz-ci:
+	$(MAKE) fuzz FUZZTIME=20s
 
 generate:
 	@for d in $(COMPONENT_DIRS); do \

@@ -93,7 +93,7 @@ func setValue(v pcommon.Value, x any) {
 // FuzzExtract reads random attribute maps as a span of a random
 // instrumentation scope. Extract must not panic, and what it returns must
 // keep its contract: a known Kind; an error only for an inference span, and
-// then a *MalformedError; for a call, counts >= 0 in the semconv meaning
+// then a *MalformedError; for a call (inference or wrapper), counts >= 0 in the semconv meaning
 // (cache reads + writes <= input, reasoning <= output), a token convention
 // exactly when usage was reported, no counts without Reported; and the same
 // result whatever the order of the attributes (rank decides, not order).
@@ -123,6 +123,17 @@ func FuzzExtract(f *testing.F) {
 					t.Fatalf("error %T %v, want *MalformedError", err, err)
 				}
 				break
+			}
+			checkUsage(t, call)
+			u := call.Usage
+			if u.InputAudio > u.Input || u.OutputAudio > u.Output || u.CacheWrite1h > u.CacheWrite {
+				t.Fatalf("a part above its total: %+v", u)
+			}
+		case Wrapper:
+			// Metered only when its model-call child never arrives: a
+			// malformed count reads as no usage, never an error.
+			if err != nil {
+				t.Fatalf("Wrapper with err %v", err)
 			}
 			checkUsage(t, call)
 		default:

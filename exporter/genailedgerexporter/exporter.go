@@ -67,6 +67,9 @@ func newLedgerExporter(cfg *Config, set exporter.Settings) *ledgerExporter {
 		failedRetryable: metric.WithAttributeSet(attribute.NewSet(attribute.String("sink", name), attribute.String("error_type", "retryable"))),
 		failedPermanent: metric.WithAttributeSet(attribute.NewSet(attribute.String("sink", name), attribute.String("error_type", "permanent"))),
 	}
+	if ps, ok := e.sink.(*postgresSink); ok {
+		ps.logger = set.Logger
+	}
 	if cfg.DeadLetter.HasValue() {
 		e.deadLetter = &deadLetter{path: cfg.DeadLetter.Get().Path, exporter: set.ID.String(), now: time.Now}
 	}

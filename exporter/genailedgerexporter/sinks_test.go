@@ -124,16 +124,20 @@ func TestPostgresSink(t *testing.T) {
 	}, ignore()...)
 }
 
-// An unreachable PostgreSQL fails the start (wrong host, port, password or
-// TLS must not look healthy).
-func TestPostgresSinkStartFailsWhenUnreachable(t *testing.T) {
+// An unreachable PostgreSQL does not fail the start (issue 11, item 6): the
+// sink starts unconnected and refuses batches with a retryable error naming
+// why, so that they stay queued; shutdown stops its reconnection loop.
+func TestPostgresSinkStartsUnconnectedWhenUnreachable(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	pc := cfg.Postgres.GetOrInsertDefault()
 	pc.Endpoint = "postgres://nobody@127.0.0.1:1/none?connect_timeout=2"
 	pc.TLS.Insecure = true
 	e := newLedgerExporter(cfg, metadatatest.NewSettings(componenttest.NewTelemetry()))
-	err := e.start(context.Background(), componenttest.NewNopHost())
-	assert.ErrorContains(t, err, "pgstore: connect to 127.0.0.1:1/none: ")
+	require.NoError(t, e.start(context.Background(), componenttest.NewNopHost()))
+	_, err := e.sink.Write(context.Background(), []usage.Record{record(1)})
+	require.Error(t, err)
+	assert.False(t, consumererror.IsPermanent(err), "retryable: the batch stays queued")
+	assert.Contains(t, err.Error(), "genai_ledger: PostgreSQL not connected yet, the batch stays queued: pgstore: connect to 127.0.0.1:1/none: ")
 	require.NoError(t, e.shutdown(context.Background()))
 }
 

@@ -2,6 +2,7 @@ package genaiusageconnector
 
 import (
 	"context"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -115,4 +116,25 @@ func TestCallsWithoutSpanIDsAreMeteredOnceEach(t *testing.T) {
 func plogEventID(lr plog.LogRecord) string {
 	v, _ := lr.Attributes().Get(usage.AttrEventID)
 	return v.Str()
+}
+
+// TestMetricsTokenSumsNeverWrap (issue 11 item 3): two calls of 2^63-1
+// output tokens once made the counter -2. The second is now left out of the
+// sum and counted as invalid; the counter stays exact.
+func TestMetricsTokenSumsNeverWrap(t *testing.T) {
+	h := newMetricsHarness(t, createDefaultConfig().(*Config))
+	td := ptrace.NewTraces()
+	spans := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()
+	for i := range 2 {
+		s := call(spans, i+1, "A", "m", "1")
+		s.Attributes().PutInt(usage.AttrOutputTokens, math.MaxInt64)
+	}
+	h.consume(t, td)
+	require.NoError(t, h.c.export(context.Background()))
+	got := points(t, h.sink.AllMetrics()[0], dimTenant)
+	assert.Equal(t, float64(math.MaxInt64), got["genaimeter.usage.output_tokens"]["A"])
+	assert.Equal(t, float64(20), got["genaimeter.usage.input_tokens"]["A"])
+	metadatatest.AssertEqualConnectorGenaiUsageMetricInvalidValues(t, h.tel, []metricdata.DataPoint[int64]{
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("field", "output_tokens"))},
+	}, metricdatatest.IgnoreTimestamp())
 }

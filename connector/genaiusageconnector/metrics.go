@@ -324,16 +324,20 @@ func (c *metricsConnector) aggregate(agg *aggregation, span ptrace.Span, attrs, 
 		tok[b] = v.Int()
 	}
 	if !bad[bucketInput] && !bad[bucketCacheRead] && !bad[bucketCacheWrite] {
-		tok[bucketInput] -= tok[bucketCacheRead] + tok[bucketCacheWrite]
-		bad[bucketInput] = tok[bucketInput] < 0
+		cache := tok[bucketCacheRead]
+		if usage.AddCount(&cache, tok[bucketCacheWrite]) != nil || cache > tok[bucketInput] {
+			bad[bucketInput] = true
+		} else {
+			tok[bucketInput] -= cache
+		}
 	}
 	s.calls++
 	for b := range tok {
-		if bad[b] {
+		// A sum int64 cannot hold is left out and counted as invalid, never
+		// wrapped around to a negative counter.
+		if bad[b] || usage.AddCount(&s.tokens[b], tok[b]) != nil {
 			agg.invalid[b]++
-			continue
 		}
-		s.tokens[b] += tok[b]
 	}
 
 	cost, hasCost := c.decimal(agg, attrs, usage.AttrCostUSD, numBuckets)

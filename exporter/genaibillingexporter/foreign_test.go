@@ -2,7 +2,9 @@ package genaibillingexporter
 
 import (
 	"context"
+	"math"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -59,5 +61,34 @@ func TestForeignUsageRecordsAreNeverBilled(t *testing.T) {
 	for i, f := range foreign {
 		assert.Equal(t, reasonMalformed, dead[i].Reason)
 		assert.Equal(t, "invalid usage record: "+f.reason, dead[i].Error)
+	}
+}
+
+// TestTotalTokensNeverWrap (issue 11 item 3): input = output = 2^63-1 made a
+// total_tokens event of "-2" (int64 addition). The value is now the exact
+// decimal sum, alone and aggregated over a window with another call.
+func TestTotalTokensNeverWrap(t *testing.T) {
+	for _, window := range []time.Duration{0, time.Minute} {
+		srv := newContractServer(t, BackendWebhook)
+		cfg := stormConfig(t, BackendWebhook, srv, window)
+		cfg.Meters = []MeterConfig{{Name: "genai_tokens", Value: ValueTotalTokens}}
+		e := newTestExporter(t, cfg)
+		recs := stormRecords(8)
+		huge := []usage.Record{recs[0], recs[7]} // both t1, in the same minute
+		for i := range huge {
+			huge[i].InputTokens, huge[i].OutputTokens = math.MaxInt64, math.MaxInt64
+		}
+		require.NoError(t, e.pushLogs(context.Background(), toLogs(huge)))
+		srv.mu.Lock()
+		var values []string
+		for _, ev := range srv.events {
+			values = append(values, ev.value)
+		}
+		srv.mu.Unlock()
+		if window == 0 {
+			assert.Equal(t, []string{"18446744073709551614", "18446744073709551614"}, values)
+		} else {
+			assert.Equal(t, []string{"36893488147419103228"}, values)
+		}
 	}
 }

@@ -88,7 +88,7 @@ func (m *meter) amount(r *usage.Record, d *apd.Decimal) error {
 	case ValueReasoningTokens:
 		tokens = r.ReasoningTokens
 	case ValueTotalTokens:
-		tokens = r.InputTokens + r.OutputTokens
+		tokens = r.InputTokens // + output, added below as a decimal
 	default:
 		isTokens = false
 	}
@@ -101,6 +101,15 @@ func (m *meter) amount(r *usage.Record, d *apd.Decimal) error {
 			return fmt.Errorf("%w: the call has no token counts to bill (pricing status %q: %s)", errNoValue, r.PricingStatus, r.PricingDetail)
 		}
 		d.SetInt64(tokens)
+		if m.value == ValueTotalTokens {
+			// Summed as decimals: input + output of two int64 counts can
+			// exceed int64 (2^63-1 + 2^63-1 was once sent as "-2").
+			var out apd.Decimal
+			out.SetInt64(r.OutputTokens)
+			if _, err := exact.Add(d, d, &out); err != nil {
+				return fmt.Errorf("total tokens: %w", err)
+			}
+		}
 	} else {
 		s := r.CostUSD
 		if m.value != ValueCostUSD {

@@ -22,7 +22,7 @@ func init() {
 	})
 }
 
-const reconcileUsage = `usage: genaimeter reconcile (--db PATH | --postgres URL) --provider openai|anthropic --costs FILE... [--map FILE]
+const reconcileUsage = `usage: genaimeter reconcile (--db PATH | --postgres URL) --provider openai|anthropic --costs FILE... [--usage FILE]... [--map FILE]
                             [--prices FORMAT:PATH]... [--format table|json]
 
 Reads the provider's cost report — OpenAI: pages of GET /v1/organization/costs
@@ -30,7 +30,9 @@ Reads the provider's cost report — OpenAI: pages of GET /v1/organization/costs
 API GET /v1/organizations/cost_report (group_by=workspace_id,description) —
 and compares it per UTC day and model with the cost the ledger metered over
 the same days: both figures, the difference and its percentage of ours, and
-lines present on one side only. --map (YAML) maps the provider's projects,
+lines present on one side only. --usage adds the provider's token counts
+(OpenAI /v1/organization/usage/completions, Anthropic usage_report/messages
+pages) against the metered tokens. --map (YAML) maps the provider's projects,
 workspaces or API keys to our tenant, service_name and environment, names
 models, and sets tolerance_percent and tolerance_usd. Then, per tenant and
 model, the cost the spans themselves reported against ours.
@@ -47,7 +49,12 @@ type reconcileRow struct {
 	DiffPct       *string `json:"diff_pct,omitempty"`
 	MeteredCalls  int64   `json:"metered_calls"`
 	UnpricedCalls int64   `json:"unpriced_calls"`
-	Status        string  `json:"status"`
+	MeteredInput  int64   `json:"metered_input_tokens"`
+	MeteredOutput int64   `json:"metered_output_tokens"`
+	// Provider tokens, when a usage report was given.
+	ProviderInput  *int64 `json:"provider_input_tokens,omitempty"`
+	ProviderOutput *int64 `json:"provider_output_tokens,omitempty"`
+	Status         string `json:"status"`
 }
 
 type reportedRow struct {
@@ -75,7 +82,11 @@ func runReconcile(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	fs.SetOutput(io.Discard)
 	db, pg := ledgerFlags(fs)
 	provider := fs.String("provider", "", "openai or anthropic (required)")
-	var costs, prices []string
+	var costs, usages, prices []string
+	fs.Func("usage", "provider usage report file (tokens: OpenAI /v1/organization/usage/completions, Anthropic usage_report/messages); repeat for more", func(v string) error {
+		usages = append(usages, v)
+		return nil
+	})
 	fs.Func("costs", "provider cost report file (JSON page, array or JSON Lines of pages); repeat for more", func(v string) error {
 		costs = append(costs, v)
 		return nil
@@ -116,6 +127,13 @@ func runReconcile(args []string, _ io.Reader, stdout, _ io.Writer) error {
 		}
 		lines = append(lines, ls...)
 	}
+	for _, u := range usages {
+		ls, err := reconcile.ParseUsageFile(*provider, u)
+		if err != nil {
+			return err
+		}
+		lines = append(lines, ls...)
+	}
 	book, err := loadBook(prices, nil)
 	if err != nil {
 		return err
@@ -145,7 +163,12 @@ func runReconcile(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	out := reconcileOut{Provider: *provider, From: from.Format("2006-01-02"), To: to.Format("2006-01-02"), Rows: []reconcileRow{}, Reported: []reportedRow{}}
 	for _, r := range rc.Rows() {
 		row := reconcileRow{Day: r.Day, Model: r.Model, MeteredUSD: money.Format(&r.MeteredUSD), ProviderUSD: money.Format(&r.ProviderUSD),
-			DiffUSD: money.Format(&r.DiffUSD), MeteredCalls: r.MeteredCalls, UnpricedCalls: r.UnpricedCalls, Status: r.Status}
+			DiffUSD: money.Format(&r.DiffUSD), MeteredCalls: r.MeteredCalls, UnpricedCalls: r.UnpricedCalls, Status: r.Status,
+			MeteredInput: r.MeteredInput, MeteredOutput: r.MeteredOutput}
+		if r.ProviderTokens {
+			in, o := r.ProviderInput, r.ProviderOutput
+			row.ProviderInput, row.ProviderOutput = &in, &o
+		}
 		if r.DiffPct != nil {
 			s := money.Format(r.DiffPct)
 			row.DiffPct = &s
@@ -165,13 +188,17 @@ func runReconcile(args []string, _ io.Reader, stdout, _ io.Writer) error {
 		}
 	} else {
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "DAY\tMODEL\tMETERED_USD\tPROVIDER_USD\tDIFF_USD\tDIFF_PCT\tCALLS\tUNPRICED\tSTATUS")
+		fmt.Fprintln(tw, "DAY\tMODEL\tMETERED_USD\tPROVIDER_USD\tDIFF_USD\tDIFF_PCT\tCALLS\tUNPRICED\tSTATUS\tTOKENS IN/OUT (METERED | PROVIDER)")
 		for _, r := range out.Rows {
 			pct := "-"
 			if r.DiffPct != nil {
 				pct = *r.DiffPct
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", r.Day, r.Model, r.MeteredUSD, r.ProviderUSD, r.DiffUSD, pct, r.MeteredCalls, r.UnpricedCalls, r.Status)
+			toks := fmt.Sprintf("%d/%d", r.MeteredInput, r.MeteredOutput)
+			if r.ProviderInput != nil {
+				toks += fmt.Sprintf(" | %d/%d", *r.ProviderInput, *r.ProviderOutput)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", r.Day, r.Model, r.MeteredUSD, r.ProviderUSD, r.DiffUSD, pct, r.MeteredCalls, r.UnpricedCalls, r.Status, toks)
 		}
 		if len(out.Reported) > 0 {
 			fmt.Fprintln(tw, "\nTENANT\tMODEL\tCALLS WITH A REPORTED COST\tMETERED_USD\tREPORTED_USD\tMATCHES\tDIFFERS")

@@ -39,6 +39,10 @@ type Line struct {
 	Scope  string
 	Model  string // as the provider names it
 	Amount apd.Decimal
+	// Tokens: a usage report line (ParseUsage) carries token counts and no
+	// amount; input is the total input, cache reads and writes included.
+	Tokens              bool
+	InputTokens, Output int64
 }
 
 // ParseFile reads one or more provider pages from path: a JSON page, a JSON
@@ -219,6 +223,152 @@ func parseAnthropic(data []byte) ([]Line, error) {
 	return out, nil
 }
 
+// ParseUsageFile reads usage report pages (tokens) from path: OpenAI
+// GET /v1/organization/usage/completions or Anthropic GET
+// /v1/organizations/usage_report/messages, daily buckets.
+func ParseUsageFile(provider, path string) ([]Line, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pages, err := splitPages(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var out []Line
+	for i, p := range pages {
+		var ls []Line
+		switch provider {
+		case OpenAI:
+			ls, err = parseOpenAIUsage(p)
+		case Anthropic:
+			ls, err = parseAnthropicUsage(p)
+		default:
+			return nil, fmt.Errorf("provider %q: want openai or anthropic", provider)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: page %d: %w", path, i+1, err)
+		}
+		out = append(out, ls...)
+	}
+	return out, nil
+}
+
+func splitPages(data []byte) ([]json.RawMessage, error) {
+	var pages []json.RawMessage
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		err := json.Unmarshal(trimmed, &pages)
+		return pages, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	for dec.More() {
+		var p json.RawMessage
+		if err := dec.Decode(&p); err != nil {
+			return nil, err
+		}
+		pages = append(pages, p)
+	}
+	return pages, nil
+}
+
+func parseOpenAIUsage(data []byte) ([]Line, error) {
+	var p struct {
+		Object string `json:"object"`
+		Data   []struct {
+			StartTime int64 `json:"start_time"`
+			EndTime   int64 `json:"end_time"`
+			Results   []struct {
+				Object       string  `json:"object"`
+				InputTokens  int64   `json:"input_tokens"`
+				OutputTokens int64   `json:"output_tokens"`
+				ProjectID    *string `json:"project_id"`
+				APIKeyID     *string `json:"api_key_id"`
+				Model        *string `json:"model"`
+			} `json:"results"`
+		} `json:"data"`
+	}
+	if err := decodeStrict(data, &p); err != nil {
+		return nil, err
+	}
+	if p.Object != "page" {
+		return nil, fmt.Errorf("object: want \"page\" (an /v1/organization/usage/completions response), got %q", p.Object)
+	}
+	var out []Line
+	for b, bucket := range p.Data {
+		if bucket.EndTime-bucket.StartTime != 86400 {
+			return nil, fmt.Errorf("data[%d]: bucket of %d s: want daily buckets (bucket_width=1d)", b, bucket.EndTime-bucket.StartTime)
+		}
+		for i, r := range bucket.Results {
+			if r.Object != "organization.usage.completions.result" {
+				return nil, fmt.Errorf("data[%d].results[%d].object: want organization.usage.completions.result, got %q", b, i, r.Object)
+			}
+			l := Line{Day: time.Unix(bucket.StartTime, 0).UTC(), Tokens: true, InputTokens: r.InputTokens, Output: r.OutputTokens}
+			switch {
+			case r.ProjectID != nil:
+				l.Scope = *r.ProjectID
+			case r.APIKeyID != nil:
+				l.Scope = *r.APIKeyID
+			}
+			if r.Model != nil {
+				l.Model = *r.Model
+			}
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+func parseAnthropicUsage(data []byte) ([]Line, error) {
+	var p struct {
+		Data []struct {
+			StartingAt time.Time `json:"starting_at"`
+			EndingAt   time.Time `json:"ending_at"`
+			Results    []struct {
+				Uncached      int64 `json:"uncached_input_tokens"`
+				CacheRead     int64 `json:"cache_read_input_tokens"`
+				CacheCreation struct {
+					OneHour  int64 `json:"ephemeral_1h_input_tokens"`
+					FiveMins int64 `json:"ephemeral_5m_input_tokens"`
+				} `json:"cache_creation"`
+				OutputTokens int64   `json:"output_tokens"`
+				WorkspaceID  *string `json:"workspace_id"`
+				APIKeyID     *string `json:"api_key_id"`
+				Model        *string `json:"model"`
+			} `json:"results"`
+		} `json:"data"`
+		HasMore *bool `json:"has_more"`
+	}
+	if err := decodeStrict(data, &p); err != nil {
+		return nil, err
+	}
+	if p.HasMore == nil {
+		return nil, errors.New("has_more missing: not a /v1/organizations/usage_report/messages response")
+	}
+	var out []Line
+	for b, bucket := range p.Data {
+		if bucket.EndingAt.Sub(bucket.StartingAt) != 24*time.Hour {
+			return nil, fmt.Errorf("data[%d]: bucket from %s to %s: want daily buckets (bucket_width=1d)", b, bucket.StartingAt, bucket.EndingAt)
+		}
+		for _, r := range bucket.Results {
+			// Our input counts cache reads and writes (OTel semantics).
+			l := Line{Day: bucket.StartingAt.UTC(), Tokens: true, Output: r.OutputTokens,
+				InputTokens: r.Uncached + r.CacheRead + r.CacheCreation.OneHour + r.CacheCreation.FiveMins}
+			switch {
+			case r.WorkspaceID != nil:
+				l.Scope = *r.WorkspaceID
+			case r.APIKeyID != nil:
+				l.Scope = *r.APIKeyID
+			}
+			if r.Model != nil {
+				l.Model = *r.Model
+			}
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
 // exactQuo divides by 100, which is exact in decimal.
 var exactQuo = apd.Context{Precision: 60, MaxExponent: apd.MaxExponent, MinExponent: apd.MinExponent, Rounding: apd.RoundHalfEven}
 
@@ -306,9 +456,15 @@ type Row struct {
 	MeteredUSD, ProviderUSD apd.Decimal
 	MeteredCalls            int64
 	UnpricedCalls           int64 // metered calls without a cost: not in MeteredUSD
-	DiffUSD                 apd.Decimal
-	DiffPct                 *apd.Decimal // of our metered figure; nil when it is 0
-	Status                  string
+	// Tokens: metered input (cache included) and output against the
+	// provider's usage report, when one was given (ProviderTokens).
+	MeteredInput, MeteredOutput   int64
+	ProviderInput, ProviderOutput int64
+	ProviderTokens                bool
+	TokensDiffer                  bool
+	DiffUSD                       apd.Decimal
+	DiffPct                       *apd.Decimal // of our metered figure; nil when it is 0
+	Status                        string
 }
 
 // Finding reports whether the row is beyond tolerance.
@@ -346,6 +502,12 @@ func New(provider string, cfg *Config, book *pricing.Book, lines []Line) (*Recon
 			rc.to = end
 		}
 		row := rc.row(l.Day, rc.catalogModel(l.Model, l.Day))
+		if l.Tokens {
+			row.ProviderTokens = true
+			row.ProviderInput += l.InputTokens
+			row.ProviderOutput += l.Output
+			continue
+		}
 		add(&row.ProviderUSD, &l.Amount)
 	}
 	return rc, nil
@@ -407,6 +569,8 @@ func (rc *Reconciler) Add(r *usage.Record) error {
 	}
 	row := rc.row(r.Time, entitlement.ModelOf(r))
 	row.MeteredCalls++
+	row.MeteredInput += r.InputTokens
+	row.MeteredOutput += r.OutputTokens
 	if r.CostUSD == "" {
 		row.UnpricedCalls++
 		return nil
@@ -435,6 +599,12 @@ func (rc *Reconciler) Rows() []Row {
 			row.DiffPct = &p
 		}
 		row.Status = rc.status(&row)
+		if row.ProviderTokens && (!rc.tokensWithin(row.MeteredInput, row.ProviderInput) || !rc.tokensWithin(row.MeteredOutput, row.ProviderOutput)) {
+			row.TokensDiffer = true
+			if row.Status == StatusMatches {
+				row.Status = StatusDiffers
+			}
+		}
 		out = append(out, row)
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -444,6 +614,20 @@ func (rc *Reconciler) Rows() []Row {
 		return out[i].Model < out[j].Model
 	})
 	return out
+}
+
+// tokensWithin: |provider - metered| × 100 <= metered × tolerance_percent.
+func (rc *Reconciler) tokensWithin(metered, provider int64) bool {
+	d := provider - metered
+	if d < 0 {
+		d = -d
+	}
+	var diff, lim apd.Decimal
+	diff.SetInt64(d)
+	_, _ = exact.Mul(&diff, &diff, hundred)
+	lim.SetInt64(metered)
+	_, _ = exact.Mul(&lim, &lim, &rc.cfg.pct)
+	return diff.Cmp(&lim) <= 0
 }
 
 func (rc *Reconciler) status(r *Row) string {

@@ -162,3 +162,39 @@ func TestReportedPerRecord(t *testing.T) {
 	assert.Equal(t, "0.8", money.Format(&rows[0].ReportedUSD))
 	assert.Equal(t, [2]int64{1, 1}, [2]int64{rows[0].Matches, rows[0].Differs})
 }
+
+// TestUsageTokens: the provider's usage report against the metered tokens:
+// a 10 % input gap is a finding even where the cost agrees.
+func TestUsageTokens(t *testing.T) {
+	recs := records()
+	recs[6].InputTokens, recs[6].OutputTokens = 1000, 300
+	recs[7].InputTokens, recs[7].OutputTokens = 500, 100
+	recs[8].InputTokens, recs[8].OutputTokens = 1000, 100
+	costs, err := ParseFile(Anthropic, filepath.Join("testdata", "anthropic-cost-report.json"))
+	require.NoError(t, err)
+	toks, err := ParseUsageFile(Anthropic, filepath.Join("testdata", "anthropic-usage-report.json"))
+	require.NoError(t, err)
+	cfg := &Config{Scopes: map[string]Scope{"wrkspc_app": {ServiceName: "app"}}, TolerancePercent: "1"}
+	rc, err := New(Anthropic, cfg, embedded(t), append(costs, toks...))
+	require.NoError(t, err)
+	for i := range recs {
+		require.NoError(t, rc.Add(&recs[i]))
+	}
+	var got []string
+	for _, r := range rc.Rows() {
+		got = append(got, fmt.Sprintf("%s %s in %d/%d out %d/%d %s tokens_differ=%v", r.Day, r.Model, r.MeteredInput, r.ProviderInput,
+			r.MeteredOutput, r.ProviderOutput, r.Status, r.TokensDiffer))
+	}
+	assert.Equal(t, []string{
+		"2026-11-02 claude-sonnet-4-0 in 1500/1500 out 400/400 matches tokens_differ=false",
+		"2026-11-03 claude-sonnet-4-0 in 1000/900 out 100/100 differs tokens_differ=true",
+	}, got)
+
+	dir := t.TempDir()
+	p := filepath.Join(dir, "usage.jsonl")
+	require.NoError(t, os.WriteFile(p, []byte(`{"object":"page","data":[{"object":"bucket","start_time":1793577600,"end_time":1793664000,"results":[{"object":"organization.usage.completions.result","input_tokens":1000,"output_tokens":500,"input_cached_tokens":800,"num_model_requests":5,"project_id":"proj_app","user_id":null,"api_key_id":null,"model":"gpt-4o-2024-08-06","batch":null}]}],"has_more":false,"next_page":null}`), 0o600))
+	ls, err := ParseUsageFile(OpenAI, p)
+	require.NoError(t, err)
+	require.Len(t, ls, 1)
+	assert.Equal(t, Line{Day: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC), Scope: "proj_app", Model: "gpt-4o-2024-08-06", Tokens: true, InputTokens: 1000, Output: 500}, ls[0])
+}

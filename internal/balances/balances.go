@@ -89,13 +89,22 @@ func (l *Ledger) applyItems(ctx context.Context, q querier, todo []item) error {
 		return err
 	}
 	days := newDaily()
+	var alerts thresholdAlerts
 	for _, it := range todo {
-		if _, err := book.Apply(it.seq, it.r); err != nil {
+		splits, err := book.Apply(it.seq, it.r)
+		if err != nil {
+			return fmt.Errorf("balances: %w", err)
+		}
+		if err := alerts.check(book, it.seq, it.r, splits); err != nil {
 			return fmt.Errorf("balances: %w", err)
 		}
 		days.add(it.r)
 	}
 	if err := days.save(ctx, q); err != nil {
+		return err
+	}
+	// The alerts commit with the balances that crossed them: exactly once.
+	if err := alerts.save(ctx, q); err != nil {
 		return err
 	}
 	if err := saveBook(ctx, q, book); err != nil {

@@ -20,6 +20,7 @@
 //	        limit: soft                   # hard: check says no when exhausted
 //	        overage: rate_card            # or overage_price: "0.012" per unit
 //	        filter: {feature: "chat*", model: "gpt-*", provider: openai, operation: chat, billable_only: true}
+//	    alerts: {thresholds: ["50", "80", "100"]}   # see Alerts; these are the defaults
 //	tenants:
 //	  acme: {plan: pro, anchor_day: 15, ends: "2026-12-31T00:00:00Z", amounts: {credits: "20000"}}
 package entitlement
@@ -101,6 +102,7 @@ type Plan struct {
 	HasCredits    bool
 	Models        []string // provider/model globs; empty: every model
 	Allowances    []Allowance
+	Alerts        Alerts
 }
 
 // Tenant holds per-tenant overrides.
@@ -230,8 +232,8 @@ func (p *parser) file(root *yaml.Node) *Plans {
 }
 
 func (p *parser) plan(n *yaml.Node, where string) *Plan {
-	pl := &Plan{BillingPeriod: PeriodCalendarMonth}
-	for _, kv := range p.fields(n, where, "monthly_fee", "billing_period", "credits_per_usd", "models", "allowances") {
+	pl := &Plan{BillingPeriod: PeriodCalendarMonth, Alerts: DefaultAlerts()}
+	for _, kv := range p.fields(n, where, "monthly_fee", "billing_period", "credits_per_usd", "models", "allowances", "alerts") {
 		k, v := kv[0], kv[1]
 		w := where + "." + k.Value
 		switch k.Value {
@@ -259,6 +261,8 @@ func (p *parser) plan(n *yaml.Node, where string) *Plan {
 				}
 				pl.Models = append(pl.Models, g)
 			}
+		case "alerts":
+			pl.Alerts = p.alerts(v, w)
 		case "allowances":
 			if v.Kind != yaml.SequenceNode {
 				p.errf(v, w, "want a list, got %s", describe(v))

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/apd/v3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -60,7 +61,7 @@ plans:
 plans:
   p:
     monthly_fees: 1
-`, `4:5: plans.p: unknown key "monthly_fees" (want monthly_fee, billing_period, credits_per_usd, models, allowances)`},
+`, `4:5: plans.p: unknown key "monthly_fees" (want monthly_fee, billing_period, credits_per_usd, models, allowances, alerts)`},
 		{"bad meter", `
 plans:
   p:
@@ -232,4 +233,70 @@ func TestPlanFor(t *testing.T) {
 	ps.DefaultPlan = ""
 	pl, _ = ps.PlanFor("initech", "")
 	assert.Nil(t, pl)
+}
+
+func TestAlertsConfig(t *testing.T) {
+	ps, err := Parse([]byte(`
+plans:
+  dflt: {}
+  p:
+    alerts:
+      thresholds: ["25", "12.5"]
+      spike: {window: 30m, baseline: 6h, k: "4", floor: "2.50"}
+`))
+	require.NoError(t, err)
+	d := ps.Plans["dflt"].Alerts
+	assert.Equal(t, []string{"50", "80", "100"}, percents(d.Thresholds))
+	assert.Equal(t, time.Hour, d.Spike.Window)
+	assert.Equal(t, 24*time.Hour, d.Spike.Baseline)
+	assert.Equal(t, "3", d.Spike.K.String())
+	assert.Equal(t, "10", d.Spike.Floor.String())
+	p := ps.Plans["p"].Alerts
+	assert.Equal(t, []string{"25", "12.5"}, percents(p.Thresholds))
+	assert.Equal(t, 30*time.Minute, p.Spike.Window)
+	assert.Equal(t, 6*time.Hour, p.Spike.Baseline)
+	assert.Equal(t, "4", p.Spike.K.String())
+	assert.Equal(t, "2.50", p.Spike.Floor.String())
+
+	_, err = Parse([]byte(`
+plans:
+  p:
+    alerts:
+      thresholds: ["0", "80", "80", "x"]
+      spike: {window: 2h, baseline: 1h, k: "0"}
+`))
+	require.Error(t, err)
+	assert.Equal(t, `5:20: plans.p.alerts.thresholds[0]: must be > 0, got "0"
+5:31: plans.p.alerts.thresholds[2]: "80" given twice
+5:37: plans.p.alerts.thresholds[3]: "x" is not a decimal
+6:44: plans.p.alerts.spike.k: must be > 0, got "0"
+6:14: plans.p.alerts.spike.baseline: must be at least the window (2h0m0s), got 1h0m0s`, err.Error())
+}
+
+func TestThresholdsCrossed(t *testing.T) {
+	al := DefaultAlerts()
+	dec := func(s string) *apd.Decimal { d, _, _ := apd.NewFromString(s); return d }
+	for _, c := range []struct {
+		amount, before, after string
+		want                  []string
+	}{
+		{"1000", "0", "499.99", nil},
+		{"1000", "0", "500", []string{"50"}},
+		{"1000", "499.99", "800", []string{"50", "80"}},
+		{"1000", "500", "799.999", nil},
+		{"1000", "799", "5000", []string{"80", "100"}},
+		{"1000", "1000", "2000", nil},
+		{"0", "0", "10", nil},
+		{"3", "1", "1.5", []string{"50"}},
+	} {
+		assert.Equal(t, c.want, percents(al.Crossed(dec(c.amount), dec(c.before), dec(c.after))), "%+v", c)
+	}
+}
+
+func percents(ds []apd.Decimal) []string {
+	var out []string
+	for i := range ds {
+		out = append(out, Percent(&ds[i]))
+	}
+	return out
 }

@@ -30,7 +30,7 @@ import (
 )
 
 // SchemaVersion is the version Migrate brings a database to: len(migrations).
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // migrations[i] takes the schema from version i to version i+1. Append only.
 // Version 1 is sqlitestore's version 2 in PostgreSQL types.
@@ -84,6 +84,8 @@ var migrations = []string{
 	// 3: the ledger sequence (insertion order, for balances) and the
 	// entitlement tables; see entitlementSchema.
 	entitlementSchema,
+	// 4: alerts; see alertsSchema.
+	alertsSchema,
 }
 
 // columns are the columns of usage_records in table order, which is also the

@@ -220,7 +220,7 @@ func (s *Store) beginWrite(ctx context.Context) (*sql.Tx, error) {
 
 // SchemaVersion is the version Migrate brings a database to: len(migrations)
 // (a test holds the two together).
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // migrations[i] takes the schema from version i to version i+1. Append only:
 // a database records the version it reached and later binaries run forward
@@ -277,6 +277,9 @@ var migrations = []string{
 	// 4: entitlements (balances, grants, daily usage rollups, API keys and
 	// their audit trail); see entitlementSchema.
 	entitlementSchema,
+	// 5: alerts (thresholds, spikes, plan violations) and their delivery;
+	// see alertsSchema.
+	alertsSchema,
 }
 
 // Migrate creates the schema or brings it forward to SchemaVersion, in one

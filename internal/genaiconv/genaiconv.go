@@ -206,6 +206,7 @@ const (
 	mTLSpanKind   // traceloop.span.kind (decorator spans)
 	mSDKName      // telemetry.sdk.name (OpenLIT writes it on spans)
 	mServerAddr   // server.address (provider fallback)
+	mAIProvMeta   // ai.response.providerMetadata (Vercel AI SDK, JSON)
 	mAggregateUse // gen_ai.aggregated_usage.* (Pydantic AI agent totals)
 )
 
@@ -331,6 +332,8 @@ var sources = map[string]source{
 	"gen_ai.usage.cache_write_1h_input_tokens":              {fCacheWrite1h, 7, subNone, true},
 	"gen_ai.usage.details.cache_write_1h_tokens":            {fCacheWrite1h, 6, subNone, true}, // Pydantic AI details, genai-prices key
 	"llm.token_count.prompt_details.cache_write_1h":         {fCacheWrite1h, 5, subNone, true},
+	// @anthropic-ai/sdk's own tracing (1.x) and OpenLIT next to it
+	"anthropic.usage.cache_creation.ephemeral_1h_input_tokens": {fCacheWrite1h, 4, subNone, true},
 
 	// the instrumentation's own cost
 	"gen_ai.usage.cost": {fCost, 4, subNone, false}, // OpenLIT
@@ -352,6 +355,7 @@ var sources = map[string]source{
 	"traceloop.span.kind":                {mTLSpanKind, 1, subNone, false},
 	"telemetry.sdk.name":                 {mSDKName, 1, subNone, false},
 	"server.address":                     {mServerAddr, 1, subNone, false},
+	"ai.response.providerMetadata":       {mAIProvMeta, 1, subVercel, false},
 }
 
 const aggregatedUsagePrefix = "gen_ai.aggregated_usage."
@@ -372,6 +376,7 @@ type scan struct {
 	tlKind   string
 	sdkName  string
 	server   string
+	provMeta string
 	lfUsage  pcommon.Value
 	lfCost   pcommon.Value
 	err      error
@@ -458,6 +463,8 @@ func (s *scan) visit(k string, v pcommon.Value) bool {
 			s.sdkName = v.Str()
 		case mServerAddr:
 			s.server = v.Str()
+		case mAIProvMeta:
+			s.provMeta = v.Str()
 		}
 	}
 	return true
@@ -512,6 +519,14 @@ func Extract(span ptrace.Span, scope Scope, conv *Conventions) (Call, Kind, erro
 		c.ReportedCost = langfuseCostTotal(s.lfCost.Str())
 	}
 
+	if s.provMeta != "" && s.ranks[fCacheWrite1h] == 0 {
+		// The Vercel AI SDK writes Anthropic's 1h cache writes only in the
+		// provider's raw usage, inside ai.response.providerMetadata.
+		if n, ok := jsonCount(s.provMeta, `"ephemeral_1h_input_tokens":`); ok {
+			s.counts[fCacheWrite1h], s.ranks[fCacheWrite1h] = n, 1
+			s.partKeys[fCacheWrite1h-fInputAudio] = "ai.response.providerMetadata"
+		}
+	}
 	u := Usage{
 		Input: s.counts[fInput], Output: s.counts[fOutput],
 		CacheRead: s.counts[fCacheRead], CacheWrite: s.counts[fCacheWrite], Reasoning: s.counts[fReasoning],
@@ -544,6 +559,25 @@ func Extract(span ptrace.Span, scope Scope, conv *Conventions) (Call, Kind, erro
 	}
 	judgeCompletion(span, &c, res)
 	return c, Inference, nil
+}
+
+// jsonCount reads the non-negative integer that follows key in a JSON text
+// (the first occurrence), without decoding it: no allocation on the hot path.
+func jsonCount(text, key string) (int64, bool) {
+	i := strings.Index(text, key)
+	if i < 0 {
+		return 0, false
+	}
+	rest := strings.TrimLeft(text[i+len(key):], " ")
+	j := 0
+	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+		j++
+	}
+	if j == 0 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(rest[:j], 10, 64)
+	return n, err == nil
 }
 
 // checkParts refuses audio or 1h counts above the totals they are parts of

@@ -538,6 +538,25 @@ func TestExtractAudioAnd1hCache(t *testing.T) {
 		kind: Inference,
 		call: call(Usage{CacheRead: 100, CacheWrite: 300, CacheWrite1h: 200, Reasoning: 50}),
 	}, {
+		name: "@anthropic-ai/sdk tracing: anthropic.usage.cache_creation.ephemeral_1h_input_tokens",
+		span: "chat gpt-4o-audio-preview",
+		attrs: base(map[string]any{"gen_ai.usage.cache_write.input_tokens": 300,
+			"anthropic.usage.cache_creation.ephemeral_1h_input_tokens": 200, "anthropic.usage.cache_creation.ephemeral_5m_input_tokens": 100}),
+		kind: Inference,
+		call: call(Usage{CacheWrite: 300, CacheWrite1h: 200}),
+	}, {
+		name:  "Vercel AI SDK: the 1h split only in ai.response.providerMetadata",
+		span:  "ai.generateText.doGenerate",
+		scope: Scope{Name: "ai", Version: "6.0.326"},
+		attrs: map[string]any{"ai.operationId": "ai.generateText.doGenerate", "ai.model.provider": "anthropic.messages", "ai.model.id": "claude-sonnet-4-5",
+			"ai.usage.inputTokens": 7000, "ai.usage.outputTokens": 600, "ai.usage.inputTokenDetails.cacheWriteTokens": 2000,
+			"ai.response.providerMetadata": `{"anthropic":{"usage":{"input_tokens":3000,"cache_creation_input_tokens":2000,` +
+				`"cache_creation":{"ephemeral_5m_input_tokens":500,"ephemeral_1h_input_tokens": 1500}},"cacheCreationInputTokens":2000}}`},
+		kind: Inference,
+		call: Call{Operation: "chat", Provider: "anthropic", RequestModel: "claude-sonnet-4-5",
+			Usage:           Usage{Input: 7000, Output: 600, CacheWrite: 2000, CacheWrite1h: 1500, Reported: true},
+			TokenConvention: ConvInclusive, OutputConvention: ConvInclusive},
+	}, {
 		name:  "an audio count above its total is malformed (it is a part of it)",
 		span:  "chat gpt-4o-audio-preview",
 		attrs: map[string]any{"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.usage.audio.output_tokens": 7},

@@ -765,6 +765,10 @@ func (p *costProcessor) finish(ctx context.Context, span ptrace.Span, call genai
 	putOrRemoveInt(attrs, usage.AttrOutputAudioTokens, call.Usage.OutputAudio)
 	putOrRemoveInt(attrs, usage.AttrCacheWrite1hTokens, call.Usage.CacheWrite1h)
 	putNonEmpty(attrs, usage.AttrTokenConvention, call.TokenConvention)
+	if call.TokenConvention == genaiconv.ConvInclusiveUnverified {
+		// An emitter nobody verified: noticed before an invoice is.
+		p.telemetry.ProcessorGenaiCostCallsInclusiveUnverified.Add(ctx, 1, metric.WithAttributes(attribute.String("provider", call.Provider)))
+	}
 	putOrRemove(attrs, usage.AttrCompletion, call.Completion)
 	putNonEmpty(attrs, usage.AttrReportedCostUSD, call.ReportedCost)
 	attrs.PutStr(usage.AttrCostReconciliation, dec.status)

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
@@ -193,4 +194,27 @@ func TestReportedCostReconciliation(t *testing.T) {
 
 	metadatatest.AssertEqualProcessorGenaiCostReportedCostDiffers(t, tel,
 		[]metricdata.DataPoint[int64]{{Value: 2}}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+}
+
+// TestInclusiveUnverifiedIsCounted: an Anthropic call with cache tokens from
+// an emitter the table does not know is read as inclusive, marked
+// inclusive_unverified on the record and counted, so that an emitter nobody
+// verified is noticed before an invoice is.
+func TestInclusiveUnverifiedIsCounted(t *testing.T) {
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	cfg := createDefaultConfig().(*Config)
+	cfg.Attribution.Ancestors.Wait = 0
+	p, sink := newTestProcessor(t, cfg, tel)
+	require.NoError(t, p.ConsumeTraces(context.Background(), scopedBatch("acme-homegrown-llm-tracer", map[string]any{
+		"gen_ai.operation.name": "chat", "gen_ai.provider.name": "anthropic", "gen_ai.request.model": "claude-opus-4-1",
+		"gen_ai.usage.input_tokens": 10000, "gen_ai.usage.output_tokens": 500,
+		"gen_ai.usage.cache_read.input_tokens": 2000, "gen_ai.usage.cache_creation.input_tokens": 3000,
+	})))
+	a := spanAttrs(sink.AllTraces()[0], 0)
+	assert.Equal(t, "inclusive_unverified", a[usage.AttrTokenConvention])
+	assert.Equal(t, int64(10000), a[usage.AttrInputTokens], "read as inclusive: nothing added")
+	metadatatest.AssertEqualProcessorGenaiCostCallsInclusiveUnverified(t, tel, []metricdata.DataPoint[int64]{{
+		Attributes: attribute.NewSet(attribute.String("provider", "anthropic")), Value: 1,
+	}}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 }

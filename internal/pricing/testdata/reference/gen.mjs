@@ -250,6 +250,8 @@ for (const [prov, model, usage] of [
   ['anthropic', 'claude-opus-4-1', { input_tokens: 10000, cache_read_tokens: 2000, cache_write_tokens: 3000, cache_write_1h_tokens: 1000, output_tokens: 500 }],
   ['anthropic', 'claude-sonnet-4-5', { input_tokens: 10000, cache_read_tokens: 2000, cache_write_tokens: 3000, cache_write_1h_tokens: 1000, output_tokens: 500 }],
   ['anthropic', 'claude-sonnet-4-5', { input_tokens: 10000, cache_read_tokens: 2000, cache_write_tokens: 3000, cache_write_1h_tokens: 3000, output_tokens: 500 }],
+  // The stand-in's Anthropic call (tools/realclients): 3000 raw + 2000 read + 500 5m + 1500 1h written, 600 out.
+  ['anthropic', 'claude-sonnet-4-5', { input_tokens: 7000, cache_read_tokens: 2000, cache_write_tokens: 2000, cache_write_1h_tokens: 1500, output_tokens: 600 }],
 ]) emit(prov, model, '2026-11-01T12:00:00.000Z', usage, prov);
 
 fs.writeFileSync(new URL('cases.jsonl', here), out.join('\n') + '\n');

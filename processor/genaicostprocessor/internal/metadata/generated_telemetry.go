@@ -23,23 +23,24 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                                 metric.Meter
-	mu                                    sync.Mutex
-	registrations                         []metric.Registration
-	ProcessorGenaiCostBillableDecisions   metric.Int64Counter
-	ProcessorGenaiCostCalls               metric.Int64Counter
-	ProcessorGenaiCostCallsHeld           metric.Int64Counter
-	ProcessorGenaiCostCallsInvalid        metric.Int64Counter
-	ProcessorGenaiCostCallsReleased       metric.Int64Counter
-	ProcessorGenaiCostCallsRestored       metric.Int64Counter
-	ProcessorGenaiCostCallsUnattributed   metric.Int64Counter
-	ProcessorGenaiCostCallsUnpriced       metric.Int64Counter
-	ProcessorGenaiCostCatalogRefreshes    metric.Int64Counter
-	ProcessorGenaiCostHeldStorageErrors   metric.Int64Counter
-	ProcessorGenaiCostPendingCalls        metric.Int64UpDownCounter
-	ProcessorGenaiCostPlanReloads         metric.Int64Counter
-	ProcessorGenaiCostReportedCostDiffers metric.Int64Counter
-	ProcessorGenaiCostRuleErrors          metric.Int64Counter
+	meter                                      metric.Meter
+	mu                                         sync.Mutex
+	registrations                              []metric.Registration
+	ProcessorGenaiCostBillableDecisions        metric.Int64Counter
+	ProcessorGenaiCostCalls                    metric.Int64Counter
+	ProcessorGenaiCostCallsHeld                metric.Int64Counter
+	ProcessorGenaiCostCallsInclusiveUnverified metric.Int64Counter
+	ProcessorGenaiCostCallsInvalid             metric.Int64Counter
+	ProcessorGenaiCostCallsReleased            metric.Int64Counter
+	ProcessorGenaiCostCallsRestored            metric.Int64Counter
+	ProcessorGenaiCostCallsUnattributed        metric.Int64Counter
+	ProcessorGenaiCostCallsUnpriced            metric.Int64Counter
+	ProcessorGenaiCostCatalogRefreshes         metric.Int64Counter
+	ProcessorGenaiCostHeldStorageErrors        metric.Int64Counter
+	ProcessorGenaiCostPendingCalls             metric.Int64UpDownCounter
+	ProcessorGenaiCostPlanReloads              metric.Int64Counter
+	ProcessorGenaiCostReportedCostDiffers      metric.Int64Counter
+	ProcessorGenaiCostRuleErrors               metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -86,6 +87,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ProcessorGenaiCostCallsHeld, err = builder.meter.Int64Counter(
 		"otelcol_processor_genai_cost_calls_held",
 		metric.WithDescription("LLM calls held back to wait for identity from ancestor spans that had not arrived yet. [Development]"),
+		metric.WithUnit("{call}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorGenaiCostCallsInclusiveUnverified, err = builder.meter.Int64Counter(
+		"otelcol_processor_genai_cost_calls_inclusive_unverified",
+		metric.WithDescription("LLM calls with cache tokens, from a provider whose API counts input without them (Anthropic, Bedrock), by an emitter the token-convention table does not name; read as inclusive, marked token_convention inclusive_unverified. [Development]"),
 		metric.WithUnit("{call}"),
 	)
 	errs = errors.Join(errs, err)

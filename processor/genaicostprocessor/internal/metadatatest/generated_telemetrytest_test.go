@@ -22,6 +22,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorGenaiCostBillableDecisions.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostCalls.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostCallsHeld.Add(context.Background(), 1)
+	tb.ProcessorGenaiCostCallsInclusiveUnverified.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostCallsInvalid.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostCallsReleased.Add(context.Background(), 1)
 	tb.ProcessorGenaiCostCallsRestored.Add(context.Background(), 1)
@@ -40,6 +41,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorGenaiCostCallsHeld(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorGenaiCostCallsInclusiveUnverified(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorGenaiCostCallsInvalid(t, testTel,

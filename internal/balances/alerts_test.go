@@ -44,7 +44,7 @@ func TestThresholdAlertsFireOnce(t *testing.T) {
 			all = append(all, recs...)
 		}
 		send(nil, alertCall("acme", "a", "0.049", at)) // 49 credits
-		for i := range 12 {                             // 0.1 credits each: 50 is reached by the 10th
+		for i := range 12 {                            // 0.1 credits each: 50 is reached by the 10th
 			send(nil, alertCall("acme", fmt.Sprint("flap", i), "0.0001", at))
 		}
 		send(e.second, alertCall("acme", "b", "0.0298", at)) // 80.0 through another collector

@@ -71,6 +71,7 @@ func New(l *balances.Ledger, opts Options) *Service {
 	s.handle("POST /v1/grants/{grant}/void", true, s.voidGrant)
 	s.handle("GET /v1/audit", true, s.audit)
 	s.registerFinance()
+	s.registerAlerts()
 	return s
 }
 

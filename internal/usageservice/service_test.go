@@ -189,6 +189,12 @@ func TestTenantIsolationOnEveryEndpoint(t *testing.T) {
 		{"GET", "/v1/grants/{grant}", "/v1/grants/" + f.bGrantID},
 		{"POST", "/v1/grants/{grant}/void", "/v1/grants/" + f.bGrantID + "/void"},
 		{"GET", "/v1/audit", "/v1/audit"},
+		{"GET", "/v1/alerts", "/v1/alerts"},
+		{"GET", "/v1/alerts", "/v1/alerts?tenant=globex"},
+		{"GET", "/v1/alerts", "/v1/alerts?tenant=acme"}, // admin only, even for its own tenant
+		{"GET", "/v1/tenants/{tenant}/alerts", "/v1/tenants/globex/alerts"},
+		{"GET", "/v1/tenants/{tenant}/alerts", "/v1/tenants/globex/alerts?status=open"},
+		{"GET", "/v1/tenants/{tenant}/alerts", "/v1/tenants/acme/alerts?tenant=globex"},
 		{"GET", "/v1/audit", "/v1/audit?after=0&limit=1000"},
 	}
 	for _, d := range denied {
@@ -221,6 +227,8 @@ func TestTenantIsolationOnEveryEndpoint(t *testing.T) {
 		{"/v1/tenants/{tenant}/usage", "/v1/tenants/acme/usage?group_by=feature&feature=globex-secret"},
 		{"/v1/tenants/{tenant}/usage", "/v1/tenants/acme/usage?group_by=model&model=gpt-4o&from=2026-01-01&to=2027-01-01"},
 		{"/v1/tenants/{tenant}/usage", "/v1/tenants/acme/usage?group_by=day&limit=1"},
+		{"/v1/tenants/{tenant}/alerts", "/v1/tenants/acme/alerts"},
+		{"/v1/tenants/{tenant}/alerts", "/v1/tenants/acme/alerts?status=open&limit=1000"},
 	}
 	for _, a := range allowed {
 		res := f.call(f.keyA, "GET", a.template, a.path, nil)

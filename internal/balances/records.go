@@ -23,6 +23,15 @@ const fullColumns = `time, billable, event_id, tenant_id, plan, feature, service
 // Records calls fn with every stored record whose call time is in
 // [since, until), in time order. The record passed is reused between calls.
 func (l *Ledger) Records(ctx context.Context, since, until time.Time, fn func(r *usage.Record) error) error {
+	return l.records(ctx, "", since, until, fn)
+}
+
+// TenantRecords is Records of one tenant's calls (the tenant and time index).
+func (l *Ledger) TenantRecords(ctx context.Context, tenant string, since, until time.Time, fn func(r *usage.Record) error) error {
+	return l.records(ctx, tenant, since, until, fn)
+}
+
+func (l *Ledger) records(ctx context.Context, tenant string, since, until time.Time, fn func(r *usage.Record) error) error {
 	q := l.be.read()
 	var args []any
 	if q.sqlite() {
@@ -31,8 +40,16 @@ func (l *Ledger) Records(ctx context.Context, since, until time.Time, fn func(r 
 	} else {
 		args = []any{since.UTC(), until.UTC()}
 	}
+	stmt := `SELECT ` + fullColumns + ` FROM usage_records WHERE time >= $1 AND time < $2 ORDER BY time, event_id`
+	if tenant != "" {
+		// The processor stores unattributed calls under the tenant
+		// "unattributed"; rows without a tenant_id (written by hand) match
+		// no tenant here.
+		stmt = `SELECT ` + fullColumns + ` FROM usage_records WHERE time >= $1 AND time < $2 AND tenant_id = $3 ORDER BY time, event_id`
+		args = append(args, tenant)
+	}
 	r := &usage.Record{}
-	err := q.query(ctx, `SELECT `+fullColumns+` FROM usage_records WHERE time >= $1 AND time < $2 ORDER BY time, event_id`, args,
+	err := q.query(ctx, stmt, args,
 		func(scan func(...any) error) error {
 			var s [19]sql.NullString
 			var when, billable any

@@ -38,6 +38,7 @@ type Ledger interface {
 	Plans() *entitlement.Plans
 	PeriodBalances(ctx context.Context, from, to time.Time) ([]*entitlement.Balance, error)
 	Records(ctx context.Context, since, until time.Time, fn func(r *usage.Record) error) error
+	TenantRecords(ctx context.Context, tenant string, since, until time.Time, fn func(r *usage.Record) error) error
 }
 
 // Period is a reporting period: a calendar month. A tenant's billing period
@@ -170,11 +171,11 @@ type acc struct {
 
 // MarginReport builds the margin report of p.
 func MarginReport(ctx context.Context, l Ledger, p Period) (*Margin, error) {
-	cur, err := collect(ctx, l, p)
+	cur, err := collect(ctx, l, p, "")
 	if err != nil {
 		return nil, err
 	}
-	prev, err := collect(ctx, l, p.Previous())
+	prev, err := collect(ctx, l, p.Previous(), "")
 	if err != nil {
 		return nil, err
 	}
@@ -209,23 +210,25 @@ func MarginReport(ctx context.Context, l Ledger, p Period) (*Margin, error) {
 	return rep, nil
 }
 
-// Tenant returns one tenant's margin of p (nil if it has neither records,
-// balances nor a plan).
+// Tenant returns one tenant's money of p, reading only that tenant's calls
+// (nil if it has neither records, balances nor a plan). It has no
+// previous-period comparison or plan segment: see MarginReport.
 func Tenant(ctx context.Context, l Ledger, p Period, tenant string) (*TenantMargin, error) {
-	rep, err := MarginReport(ctx, l, p)
+	cur, err := collect(ctx, l, p, tenant)
 	if err != nil {
 		return nil, err
 	}
-	for i := range rep.Tenants {
-		if rep.Tenants[i].Tenant == tenant {
-			return &rep.Tenants[i], nil
-		}
+	a := cur[tenant]
+	if a == nil {
+		return nil, nil
 	}
-	return nil, nil
+	sort.Strings(a.m.Flags)
+	return a.m, nil
 }
 
-// collect reads p's balances and records into one accumulator per tenant.
-func collect(ctx context.Context, l Ledger, p Period) (map[string]*acc, error) {
+// collect reads p's balances and records into one accumulator per tenant
+// (only = "": every tenant).
+func collect(ctx context.Context, l Ledger, p Period, only string) (map[string]*acc, error) {
 	ps := l.Plans()
 	out := map[string]*acc{}
 	get := func(tenant string) *acc {
@@ -255,6 +258,9 @@ func collect(ctx context.Context, l Ledger, p Period) (map[string]*acc, error) {
 		return nil, err
 	}
 	for _, b := range bals {
+		if only != "" && b.Tenant != only {
+			continue
+		}
 		a := get(b.Tenant)
 		setPlan(a, b.Plan, b.Period, b.End)
 		a.m.Allowances = append(a.m.Allowances, AllowanceUse{Name: b.Allowance, Meter: b.Meter, Amount: b.Amount, Used: b.Used,
@@ -266,6 +272,9 @@ func collect(ctx context.Context, l Ledger, p Period) (map[string]*acc, error) {
 	// Tenants of the plans file pay their fee with or without calls.
 	if ps != nil {
 		for name, t := range ps.Tenants {
+			if only != "" && name != only {
+				continue
+			}
 			pl, _ := ps.PlanFor(name, "")
 			if pl == nil || (!t.Ends.IsZero() && !t.Ends.After(p.Start)) {
 				continue
@@ -283,7 +292,13 @@ func collect(ctx context.Context, l Ledger, p Period) (map[string]*acc, error) {
 		book = entitlement.NewBook(ps)
 	}
 	var perr error
-	err = l.Records(ctx, p.Start, p.End.AddDate(0, 0, 32), func(r *usage.Record) error {
+	read := l.Records
+	if only != "" {
+		read = func(ctx context.Context, since, until time.Time, fn func(r *usage.Record) error) error {
+			return l.TenantRecords(ctx, only, since, until, fn)
+		}
+	}
+	err = read(ctx, p.Start, p.End.AddDate(0, 0, 32), func(r *usage.Record) error {
 		tenant := r.TenantID
 		if tenant == "" {
 			tenant = usage.Unattributed

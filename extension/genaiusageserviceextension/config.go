@@ -3,10 +3,12 @@ package genaiusageserviceextension
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configopaque"
 )
 
 // Config of the genai_usage_service extension.
@@ -28,6 +30,9 @@ type Config struct {
 	HTTP confighttp.ServerConfig `mapstructure:"http"`
 	// RateLimit is each API key's token bucket.
 	RateLimit RateLimitConfig `mapstructure:"rate_limit"`
+	// Alerts delivers the alerts the ledger fires (thresholds of the plans'
+	// allowances and grants) to a signed webhook. Off without an endpoint.
+	Alerts AlertsConfig `mapstructure:"alerts"`
 
 	_ struct{}
 }
@@ -42,6 +47,31 @@ type PostgresConfig struct {
 	// Endpoint is a postgres:// URL (TLS with sslmode=verify-full and
 	// sslrootcert in the URL).
 	Endpoint string `mapstructure:"endpoint"`
+}
+
+// AlertsConfig is the alert webhook.
+type AlertsConfig struct {
+	Webhook WebhookConfig `mapstructure:"webhook"`
+	// Interval is how often the outbox is checked for due alerts (default 2s).
+	Interval time.Duration `mapstructure:"interval"`
+	// DeadLetter is a JSON-lines file for the alerts given up on, with the
+	// reason (the reason is also kept in the ledger). Optional.
+	DeadLetter string `mapstructure:"dead_letter"`
+}
+
+// WebhookConfig is where alerts are posted, signed like the billing
+// webhook (Genaimeter-Signature, package pkg/webhooksig).
+type WebhookConfig struct {
+	Endpoint string              `mapstructure:"endpoint"`
+	Secret   configopaque.String `mapstructure:"secret"`
+	// MaxAttempts before an alert is dead-lettered (default 8).
+	MaxAttempts int `mapstructure:"max_attempts"`
+	// InitialBackoff doubles per failed attempt up to MaxBackoff (defaults
+	// 1s, 5m); a longer Retry-After is honoured.
+	InitialBackoff time.Duration `mapstructure:"initial_backoff"`
+	MaxBackoff     time.Duration `mapstructure:"max_backoff"`
+	// Timeout of one post (default 10s).
+	Timeout time.Duration `mapstructure:"timeout"`
 }
 
 // RateLimitConfig sizes each key's token bucket.
@@ -80,5 +110,36 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.HTTP.NetAddr.Endpoint) == "" {
 		errs = append(errs, errors.New("http.endpoint: required"))
 	}
+	errs = append(errs, c.Alerts.validate()...)
 	return errors.Join(errs...)
+}
+
+func (a *AlertsConfig) validate() []error {
+	w := &a.Webhook
+	if w.Endpoint == "" {
+		return nil
+	}
+	var errs []error
+	if u, err := url.Parse(w.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("alerts.webhook.endpoint: want an http(s) URL, got %q", w.Endpoint))
+	}
+	if w.Secret == "" {
+		errs = append(errs, errors.New("alerts.webhook.secret: required (receivers verify the Genaimeter-Signature with it)"))
+	}
+	if w.MaxAttempts < 1 {
+		errs = append(errs, fmt.Errorf("alerts.webhook.max_attempts: must be >= 1, got %d", w.MaxAttempts))
+	}
+	if w.InitialBackoff <= 0 {
+		errs = append(errs, fmt.Errorf("alerts.webhook.initial_backoff: must be > 0, got %s", w.InitialBackoff))
+	}
+	if w.MaxBackoff < w.InitialBackoff {
+		errs = append(errs, fmt.Errorf("alerts.webhook.max_backoff: must be >= initial_backoff (%s), got %s", w.InitialBackoff, w.MaxBackoff))
+	}
+	if w.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("alerts.webhook.timeout: must be > 0, got %s", w.Timeout))
+	}
+	if a.Interval <= 0 {
+		errs = append(errs, fmt.Errorf("alerts.interval: must be > 0, got %s", a.Interval))
+	}
+	return errs
 }

@@ -39,6 +39,12 @@ func TestConfig(t *testing.T) {
 	require.True(t, cfg.HTTP.TLS.HasValue())
 	assert.Equal(t, "/etc/genaimeter/tls.crt", cfg.HTTP.TLS.Get().CertFile)
 	assert.Equal(t, RateLimitConfig{PerSecond: 5, Burst: 10}, cfg.RateLimit)
+
+	cfg, err = loadConfig(t, "alerts")
+	require.NoError(t, err)
+	assert.Equal(t, AlertsConfig{Interval: 500 * time.Millisecond, DeadLetter: "./data/alerts.dead.jsonl",
+		Webhook: WebhookConfig{Endpoint: "https://hooks.example.com/genaimeter", Secret: "s3cret", MaxAttempts: 3,
+			InitialBackoff: time.Second, MaxBackoff: time.Minute, Timeout: 10 * time.Second}}, cfg.Alerts)
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -50,6 +56,12 @@ func TestConfigErrors(t *testing.T) {
 			"reload_interval: must be >= 0, got -1s\n" +
 			"rate_limit.per_second: must be > 0, got 0\n" +
 			"rate_limit.burst: must be >= 1, got 0",
+		"bad_alerts": "alerts.webhook.endpoint: want an http(s) URL, got \"ftp://hooks\"\n" +
+			"alerts.webhook.secret: required (receivers verify the Genaimeter-Signature with it)\n" +
+			"alerts.webhook.max_attempts: must be >= 1, got 0\n" +
+			"alerts.webhook.max_backoff: must be >= initial_backoff (10s), got 1s\n" +
+			"alerts.webhook.timeout: must be > 0, got 0s\n" +
+			"alerts.interval: must be > 0, got 0s",
 	} {
 		_, err := loadConfig(t, name)
 		assert.EqualError(t, err, want, name)

@@ -7,13 +7,19 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/genaimeter/genaimeter/extension/genaiusageserviceextension/internal/metadata"
+	"github.com/genaimeter/genaimeter/internal/alerts"
 	"github.com/genaimeter/genaimeter/internal/balances"
+	"github.com/genaimeter/genaimeter/internal/deadletter"
 	"github.com/genaimeter/genaimeter/internal/entitlement"
 	"github.com/genaimeter/genaimeter/internal/usageservice"
 )
@@ -28,6 +34,10 @@ type service struct {
 	srv    *http.Server
 	ln     net.Listener
 	wg     sync.WaitGroup
+
+	stopAlerts context.CancelFunc
+	deadFile   *deadletter.File
+	telemetry  *metadata.TelemetryBuilder
 }
 
 var _ balances.Provider = (*service)(nil)
@@ -63,6 +73,9 @@ func (s *service) Start(ctx context.Context, host component.Host) error {
 	if s.srv, err = s.cfg.HTTP.ToServer(ctx, host.GetExtensions(), s.set.TelemetrySettings, api); err != nil {
 		return fmt.Errorf("genai_usage_service: %w", err)
 	}
+	if err := s.startAlerts(l); err != nil {
+		return err
+	}
 	s.set.Logger.Info("usage service listening", zap.String("endpoint", s.ln.Addr().String()))
 	s.wg.Add(1)
 	go func() {
@@ -75,6 +88,9 @@ func (s *service) Start(ctx context.Context, host component.Host) error {
 }
 
 func (s *service) Shutdown(ctx context.Context) error {
+	if s.stopAlerts != nil {
+		s.stopAlerts()
+	}
 	var err error
 	if s.srv != nil {
 		err = s.srv.Shutdown(ctx)
@@ -82,10 +98,56 @@ func (s *service) Shutdown(ctx context.Context) error {
 	} else if s.ln != nil {
 		err = s.ln.Close()
 	}
-	s.plans.Stop()
+	if s.plans != nil {
+		s.plans.Stop()
+	}
+	_ = s.deadFile.Close()
+	if s.telemetry != nil {
+		s.telemetry.Shutdown()
+	}
 	if s.closer != nil {
 		s.closer()
 		s.closer = nil
 	}
 	return err
+}
+
+// startAlerts runs the alert webhook sender, when one is configured: each
+// post's fate is counted and logged.
+func (s *service) startAlerts(l *balances.Ledger) error {
+	w := s.cfg.Alerts.Webhook
+	if w.Endpoint == "" {
+		return nil
+	}
+	tb, err := metadata.NewTelemetryBuilder(s.set.TelemetrySettings)
+	if err != nil {
+		return fmt.Errorf("genai_usage_service: telemetry: %w", err)
+	}
+	s.telemetry = tb
+	if s.cfg.Alerts.DeadLetter != "" {
+		if s.deadFile, err = deadletter.Open(s.cfg.Alerts.DeadLetter); err != nil {
+			return fmt.Errorf("genai_usage_service: alerts: %w", err)
+		}
+	}
+	sender := alerts.NewSender(alerts.Webhook{Endpoint: w.Endpoint, Secret: string(w.Secret), MaxAttempts: w.MaxAttempts,
+		InitialBackoff: w.InitialBackoff, MaxBackoff: w.MaxBackoff, Lease: w.Timeout + 30*time.Second, Timeout: w.Timeout}, l, nil, s.deadFile)
+	sender.Observe = func(a balances.Alert, fate, reason string) {
+		tb.GenaiUsageServiceAlertPosts.Add(context.Background(), 1, metric.WithAttributes(
+			attribute.String("kind", a.Kind), attribute.String("fate", fate)))
+		log := s.set.Logger.Info
+		if fate != alerts.Delivered {
+			log = s.set.Logger.Warn
+		}
+		log("alert webhook post", zap.String("alert", a.ID), zap.String("tenant", a.Tenant), zap.String("fate", fate), zap.String("reason", reason))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopAlerts = cancel
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		sender.Run(ctx, s.cfg.Alerts.Interval, func(err error) {
+			s.set.Logger.Error("alert delivery", zap.Error(err))
+		})
+	}()
+	return nil
 }

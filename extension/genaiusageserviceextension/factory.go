@@ -26,6 +26,10 @@ func createDefaultConfig() component.Config {
 		ReloadInterval: 10 * time.Second,
 		HTTP:           http,
 		RateLimit:      RateLimitConfig{PerSecond: 50, Burst: 100},
+		Alerts: AlertsConfig{
+			Interval: 2 * time.Second,
+			Webhook:  WebhookConfig{MaxAttempts: 8, InitialBackoff: time.Second, MaxBackoff: 5 * time.Minute, Timeout: 10 * time.Second},
+		},
 	}
 }
 

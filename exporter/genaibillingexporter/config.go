@@ -2,7 +2,9 @@ package genaibillingexporter
 
 import (
 	"errors"
+
 	"fmt"
+	"go.opentelemetry.io/collector/component"
 	"net/url"
 	"regexp"
 	"slices"
@@ -184,6 +186,11 @@ type AggregationConfig struct {
 	// sends one event per record. Set sending_queue.batch.flush_timeout close
 	// to the window so that a batch holds a window's records.
 	Window time.Duration `mapstructure:"window"`
+	// Storage is a storage extension (file_storage) that remembers which
+	// window event each call went into, so that a call replayed after a
+	// restart is never aggregated, and billed, again. Without it this is
+	// remembered in memory only (a warning at start).
+	Storage *component.ID `mapstructure:"storage"`
 
 	_ struct{}
 }

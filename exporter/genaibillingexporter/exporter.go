@@ -54,7 +54,9 @@ type billingExporter struct {
 	backend   backend
 	customers *filemap.Map
 	dead      *deadLetterFile
+	windows   *windowStore
 	telemetry *metadata.TelemetryBuilder
+	self      component.ID
 }
 
 func newBillingExporter(cfg *Config, set exporter.Settings, now func() time.Time) (*billingExporter, error) {
@@ -63,7 +65,7 @@ func newBillingExporter(cfg *Config, set exporter.Settings, now func() time.Time
 		return nil, err
 	}
 	e := &billingExporter{
-		cfg: cfg, set: set.TelemetrySettings, logger: set.Logger, id: set.ID.String(), now: now,
+		cfg: cfg, set: set.TelemetrySettings, logger: set.Logger, id: set.ID.String(), now: now, self: set.ID,
 		cond: cond, meters: newMeters(cfg.Meters), integerOnly: cfg.Backend == BackendStripe,
 		backendOpt: metric.WithAttributeSet(attribute.NewSet(attribute.String("backend", cfg.Backend))),
 		reasonOpts: map[string]metric.MeasurementOption{},
@@ -100,6 +102,14 @@ func (e *billingExporter) start(ctx context.Context, host component.Host) error 
 	if e.dead, err = openDeadLetter(e.cfg.DeadLetter.Path); err != nil {
 		return err
 	}
+	if e.cfg.Aggregation.Window > 0 {
+		if e.windows, err = openWindowStore(ctx, host, e.cfg.Aggregation.Storage, e.self); err != nil {
+			return err
+		}
+		if e.cfg.Aggregation.Storage == nil {
+			e.logger.Warn("aggregation.window without aggregation.storage: which calls each window contained is kept in memory only; a call replayed after a restart (queue redelivery, client retry) is billed again. Set aggregation.storage to a storage extension (file_storage).")
+		}
+	}
 	return nil
 }
 
@@ -109,8 +119,8 @@ func (e *billingExporter) shutdown(context.Context) error {
 		e.customers.Stop()
 		e.customers = nil
 	}
-	err := e.dead.close()
-	e.dead = nil
+	err := errors.Join(e.dead.close(), e.windows.close(context.Background()))
+	e.dead, e.windows = nil, nil
 	if e.telemetry != nil {
 		e.telemetry.Shutdown()
 		e.telemetry = nil
@@ -123,6 +133,10 @@ type batch struct {
 	events []*event
 	dead   []deadLetter
 	held   int64
+	// resent are stored windows not yet settled that calls of this batch
+	// went into; replayed counts calls of settled windows (not sent again).
+	resent   []*event
+	replayed int64
 }
 
 func (e *billingExporter) deadRecord(lr plog.LogRecord, r *usage.Record, reason string, err error) deadLetter {
@@ -221,17 +235,32 @@ func (e *billingExporter) derive(ctx context.Context, ld plog.Logs) (*batch, err
 					}
 					if !aggregating {
 						ev.props = recordProps(&r)
+					} else {
+						// Already in a window: never aggregated again (see
+						// windowStore), its window is sent again if not settled.
+						key, w, err := e.windows.windowOf(ctx, r.EventID, m.name)
+						if err != nil {
+							return nil, &storeError{err}
+						}
+						if w != nil {
+							if err := b.resend(key, w, i); err != nil {
+								return nil, &storeError{err}
+							}
+							continue
+						}
 					}
 					b.events = append(b.events, ev)
 				}
 			}
 		}
 	}
+	var fresh []*event
 	if aggregating {
 		var err error
 		if b.events, err = aggregate(b.events, e.cfg.Aggregation.Window); err != nil {
 			return nil, err
 		}
+		fresh = b.events
 	}
 	if e.integerOnly {
 		kept := b.events[:0]
@@ -244,8 +273,47 @@ func (e *billingExporter) derive(ctx context.Context, ld plog.Logs) (*batch, err
 				err: fmt.Errorf("%s takes whole numbers; value %s is not one (set meters[].scale)", e.cfg.Backend, ev.valueText())}))
 		}
 		b.events = kept
+		if aggregating {
+			fresh = kept
+		}
+	}
+	if aggregating {
+		// New windows are written before they are sent (see windowStore).
+		if err := e.windows.remember(ctx, fresh); err != nil {
+			return nil, &storeError{err}
+		}
+		b.events = append(b.events, b.resent...)
 	}
 	return b, nil
+}
+
+// storeError is a failure of the aggregation storage: retryable, nothing of
+// the batch was sent.
+type storeError struct{ err error }
+
+func (e *storeError) Error() string { return e.err.Error() }
+func (e *storeError) Unwrap() error { return e.err }
+
+// resend adds record i's stored window to the batch (once per window), unless
+// it is settled: a replayed call is then not billed again.
+func (b *batch) resend(key string, w *storedWindow, i int) error {
+	if w.Settled {
+		b.replayed++
+		return nil
+	}
+	for _, ev := range b.resent {
+		if ev.key == key {
+			ev.records = append(ev.records, i)
+			return nil
+		}
+	}
+	ev, err := w.event(key)
+	if err != nil {
+		return err
+	}
+	ev.records = []int{i}
+	b.resent = append(b.resent, ev)
+	return nil
 }
 
 func recordProps(r *usage.Record) map[string]string {
@@ -319,9 +387,26 @@ func (e *billingExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	}
 	b, err := e.derive(ctx, ld)
 	if err != nil {
+		var se *storeError
+		if errors.As(err, &se) {
+			return fmt.Errorf("genai_billing/%s: %w", e.cfg.Backend, err)
+		}
 		return consumererror.NewPermanent(err)
 	}
 	outcomes := e.deliver(ctx, b.events)
+	if e.cfg.Aggregation.Window > 0 {
+		var settled []*event
+		for i, o := range outcomes {
+			if o.fate != fateRetry {
+				settled = append(settled, b.events[i])
+			}
+		}
+		// Not settled, a window is sent again with its key on a replay (the
+		// backend dedupes it): a failure here costs a request, not a double bill.
+		if err := e.windows.settle(ctx, settled); err != nil {
+			e.logger.Warn("Could not mark aggregated windows as sent; a replay of their calls sends them again under the same key", zap.Error(err))
+		}
+	}
 
 	var sent, dup, retried int64
 	var delay time.Duration
@@ -355,7 +440,7 @@ func (e *billingExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	if err := e.dead.write(b.dead); err != nil {
 		return err
 	}
-	e.record(ctx, b, sent, dup, retried)
+	e.record(ctx, b, sent, dup+b.replayed, retried)
 	if retry == nil {
 		return nil
 	}

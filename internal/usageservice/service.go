@@ -28,6 +28,7 @@ import (
 	"github.com/genaimeter/genaimeter/internal/balances"
 	"github.com/genaimeter/genaimeter/internal/entitlement"
 	"github.com/genaimeter/genaimeter/internal/money"
+	"github.com/genaimeter/genaimeter/internal/webui"
 )
 
 // Options tunes the API.
@@ -37,6 +38,8 @@ type Options struct {
 	Burst         int
 	// Now is the clock (tests); time.Now by default.
 	Now func() time.Time
+	// UI configures the web pages served under /ui (package webui).
+	UI webui.Options
 }
 
 // Service is the API over one ledger.
@@ -44,6 +47,7 @@ type Service struct {
 	l    *balances.Ledger
 	opts Options
 	mux  *http.ServeMux
+	ui   *webui.UI
 
 	mu      sync.Mutex
 	buckets map[string]*bucket
@@ -72,6 +76,15 @@ func New(l *balances.Ledger, opts Options) *Service {
 	s.handle("GET /v1/audit", true, s.audit)
 	s.registerFinance()
 	s.registerAlerts()
+	// The web pages: the same handler, so the extension and genaimeter
+	// serve both serve them.
+	if s.opts.UI.Now == nil {
+		s.opts.UI.Now = s.opts.Now
+	}
+	s.ui = webui.New(l, s.opts.UI)
+	s.mux.Handle(webui.Base+"/", s.ui)
+	s.mux.Handle(webui.Base, s.ui)
+	s.handle("GET /v1/tenants/{tenant}/customer-link", true, s.customerLink)
 	return s
 }
 
@@ -590,4 +603,19 @@ func (s *Service) audit(_ http.ResponseWriter, r *http.Request, _ balances.Key) 
 		out.Records = append(out.Records, auditJSON{Seq: a.Seq, At: a.At, KeyID: a.Actor, Action: a.Action, Tenant: a.Tenant, Subject: a.Subject, Detail: json.RawMessage(a.Detail)})
 	}
 	return out, http.StatusOK, nil
+}
+
+type customerLinkResponse struct {
+	Tenant  string    `json:"tenant"`
+	Path    string    `json:"path"`
+	Expires time.Time `json:"expires"`
+}
+
+// customerLink signs a short-lived link to the tenant's customer page, for
+// the product to put in an iframe or a link (admin keys only: the product's
+// backend asks, the customer's browser opens it).
+func (s *Service) customerLink(_ http.ResponseWriter, r *http.Request, _ balances.Key) (any, int, error) {
+	tenant := r.PathValue("tenant")
+	path, exp := s.ui.CustomerLink(tenant)
+	return customerLinkResponse{Tenant: tenant, Path: path, Expires: exp}, http.StatusOK, nil
 }

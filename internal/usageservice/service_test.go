@@ -196,6 +196,8 @@ func TestTenantIsolationOnEveryEndpoint(t *testing.T) {
 		{"GET", "/v1/tenants/{tenant}/alerts", "/v1/tenants/globex/alerts?status=open"},
 		{"GET", "/v1/tenants/{tenant}/alerts", "/v1/tenants/acme/alerts?tenant=globex"},
 		{"GET", "/v1/audit", "/v1/audit?after=0&limit=1000"},
+		{"GET", "/v1/tenants/{tenant}/customer-link", "/v1/tenants/globex/customer-link"},
+		{"GET", "/v1/tenants/{tenant}/customer-link", "/v1/tenants/acme/customer-link"}, // admin only: a link is for the product's backend
 	}
 	for _, d := range denied {
 		var body any

@@ -142,7 +142,7 @@ func axisLabel(f float64) string {
 	case a >= 1e4:
 		return strconv.FormatFloat(f/1e3, 'f', -1, 64) + "k"
 	default:
-		return strconv.FormatFloat(f, 'f', -1, 64)
+		return strconv.FormatFloat(f, 'g', 4, 64)
 	}
 }
 

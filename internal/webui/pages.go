@@ -416,7 +416,7 @@ func (u *UI) tenant(w http.ResponseWriter, r *http.Request, k balances.Key) {
 			{ID: "unpriced", Label: "Unpriced calls", Value: integer(m.UnpricedCalls), Neg: m.UnpricedCalls > 0},
 		}
 	}
-	tables, chart, err := u.usageTables(r, tenant, p, true)
+	tables, chart, err := u.usageTables(r, tenant, p, true, new(apd.Decimal))
 	if err != nil {
 		u.fail(w, r, http.StatusInternalServerError, "Could not read the ledger", err.Error())
 		return
@@ -449,7 +449,7 @@ func (u *UI) tenant(w http.ResponseWriter, r *http.Request, k balances.Key) {
 
 // usageTables are the tenant's usage by day (with the chart), feature and
 // model; withCost adds our AI cost (admin pages only).
-func (u *UI) usageTables(r *http.Request, tenant string, p finance.Period, withCost bool) ([]*Table, chartData, error) {
+func (u *UI) usageTables(r *http.Request, tenant string, p finance.Period, withCost bool, total *apd.Decimal) ([]*Table, chartData, error) {
 	var out []*Table
 	var chart chartData
 	for _, by := range []string{"day", "feature", "model"} {
@@ -464,7 +464,6 @@ func (u *UI) usageTables(r *http.Request, tenant string, p finance.Period, withC
 			cols = append(cols, "#Usage charges")
 		}
 		t := newTable("by_"+by, "Usage by "+by, emptyCalls, cols...)
-		tokens := map[string]string{}
 		revenue := map[string]string{}
 		for _, row := range rows {
 			key := map[string]string{"day": row.Day, "feature": row.Feature, "model": row.Provider + "/" + row.Model}[by]
@@ -475,8 +474,10 @@ func (u *UI) usageTables(r *http.Request, tenant string, p finance.Period, withC
 				cells = append(cells, txt(usd(&row.Revenue)))
 			}
 			t.add(cells...)
-			tokens[row.Day] = fmt.Sprint(row.Input + row.Output)
 			revenue[row.Day] = money.Format(&row.Revenue)
+			if by == "day" {
+				addDec(total, &row.Revenue)
+			}
 		}
 		if by == "day" {
 			if len(rows) == 0 {
@@ -706,12 +707,14 @@ func (u *UI) customer(w http.ResponseWriter, r *http.Request) {
 		pg.KPIs = append(pg.KPIs, KPI{ID: "remaining-" + a.Name, Label: "Remaining: " + a.Name, Value: num(&a.Remaining) + " " + unit(a.Meter),
 			Note: "of " + num(&a.Amount) + " " + unit(a.Meter), Neg: a.Remaining.Sign() <= 0})
 	}
-	tables, chart, err := u.usageTables(r, tenant, p, false)
+	var charges apd.Decimal
+	tables, chart, err := u.usageTables(r, tenant, p, false, &charges)
 	if err != nil {
 		u.fail(w, r, http.StatusInternalServerError, "Could not read the ledger", err.Error())
 		return
 	}
 	pg.Chart = chart
+	pg.KPIs = append(pg.KPIs, KPI{ID: "charges", Label: "Usage at your prices", Value: usd(&charges), Note: "this period, before allowances"})
 	pg.Tables = append(pg.Tables, allowanceTable(st), grantTable(st, false))
 	pg.Tables = append(pg.Tables, tables...)
 	if inv != nil {

@@ -282,7 +282,8 @@ func (u *UI) CustomerLink(tenant string) (string, time.Time) {
 func (u *UI) linkTenant(q url.Values) (string, error) {
 	tenant, e, sig := q.Get("tenant"), q.Get("exp"), q.Get("sig")
 	exp, err := strconv.ParseInt(e, 10, 64)
-	if err != nil || !hmac.Equal([]byte(sig), []byte(u.mac("link", tenant, e))) {
+	// One of each: a second tenant= would not be the one signed.
+	if err != nil || len(q["tenant"]) != 1 || len(q["exp"]) != 1 || len(q["sig"]) != 1 || !hmac.Equal([]byte(sig), []byte(u.mac("link", tenant, e))) {
 		return "", errors.New("this link is not valid (altered, or signed by another server)")
 	}
 	if u.o.Now().Unix() >= exp {

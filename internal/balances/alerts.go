@@ -58,6 +58,14 @@ type AlertDetail struct {
 	Amount           string `json:"amount,omitempty"` // the allowance's (or grant's) amount
 	Used             string `json:"used,omitempty"`   // use after the call that crossed
 	EventID          string `json:"event_id,omitempty"`
+	// Spikes: the window's AI cost, the baseline's (over BaselineWindows
+	// windows before it), the plan's k and floor.
+	Feature         string `json:"feature,omitempty"`
+	SpendUSD        string `json:"spend_usd,omitempty"`
+	BaselineUSD     string `json:"baseline_usd,omitempty"`
+	BaselineWindows int64  `json:"baseline_windows,omitempty"`
+	K               string `json:"k,omitempty"`
+	FloorUSD        string `json:"floor_usd,omitempty"`
 }
 
 // thresholdAlerts collects the alerts of one batch.

@@ -103,6 +103,9 @@ func (l *Ledger) applyItems(ctx context.Context, q querier, todo []item) error {
 	if err := days.save(ctx, q); err != nil {
 		return err
 	}
+	if err := spikes(ctx, q, book, todo, &alerts); err != nil {
+		return err
+	}
 	// The alerts commit with the balances that crossed them: exactly once.
 	if err := alerts.save(ctx, q); err != nil {
 		return err

@@ -17,6 +17,11 @@ import (
 // Alert kinds.
 const (
 	AlertThreshold = "threshold" // a % of an allowance or grant was reached
+	// AlertViolation: a call to a model the plan does not include, or a
+	// call on a hard-limited allowance already used up (check said no; the
+	// app called anyway and the call was metered). Once per period and
+	// model or allowance, not per call.
+	AlertViolation = "plan_violation"
 )
 
 // Alert statuses.
@@ -58,6 +63,9 @@ type AlertDetail struct {
 	Amount           string `json:"amount,omitempty"` // the allowance's (or grant's) amount
 	Used             string `json:"used,omitempty"`   // use after the call that crossed
 	EventID          string `json:"event_id,omitempty"`
+	// Plan violations: what was violated and the model called.
+	Reason string `json:"reason,omitempty"`
+	Model  string `json:"model,omitempty"`
 	// Spikes: the window's AI cost, the baseline's (over BaselineWindows
 	// windows before it), the plan's k and floor.
 	Feature         string `json:"feature,omitempty"`
@@ -69,11 +77,17 @@ type AlertDetail struct {
 }
 
 // thresholdAlerts collects the alerts of one batch.
-type thresholdAlerts struct{ rows [][]any }
+type thresholdAlerts struct {
+	rows [][]any
+	seen map[string]bool // the first of a batch's alerts with one id is the one kept
+}
 
 // check looks for thresholds the record at seq crossed, after book.Apply
 // gave its splits.
 func (ta *thresholdAlerts) check(book *entitlement.Book, seq int64, r *usage.Record, splits []entitlement.Split) error {
+	if err := ta.checkModel(book, seq, r); err != nil {
+		return err
+	}
 	if len(splits) == 0 {
 		return nil
 	}
@@ -82,7 +96,7 @@ func (ta *thresholdAlerts) check(book *entitlement.Book, seq int64, r *usage.Rec
 		return nil
 	}
 	pl, _ := book.Plans.PlanFor(tenant, r.Plan)
-	if pl == nil || len(pl.Alerts.Thresholds) == 0 {
+	if pl == nil {
 		return nil
 	}
 	for i := range splits {
@@ -94,9 +108,20 @@ func (ta *thresholdAlerts) check(book *entitlement.Book, seq int64, r *usage.Rec
 		if bal == nil {
 			continue
 		}
+		if a := pl.AllowanceNamed(sp.Allowance); a != nil && a.Limit == entitlement.LimitHard && sp.Included.IsZero() && len(sp.Grants) == 0 && sp.Overage.Sign() > 0 {
+			if err := ta.add(Alert{
+				ID:   "plan_violation/" + tenant + "/" + strconv.FormatInt(start.Unix(), 10) + "/limit:" + sp.Allowance,
+				Kind: AlertViolation, Tenant: tenant, Subject: "limit:" + sp.Allowance,
+				FiredAt: r.Time, WindowStart: bal.Period, WindowEnd: bal.End, Seq: seq,
+				Detail: AlertDetail{Plan: bal.Plan, Allowance: sp.Allowance, Meter: bal.Meter, Amount: money.Format(&bal.Amount),
+					Used: money.Format(&bal.Used), Reason: "called after the hard limit was reached (check said no)", EventID: r.EventID},
+			}); err != nil {
+				return err
+			}
+		}
 		var before apd.Decimal
 		_, _ = exact.Sub(&before, &bal.Used, &sp.Quantity)
-		for _, th := range pl.Alerts.Crossed(&bal.Amount, &before, &bal.Used) {
+		for _, th := range pl.Alerts.Crossed(&bal.Amount, &before, &bal.Used) { // none when thresholds are off
 			pct := entitlement.Percent(&th)
 			if err := ta.add(Alert{
 				ID:   "threshold/" + tenant + "/" + strconv.FormatInt(start.Unix(), 10) + "/allowance:" + sp.Allowance + "/" + pct,
@@ -136,6 +161,26 @@ func (ta *thresholdAlerts) check(book *entitlement.Book, seq int64, r *usage.Rec
 	return nil
 }
 
+// checkModel fires when the record's model is not in its plan's models.
+func (ta *thresholdAlerts) checkModel(book *entitlement.Book, seq int64, r *usage.Record) error {
+	tenant, start, ok := book.PeriodOf(r)
+	if !ok {
+		return nil
+	}
+	pl, t := book.Plans.PlanFor(tenant, r.Plan)
+	provider, model := entitlement.ProviderOf(r), entitlement.ModelOf(r)
+	if pl == nil || model == "" || pl.AllowsModel(provider, model) {
+		return nil
+	}
+	_, end := entitlement.Period(pl, t, r.Time)
+	return ta.add(Alert{
+		ID:   "plan_violation/" + tenant + "/" + strconv.FormatInt(start.Unix(), 10) + "/model:" + provider + "/" + model,
+		Kind: AlertViolation, Tenant: tenant, Subject: "model:" + provider + "/" + model,
+		FiredAt: r.Time, WindowStart: start, WindowEnd: end, Seq: seq,
+		Detail: AlertDetail{Plan: pl.Name, Model: provider + "/" + model, Reason: "model not in the plan", EventID: r.EventID},
+	})
+}
+
 func findGrant(gs []*entitlement.Grant, id string) *entitlement.Grant {
 	for _, g := range gs {
 		if g.ID == id {
@@ -146,6 +191,13 @@ func findGrant(gs []*entitlement.Grant, id string) *entitlement.Grant {
 }
 
 func (ta *thresholdAlerts) add(a Alert) error {
+	if ta.seen[a.ID] {
+		return nil
+	}
+	if ta.seen == nil {
+		ta.seen = map[string]bool{}
+	}
+	ta.seen[a.ID] = true
 	detail, err := json.Marshal(a.Detail)
 	if err != nil {
 		return err

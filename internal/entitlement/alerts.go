@@ -119,3 +119,13 @@ func (al *Alerts) Crossed(amount, before, after *apd.Decimal) []apd.Decimal {
 
 // Percent formats a threshold for ids and messages ("80", "12.5").
 func Percent(t *apd.Decimal) string { return money.Format(t) }
+
+// AllowanceNamed returns the plan's allowance called name, or nil.
+func (pl *Plan) AllowanceNamed(name string) *Allowance {
+	for i := range pl.Allowances {
+		if pl.Allowances[i].Name == name {
+			return &pl.Allowances[i]
+		}
+	}
+	return nil
+}

@@ -8,7 +8,8 @@ import (
 )
 
 // TestAlertsEndpoints: the seed crosses 50 % of acme's 100 credits (50 used)
-// and, with globex's first call (987.654), all three of globex's thresholds.
+// and, with globex's first call (987.654), all three of globex's thresholds;
+// its second is a plan violation (after the hard limit).
 // The admin lists both tenants' alerts; a tenant key its own; status filters.
 func TestAlertsEndpoints(t *testing.T) {
 	f := newFixture(t, Options{RatePerSecond: 1000, Burst: 1000})
@@ -25,10 +26,13 @@ func TestAlertsEndpoints(t *testing.T) {
 		return out
 	}
 	acme := "threshold/acme/1793491200/allowance:credits/50 used=50 open"
+	// globex's second call came after its hard limit was used up: a plan
+	// violation.
 	globex := []string{
 		"threshold/globex/1793491200/allowance:credits/100 used=987.654 open",
 		"threshold/globex/1793491200/allowance:credits/50 used=987.654 open",
 		"threshold/globex/1793491200/allowance:credits/80 used=987.654 open",
+		"plan_violation/globex/1793491200/limit:credits used=1975.308 open",
 	}
 	all := ids(f.call(f.admin, "GET", "/v1/alerts", "/v1/alerts", nil))
 	assert.ElementsMatch(t, append([]string{acme}, globex...), all)

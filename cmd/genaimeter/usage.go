@@ -36,7 +36,9 @@ calls; UNPRICED counts the calls without a price, which the cost does not cover;
 INVALID counts the calls recorded as invalid_usage (their usage or time cannot
 be right: no tokens, no cost, not billable; pricing_detail in the ledger says
 why). Token sums are exact: a sum beyond int64 is an error, never a wrong number.
---format json writes one JSON object per line, with cost_usd as a decimal string.`
+--format json writes one JSON object per line, with cost_usd as a decimal string,
+and also the audio and 1-hour cache-write token sums and stopped_calls (calls
+cut off before their end; priced ones are a lower bound).`
 
 // usageOut is one JSON output line. Cost is a string: the exact decimal.
 type usageOut struct {
@@ -48,6 +50,12 @@ type usageOut struct {
 	CacheReadTokens  int64  `json:"cache_read_tokens"`
 	CacheWriteTokens int64  `json:"cache_write_tokens"`
 	ReasoningTokens  int64  `json:"reasoning_tokens"`
+	// The audio and 1-hour parts (priced at their own rates), and the calls
+	// stopped before their end (priced ones are a lower bound).
+	InputAudioTokens   int64 `json:"input_audio_tokens"`
+	OutputAudioTokens  int64 `json:"output_audio_tokens"`
+	CacheWrite1hTokens int64 `json:"cache_write_1h_tokens"`
+	StoppedCalls       int64 `json:"stopped_calls"`
 	// CostUSD is null when no call of the group has a price.
 	CostUSD       *string `json:"cost_usd"`
 	UnpricedCalls int64   `json:"unpriced_calls"`
@@ -124,7 +132,8 @@ func runUsage(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 				TenantID: r.TenantID, Model: r.Model, Calls: r.Calls,
 				InputTokens: r.InputTokens, OutputTokens: r.OutputTokens,
 				CacheReadTokens: r.CacheReadTokens, CacheWriteTokens: r.CacheWriteTokens,
-				ReasoningTokens: r.ReasoningTokens, CostUSD: pricedCost(r), UnpricedCalls: r.UnpricedCalls,
+				ReasoningTokens: r.ReasoningTokens, InputAudioTokens: r.InputAudioTokens, OutputAudioTokens: r.OutputAudioTokens,
+				CacheWrite1hTokens: r.CacheWrite1hTokens, StoppedCalls: r.StoppedCalls, CostUSD: pricedCost(r), UnpricedCalls: r.UnpricedCalls,
 				InvalidCalls: r.InvalidCalls,
 			}); err != nil {
 				return err

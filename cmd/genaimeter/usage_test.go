@@ -67,9 +67,9 @@ func TestUsageJSONWithTimeRange(t *testing.T) {
 		"--since", "2026-03-01T01:00:00.000000001Z", "--until", "2026-03-02T00:00:00Z")
 	require.Equal(t, 0, code, errOut)
 	assert.Equal(t, ""+
-		`{"tenant_id":"acme","model":"gpt-4o-mini","calls":1,"input_tokens":500,"output_tokens":100,"cache_read_tokens":200,"cache_write_tokens":0,"reasoning_tokens":20,"cost_usd":"0.000135","unpriced_calls":0,"invalid_calls":0}`+"\n"+
-		`{"tenant_id":"acme","model":"mystery-model","calls":1,"input_tokens":7,"output_tokens":0,"cache_read_tokens":0,"cache_write_tokens":0,"reasoning_tokens":0,"cost_usd":null,"unpriced_calls":1,"invalid_calls":0}`+"\n"+
-		`{"tenant_id":"globex","model":"claude-sonnet-4","calls":1,"input_tokens":1000000,"output_tokens":20000,"cache_read_tokens":0,"cache_write_tokens":3000,"reasoning_tokens":0,"cost_usd":"3.3","unpriced_calls":0,"invalid_calls":0}`+"\n",
+		`{"tenant_id":"acme","model":"gpt-4o-mini","calls":1,"input_tokens":500,"output_tokens":100,"cache_read_tokens":200,"cache_write_tokens":0,"reasoning_tokens":20,"input_audio_tokens":0,"output_audio_tokens":0,"cache_write_1h_tokens":0,"stopped_calls":0,"cost_usd":"0.000135","unpriced_calls":0,"invalid_calls":0}`+"\n"+
+		`{"tenant_id":"acme","model":"mystery-model","calls":1,"input_tokens":7,"output_tokens":0,"cache_read_tokens":0,"cache_write_tokens":0,"reasoning_tokens":0,"input_audio_tokens":0,"output_audio_tokens":0,"cache_write_1h_tokens":0,"stopped_calls":0,"cost_usd":null,"unpriced_calls":1,"invalid_calls":0}`+"\n"+
+		`{"tenant_id":"globex","model":"claude-sonnet-4","calls":1,"input_tokens":1000000,"output_tokens":20000,"cache_read_tokens":0,"cache_write_tokens":3000,"reasoning_tokens":0,"input_audio_tokens":0,"output_audio_tokens":0,"cache_write_1h_tokens":0,"stopped_calls":0,"cost_usd":"3.3","unpriced_calls":0,"invalid_calls":0}`+"\n",
 		out)
 }
 

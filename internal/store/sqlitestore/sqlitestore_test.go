@@ -395,6 +395,7 @@ func TestSummarySumsCostExactly(t *testing.T) {
 	}
 	un := unpricedRecord()
 	un.Time = base
+	un.Completion = usage.CompletionStopped
 	recs = append(recs, un)
 	other := unpricedRecord()
 	setID(&other, "o1")
@@ -411,11 +412,14 @@ func TestSummarySumsCostExactly(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []SummaryRow{
 		{TenantID: "acme", Model: "gpt-4o", Calls: 1000, InputTokens: 500_000, OutputTokens: 100_000,
-			CacheReadTokens: 200_000, CacheWriteTokens: 10_000, ReasoningTokens: 20_000, CostUSD: "100.0"},
+			CacheReadTokens: 200_000, CacheWriteTokens: 10_000, ReasoningTokens: 20_000,
+			InputAudioTokens: 30_000, OutputAudioTokens: 40_000, CacheWrite1hTokens: 5_000, CostUSD: "100.0"},
 		{TenantID: "acme", Model: "gpt-4o-mini", Calls: 1000, InputTokens: 500_000, OutputTokens: 100_000,
-			CacheReadTokens: 200_000, CacheWriteTokens: 10_000, ReasoningTokens: 20_000, CostUSD: "0.135000"},
-		// No catalog model: falls back to the request model; nothing priced.
-		{TenantID: "acme", Model: "mystery-model", Calls: 1, InputTokens: 7, CostUSD: "0", UnpricedCalls: 1},
+			CacheReadTokens: 200_000, CacheWriteTokens: 10_000, ReasoningTokens: 20_000,
+			InputAudioTokens: 30_000, OutputAudioTokens: 40_000, CacheWrite1hTokens: 5_000, CostUSD: "0.135000"},
+		// No catalog model: falls back to the request model; nothing priced;
+		// it was stopped before its end.
+		{TenantID: "acme", Model: "mystery-model", Calls: 1, InputTokens: 7, CostUSD: "0", UnpricedCalls: 1, StoppedCalls: 1},
 		{TenantID: "globex", Model: "claude-x", Calls: 1, InputTokens: 7, CostUSD: "1.5"},
 	}, got)
 }

@@ -32,6 +32,15 @@ type SummaryRow struct {
 	CacheReadTokens  int64
 	CacheWriteTokens int64
 	ReasoningTokens  int64
+	// InputAudioTokens, OutputAudioTokens and CacheWrite1hTokens are the
+	// audio parts of input and output and the 1-hour part of the cache
+	// writes (each priced at its own rate).
+	InputAudioTokens   int64
+	OutputAudioTokens  int64
+	CacheWrite1hTokens int64
+	// StoppedCalls counts the calls whose completion is stopped: priced ones
+	// are a lower bound (partial).
+	StoppedCalls int64
 
 	// CostUSD is the exact decimal sum of the priced calls ("0" when none is
 	// priced). It never includes the unpriced calls, which are counted apart so
@@ -53,7 +62,8 @@ var sumContext = func() apd.Context {
 }()
 
 // summedColumns are the token columns Summary sums, in scan order.
-var summedColumns = [...]string{"input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens"}
+var summedColumns = [...]string{"input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
+	"input_audio_tokens", "output_audio_tokens", "cache_write_1h_tokens"}
 
 // Summary sums usage per tenant and model over the filter's time range,
 // ordered by tenant then model. Token counts are summed in Go with checked
@@ -63,7 +73,8 @@ var summedColumns = [...]string{"input_tokens", "output_tokens", "cache_read_tok
 // would go through floating point.
 func (s *Store) Summary(ctx context.Context, f SummaryFilter) ([]SummaryRow, error) {
 	q := `SELECT COALESCE(tenant_id, ''), COALESCE(catalog_model, response_model, request_model, ''),
-		input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, pricing_status
+		input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+		input_audio_tokens, output_audio_tokens, cache_write_1h_tokens, cost_usd, pricing_status, COALESCE(completion, '')
 		FROM usage_records WHERE 1 = 1`
 	var args []any
 	if !f.Since.IsZero() {
@@ -88,12 +99,14 @@ func (s *Store) Summary(ctx context.Context, f SummaryFilter) ([]SummaryRow, err
 	groups := map[key]*acc{}
 	for rows.Next() {
 		var (
-			k      key
-			in     [5]int64
-			cost   sql.NullString
-			status string
+			k          key
+			in         [len(summedColumns)]int64
+			cost       sql.NullString
+			status     string
+			completion string
 		)
-		if err := rows.Scan(&k.tenant, &k.model, &in[0], &in[1], &in[2], &in[3], &in[4], &cost, &status); err != nil {
+		if err := rows.Scan(&k.tenant, &k.model, &in[0], &in[1], &in[2], &in[3], &in[4], &in[5], &in[6], &in[7],
+			&cost, &status, &completion); err != nil {
 			return nil, fmt.Errorf("sqlitestore: summary: %w", err)
 		}
 		g := groups[k]
@@ -103,7 +116,11 @@ func (s *Store) Summary(ctx context.Context, f SummaryFilter) ([]SummaryRow, err
 		}
 		g.row.Calls++
 		r := &g.row
-		for i, sum := range [...]*int64{&r.InputTokens, &r.OutputTokens, &r.CacheReadTokens, &r.CacheWriteTokens, &r.ReasoningTokens} {
+		if completion == usage.CompletionStopped {
+			r.StoppedCalls++
+		}
+		for i, sum := range [...]*int64{&r.InputTokens, &r.OutputTokens, &r.CacheReadTokens, &r.CacheWriteTokens, &r.ReasoningTokens,
+			&r.InputAudioTokens, &r.OutputAudioTokens, &r.CacheWrite1hTokens} {
 			if err := usage.AddCount(sum, in[i]); err != nil {
 				return nil, fmt.Errorf("sqlitestore: summary: tenant %q, model %q: %s: %w", k.tenant, k.model, summedColumns[i], err)
 			}

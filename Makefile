@@ -16,7 +16,7 @@ GO_SOURCES := $(shell find . -name '*.go' -not -path './dist/*' -not -path './in
 # Packages with generated metadata (mdatagen).
 COMPONENT_DIRS := processor/genaicostprocessor connector/genaiusageconnector exporter/genailedgerexporter exporter/genaibillingexporter extension/genaiusageserviceextension
 
-.PHONY: all build run demo test test-unit bench fuzz fuzz-ci generate check-generated reference-check lint tidy clean
+.PHONY: all build run demo screenshots test test-unit bench fuzz fuzz-ci generate check-generated reference-check lint tidy clean
 
 all: build
 
@@ -53,6 +53,11 @@ demo: $(CLI)
 # cold cache (test/usermanifest, test/scaleout): hence the longer timeout.
 test: build
 	scripts/test-services.sh $(GO) test -race -count=1 -timeout 30m ./...
+
+# The README's pictures of the web pages (docs/*.png), taken by the browser
+# test in headless Chromium over a ledger the built collector fills.
+screenshots: build
+	scripts/test-services.sh env GENAIMETER_SCREENSHOTS=$(CURDIR)/docs $(GO) test -count=1 -run TestWebPagesInChromium ./test/e2e/
 
 test-unit:
 	$(GO) test -race -short ./...

@@ -13,7 +13,9 @@
 #     is started.
 #   - the Node.js end-to-end app's packages (npm ci in test/e2e/nodeapp, exact
 #     versions from its package-lock.json; node and npm from apt when missing);
-#   - stripe-mock v0.203.0 (go install) for the genai_billing Stripe v1 test.
+#   - stripe-mock v0.203.0 (go install) for the genai_billing Stripe v1 test;
+#   - Debian's chromium for the browser tests of the web pages
+#     (test/e2e/webui_test.go, driven by chromedp).
 # The ocb builders are installed by the Makefile (v0.165.0) and by the
 # end-to-end tests that build other manifests (test/e2e/ocb_test.go).
 #
@@ -50,6 +52,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_sum" ]; then
 	echo "== test-services: npm ci --prefix $NODEAPP (node $(node --version), npm $(npm --version))"
 	npm ci --prefix "$NODEAPP" --no-audit --no-fund --loglevel=error
 	echo "$lock_sum" >"$stamp"
+fi
+
+# --- Chromium (headless, for test/e2e/webui_test.go and make screenshots)
+if ! command -v chromium >/dev/null 2>&1; then
+	apt_install chromium
 fi
 
 # --- stripe-mock

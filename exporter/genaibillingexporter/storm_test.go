@@ -1,7 +1,7 @@
 package genaibillingexporter
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -154,22 +154,25 @@ func stormConfig(t testing.TB, backend string, srv *contractServer, window time.
 	return cfg
 }
 
+// readDeadLetters reads the complete lines of the dead-letter file. The
+// storm reads it while the exporter appends: a last line without its newline
+// is still being written and is left for the next read.
 func readDeadLetters(t testing.TB, path string) []deadLetter {
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
 		return nil
 	}
 	require.NoError(t, err)
-	defer f.Close()
+	b = b[:bytes.LastIndexByte(b, '\n')+1]
 	var out []deadLetter
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
+	for _, line := range bytes.Split(bytes.TrimSuffix(b, []byte("\n")), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
 		var d deadLetter
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &d))
+		require.NoError(t, json.Unmarshal(line, &d))
 		out = append(out, d)
 	}
-	require.NoError(t, sc.Err())
 	return out
 }
 

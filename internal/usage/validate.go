@@ -105,9 +105,8 @@ func ValidateRecord(r *Record) error {
 	for _, e := range [...]struct {
 		name, v string
 		allowed []string
-	}{{"completion", r.Completion, []string{CompletionComplete, CompletionStopped, CompletionError, CompletionUnknown}},
-		{"cost_reconciliation", r.CostReconciliation, []string{ReconcileMatches, ReconcileDiffers, ReconcileNone}},
-		{"cost_source", r.CostSource, []string{CostSourceCatalog, CostSourceReported}}} {
+	}{{"completion", r.Completion, completions}, {"cost_reconciliation", r.CostReconciliation, reconciliations},
+		{"cost_source", r.CostSource, costSources}} {
 		if e.v != "" && !slices.Contains(e.allowed, e.v) {
 			bad("%s: must be one of %s, got %q", e.name, strings.Join(e.allowed, ", "), clip(e.v))
 		}
@@ -178,6 +177,14 @@ func clip(s string) string {
 	}
 	return s[:max] + "…"
 }
+
+// The values of the enumerated fields (package variables: ValidateRecord
+// runs on every record and must not build them each time).
+var (
+	completions     = []string{CompletionComplete, CompletionStopped, CompletionError, CompletionUnknown}
+	reconciliations = []string{ReconcileMatches, ReconcileDiffers, ReconcileNone}
+	costSources     = []string{CostSourceCatalog, CostSourceReported}
+)
 
 // ErrCountOverflow is a sum of token counts that int64 cannot hold.
 var ErrCountOverflow = errors.New("token count sum overflows int64")

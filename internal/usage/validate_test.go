@@ -92,3 +92,15 @@ func TestAddCountIsExactOrRefuses(t *testing.T) {
 	assert.Equal(t, int64(math.MaxInt64), s, "a refused add leaves the sum")
 	assert.EqualError(t, AddCount(&s, -1), "token count -1: must be >= 0")
 }
+
+// BenchmarkValidateRecord: the check every sink and genai_billing run on
+// every record.
+func BenchmarkValidateRecord(b *testing.B) {
+	r := fullRecord()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := ValidateRecord(&r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

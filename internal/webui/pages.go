@@ -360,7 +360,11 @@ func groupTable(name, title, keyCol string, m map[string]*finance.Group) *Table 
 		return gs[i].Key < gs[j].Key
 	})
 	for _, g := range gs {
-		t.add(txt(g.Key), txt(integer(g.Calls)), txt(integer(g.UnpricedCalls)), txt(usd(&g.CostUSD)), txt(usd(&g.UsageRevenueUSD)))
+		key := g.Key
+		if key == "" {
+			key = "(none)"
+		}
+		t.add(txt(key), txt(integer(g.Calls)), txt(integer(g.UnpricedCalls)), txt(usd(&g.CostUSD)), txt(usd(&g.UsageRevenueUSD)))
 	}
 	return t
 }
@@ -467,6 +471,9 @@ func (u *UI) usageTables(r *http.Request, tenant string, p finance.Period, withC
 		revenue := map[string]string{}
 		for _, row := range rows {
 			key := map[string]string{"day": row.Day, "feature": row.Feature, "model": row.Provider + "/" + row.Model}[by]
+			if key == "" {
+				key = "(none)"
+			}
 			cells := []Cell{txt(key), txt(integer(row.Calls)), txt(integer(row.Input)), txt(integer(row.Output))}
 			if withCost {
 				cells = append(cells, txt(usd(&row.CostUSD)), txt(usd(&row.Revenue)), txt(integer(row.Unpriced)))

@@ -123,7 +123,18 @@ func TestWebPagesInChromium(t *testing.T) {
 	c.post(t, creditCalls("acme", 0, 30, now.Add(-time.Minute)))
 	c.post(t, creditCalls("globex", 0, 7, now.Add(-time.Minute)))
 	c.post(t, evilCalls(now.Add(-time.Minute)))
-	waitRows(t, c, 39)
+	// Last month, day by day, for the charts of the README's pictures:
+	// acme steady, globex growing, initech's cost beyond what its plan brings.
+	prev := time.Date(now.Year(), now.Month(), 1, 12, 0, 0, 0, time.UTC).AddDate(0, -1, 0)
+	rows := 39
+	for d := 0; d < 24; d++ {
+		day := prev.AddDate(0, 0, d)
+		for tenant, n := range map[string]int{"acme": 2 + d%3, "globex": 1 + d/4, "initech": 3 + d/2} {
+			c.post(t, creditCalls(tenant, 1000+d*100, n, day))
+			rows += n
+		}
+	}
+	waitRows(t, c, rows)
 
 	ask := func(path string) map[string]any {
 		code, m := client.do(admin, "GET", path, nil)
@@ -134,6 +145,7 @@ func TestWebPagesInChromium(t *testing.T) {
 	inv := ask("/v1/tenants/acme/invoice")
 	ent := ask("/v1/tenants/acme/entitlements")
 	link := ask("/v1/tenants/acme/customer-link")["path"].(string)
+	lastMonth := prev.Format("2006-01")
 
 	text := func(sel string) string {
 		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
@@ -176,7 +188,7 @@ func TestWebPagesInChromium(t *testing.T) {
 	assert.Contains(t, text(`table[data-table=tenants]`), evilTenant, "the payload shows as text")
 	assert.Contains(t, text(`table[data-table=unpriced]`), evilModel)
 	inert("admin overview")
-	shoot(t, ctx, "admin-console.png")
+	shoot(t, ctx, base+"/ui/admin?period="+lastMonth, "admin-console.png")
 
 	// Its tenant page.
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(base+"/ui/admin/tenants/acme"), chromedp.WaitVisible(chromedp.CSS(`[data-kpi=cost]`))))
@@ -185,7 +197,7 @@ func TestWebPagesInChromium(t *testing.T) {
 	decEqual(t, acme["margin_usd"].(string), text(`[data-kpi=margin] .v`), "acme margin")
 	assert.Contains(t, text(`table[data-table=by_feature]`), evilFeature)
 	inert("tenant page")
-	shoot(t, ctx, "admin-tenant.png")
+	shoot(t, ctx, base+"/ui/admin/tenants/initech?period="+lastMonth, "admin-tenant.png")
 
 	// The customer page, as the product embeds it: a signed link, a fresh
 	// browser (no session), a phone's width.
@@ -213,7 +225,7 @@ func TestWebPagesInChromium(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 375, innerW)
 	assert.LessOrEqual(t, scrollW, innerW, "horizontal scroll at 375 px")
-	shoot(t, ctx, "customer-phone.png")
+	shoot(t, ctx, base+link+"&period="+lastMonth, "customer-phone.png")
 
 	// A forged tenant in the link: 403, nothing of globex.
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(base+strings.Replace(link, "tenant=acme", "tenant=globex", 1))))
@@ -231,13 +243,15 @@ func tenantOf(margin map[string]any, tenant string) map[string]any {
 	return nil
 }
 
-// shoot writes a full-page screenshot to $GENAIMETER_SCREENSHOTS/name (make
-// screenshots); nothing otherwise, so a test run leaves the checkout clean.
-func shoot(t *testing.T, ctx context.Context, name string) {
+// shoot writes a full-page screenshot of url (last month's pages: a month
+// of days to chart) to $GENAIMETER_SCREENSHOTS/name (make screenshots);
+// nothing otherwise, so a test run leaves the checkout clean.
+func shoot(t *testing.T, ctx context.Context, url, name string) {
 	dir := os.Getenv("GENAIMETER_SCREENSHOTS")
 	if dir == "" {
 		return
 	}
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`.kpis`))))
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, name), png, 0o644))

@@ -17,6 +17,7 @@ import (
 	"github.com/genaimeter/genaimeter/internal/balances"
 	"github.com/genaimeter/genaimeter/internal/entitlement"
 	"github.com/genaimeter/genaimeter/internal/usageservice"
+	"github.com/genaimeter/genaimeter/internal/webui"
 )
 
 func init() {
@@ -28,9 +29,15 @@ func init() {
 
 const serveUsage = `usage: genaimeter serve (--db PATH | --postgres URL) --plans FILE [--listen ADDR]
                         [--tls-cert FILE --tls-key FILE] [--rate N --burst N]
+                        [--ui-title T] [--ui-logo URL] [--trace-url URL]
 
-Serves the usage service's HTTP JSON API (the same code as the
-genai_usage_service extension) beside a ledger that collectors write, for
+Serves the usage service's HTTP JSON API and its web pages under /ui (admin
+console, customer page; --trace-url links a call to its trace: {trace_id} is
+replaced; the customer links are signed with $GENAIMETER_LINK_SECRET, random
+per process when unset).
+
+It is the same code as the genai_usage_service extension's, beside a
+ledger that collectors write, for
 example one PostgreSQL ledger shared by several collectors. Their
 genai_ledger exporters keep the balances (balances: genai_usage_service); the
 plans file must be the same. Listens on 127.0.0.1:8790 by default; API keys
@@ -51,6 +58,9 @@ func runServe(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	keyFile := fs.String("tls-key", "", "TLS key file")
 	rate := fs.Float64("rate", 50, "requests per second per key")
 	burst := fs.Int("burst", 100, "burst per key")
+	uiTitle := fs.String("ui-title", "", "title of the web pages")
+	uiLogo := fs.String("ui-logo", "", "logo of the web pages (https URL)")
+	traceURL := fs.String("trace-url", "", "trace URL template with {trace_id}")
 	if err := fs.Parse(args); err != nil {
 		return usageError{fmt.Errorf("%w\n%s", err, serveUsage)}
 	}
@@ -85,7 +95,8 @@ func runServe(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 		scheme = "https"
 	}
-	srv := &http.Server{Handler: usageservice.New(l, usageservice.Options{RatePerSecond: *rate, Burst: *burst}),
+	srv := &http.Server{Handler: usageservice.New(l, usageservice.Options{RatePerSecond: *rate, Burst: *burst,
+		UI: webui.Options{Title: *uiTitle, LogoURL: *uiLogo, TraceURL: *traceURL, LinkSecret: []byte(os.Getenv("GENAIMETER_LINK_SECRET"))}}),
 		ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
 	fmt.Fprintf(stdout, "usage service on %s://%s\n", scheme, ln.Addr())
 	errc := make(chan error, 1)

@@ -69,7 +69,7 @@ func TestKeysAndServe(t *testing.T) {
 	var sout syncBuffer
 	done := make(chan int)
 	go func() {
-		done <- run([]string{"serve", "--db", db, "--plans", plans, "--listen", "127.0.0.1:0"}, nil, &sout, io.Discard)
+		done <- run([]string{"serve", "--db", db, "--plans", plans, "--listen", "127.0.0.1:0", "--ui-title", "Acme <usage>"}, nil, &sout, io.Discard)
 	}()
 	var url string
 	require.Eventually(t, func() bool {
@@ -94,6 +94,14 @@ func TestKeysAndServe(t *testing.T) {
 	// does not keep them (collectors do), so its balance starts empty and
 	// the usage rollup is empty too — until a collector catches up.
 	assert.Contains(t, body, `"plan":"p"`)
+	// serve serves the web pages too, with its title (escaped).
+	res, err := http.Get(url + "/ui/login")
+	require.NoError(t, err)
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	assert.Equal(t, 200, res.StatusCode)
+	assert.Contains(t, string(page), "<h1>Acme &lt;usage&gt;</h1>")
+	assert.Contains(t, res.Header.Get("Content-Security-Policy"), "script-src 'none'")
 
 	out.Reset()
 	require.Equal(t, 0, run([]string{"keys", "list", "--db", db}, nil, &out, &errb))

@@ -33,8 +33,33 @@ type Config struct {
 	// Alerts delivers the alerts the ledger fires (thresholds of the plans'
 	// allowances and grants) to a signed webhook. Off without an endpoint.
 	Alerts AlertsConfig `mapstructure:"alerts"`
+	// UI configures the web pages served under /ui (admin console and
+	// customer page).
+	UI UIConfig `mapstructure:"ui"`
 
 	_ struct{}
+}
+
+// UIConfig configures the web pages.
+type UIConfig struct {
+	// Title heads every page (default "Usage"); LogoURL is an https URL or
+	// a path on this server of the image beside it.
+	Title   string `mapstructure:"title"`
+	LogoURL string `mapstructure:"logo_url"`
+	// TraceURL links each call on the admin pages to the trace in your
+	// tracing UI: {trace_id} is replaced by the call's trace id, e.g.
+	// https://grafana.example.com/explore?traceId={trace_id}.
+	TraceURL string `mapstructure:"trace_url"`
+	// LinkSecret signs the customer links (GET
+	// /v1/tenants/{tenant}/customer-link); give every instance behind one
+	// address the same secret. Random per process when empty: links then
+	// end with the process.
+	LinkSecret configopaque.String `mapstructure:"link_secret"`
+	// LinkTTL is how long a customer link is good for (default 1h).
+	LinkTTL time.Duration `mapstructure:"link_ttl"`
+	// FrameAncestors is who may embed the customer page in an iframe (the
+	// CSP frame-ancestors value; default "*").
+	FrameAncestors string `mapstructure:"frame_ancestors"`
 }
 
 // SQLiteConfig locates a SQLite ledger.
@@ -111,7 +136,28 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("http.endpoint: required"))
 	}
 	errs = append(errs, c.Alerts.validate()...)
+	errs = append(errs, c.UI.validate()...)
 	return errors.Join(errs...)
+}
+
+func (u *UIConfig) validate() []error {
+	var errs []error
+	if u.TraceURL != "" {
+		if p, err := url.Parse(strings.ReplaceAll(u.TraceURL, "{trace_id}", "x")); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" ||
+			!strings.Contains(u.TraceURL, "{trace_id}") {
+			errs = append(errs, fmt.Errorf("ui.trace_url: want an http(s) URL with {trace_id} in it, got %q", u.TraceURL))
+		}
+	}
+	if u.LogoURL != "" && !strings.HasPrefix(u.LogoURL, "https://") && !strings.HasPrefix(u.LogoURL, "/") {
+		errs = append(errs, fmt.Errorf("ui.logo_url: want an https URL or a path on this server (the page's CSP allows no other), got %q", u.LogoURL))
+	}
+	if u.LinkTTL < 0 {
+		errs = append(errs, fmt.Errorf("ui.link_ttl: must be >= 0, got %s", u.LinkTTL))
+	}
+	if strings.ContainsAny(u.FrameAncestors, ";,\r\n") {
+		errs = append(errs, fmt.Errorf("ui.frame_ancestors: want CSP sources separated by spaces, got %q", u.FrameAncestors))
+	}
+	return errs
 }
 
 func (a *AlertsConfig) validate() []error {

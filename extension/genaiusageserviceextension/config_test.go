@@ -45,6 +45,12 @@ func TestConfig(t *testing.T) {
 	assert.Equal(t, AlertsConfig{Interval: 500 * time.Millisecond, DeadLetter: "./data/alerts.dead.jsonl",
 		Webhook: WebhookConfig{Endpoint: "https://hooks.example.com/genaimeter", Secret: "s3cret", MaxAttempts: 3,
 			InitialBackoff: time.Second, MaxBackoff: time.Minute, Timeout: 10 * time.Second}}, cfg.Alerts)
+
+	cfg, err = loadConfig(t, "ui")
+	require.NoError(t, err)
+	assert.Equal(t, UIConfig{Title: "Acme AI usage", LogoURL: "https://cdn.acme.example/logo.svg",
+		TraceURL: "https://grafana.example.com/explore?traceId={trace_id}", LinkSecret: "l1nk-s3cret", LinkTTL: 15 * time.Minute,
+		FrameAncestors: "https://app.acme.example"}, cfg.UI)
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -62,6 +68,10 @@ func TestConfigErrors(t *testing.T) {
 			"alerts.webhook.max_backoff: must be >= initial_backoff (10s), got 1s\n" +
 			"alerts.webhook.timeout: must be > 0, got 0s\n" +
 			"alerts.interval: must be > 0, got 0s",
+		"bad_ui": "ui.trace_url: want an http(s) URL with {trace_id} in it, got \"https://grafana.example.com/explore\"\n" +
+			"ui.logo_url: want an https URL or a path on this server (the page's CSP allows no other), got \"http://insecure.example/logo.png\"\n" +
+			"ui.link_ttl: must be >= 0, got -1m0s\n" +
+			"ui.frame_ancestors: want CSP sources separated by spaces, got \"*; script-src *\"",
 	} {
 		_, err := loadConfig(t, name)
 		assert.EqualError(t, err, want, name)

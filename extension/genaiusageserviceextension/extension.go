@@ -22,6 +22,7 @@ import (
 	"github.com/genaimeter/genaimeter/internal/deadletter"
 	"github.com/genaimeter/genaimeter/internal/entitlement"
 	"github.com/genaimeter/genaimeter/internal/usageservice"
+	"github.com/genaimeter/genaimeter/internal/webui"
 )
 
 // service is the running extension.
@@ -66,7 +67,10 @@ func (s *service) Start(ctx context.Context, host component.Host) error {
 		return fmt.Errorf("genai_usage_service: ledger: %w", err)
 	}
 	s.closer = closer
-	api := usageservice.New(l, usageservice.Options{RatePerSecond: s.cfg.RateLimit.PerSecond, Burst: s.cfg.RateLimit.Burst})
+	ui := s.cfg.UI
+	api := usageservice.New(l, usageservice.Options{RatePerSecond: s.cfg.RateLimit.PerSecond, Burst: s.cfg.RateLimit.Burst,
+		UI: webui.Options{Title: ui.Title, LogoURL: ui.LogoURL, TraceURL: ui.TraceURL, LinkSecret: []byte(ui.LinkSecret),
+			LinkTTL: ui.LinkTTL, FrameAncestors: ui.FrameAncestors}})
 	if s.ln, err = s.cfg.HTTP.ToListener(ctx); err != nil {
 		return fmt.Errorf("genai_usage_service: listen on %s: %w", s.cfg.HTTP.NetAddr.Endpoint, err)
 	}

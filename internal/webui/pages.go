@@ -426,7 +426,7 @@ func (u *UI) tenant(w http.ResponseWriter, r *http.Request, k balances.Key) {
 		return
 	}
 	pg.Chart = chart
-	st, err := u.l.Status(ctx(r), tenant, now.UTC())
+	st, err := u.l.Status(ctx(r), tenant, asOf(p, now))
 	if err != nil {
 		u.fail(w, r, http.StatusInternalServerError, "Could not read the balances", err.Error())
 		return
@@ -692,7 +692,7 @@ func (u *UI) customer(w http.ResponseWriter, r *http.Request) {
 	now := u.o.Now()
 	pg := customerPage{adminPage: adminPage{page: u.page(r, sess), Period: p.Name, Keep: keep, EmptyCalls: emptyCalls}}
 	pg.Title = u.o.Title + " · " + tenant
-	st, err := u.l.Status(ctx(r), tenant, now.UTC())
+	st, err := u.l.Status(ctx(r), tenant, asOf(p, now))
 	if err != nil {
 		u.fail(w, r, http.StatusInternalServerError, "Could not read the balances", err.Error())
 		return
@@ -732,4 +732,13 @@ func (u *UI) customer(w http.ResponseWriter, r *http.Request) {
 	}
 	withCSV(r, pg.Tables)
 	u.render(w, http.StatusOK, "customer", pg)
+}
+
+// asOf is the instant whose balances a page of period p shows: now, or the
+// period's last instant for a period that has ended.
+func asOf(p finance.Period, now time.Time) time.Time {
+	if !now.Before(p.End) {
+		return p.End.Add(-time.Nanosecond)
+	}
+	return now.UTC()
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -104,7 +105,10 @@ func TestWebPagesInChromium(t *testing.T) {
 	cli := filepath.Join(filepath.Dir(bin), "genaimeter")
 	ctx := newBrowser(t)
 	api := freePort(t)
-	cfg := strings.NewReplacer("{{API}}", strconv.Itoa(api), "{{TELEMETRY}}", strconv.Itoa(freePort(t))).Replace(usageServiceConfig)
+	cfg := strings.NewReplacer("{{API}}", strconv.Itoa(api), "{{TELEMETRY}}", strconv.Itoa(freePort(t)),
+		"    rate_limit: {per_second: 10000, burst: 1000}\n",
+		"    rate_limit: {per_second: 10000, burst: 1000}\n    ui: {title: Acme AI usage, trace_url: \"https://traces.example/trace/{trace_id}\"}\n",
+	).Replace(usageServiceConfig)
 	plans := filepath.Join(t.TempDir(), "plans.yaml")
 	writeFile(t, plans, usageServicePlans)
 	c := startCollector(t, strings.ReplaceAll(cfg, "{{PLANS}}", plans))
@@ -196,6 +200,13 @@ func TestWebPagesInChromium(t *testing.T) {
 	decEqual(t, acme["cost_usd"].(string), text(`[data-kpi=cost] .v`), "acme cost")
 	decEqual(t, acme["margin_usd"].(string), text(`[data-kpi=margin] .v`), "acme margin")
 	assert.Contains(t, text(`table[data-table=by_feature]`), evilFeature)
+	assert.Equal(t, "Acme AI usage · acme", text(`h1`), "the configured title")
+	// The latest call links to its trace by the configured template: of the
+	// calls at the same instant the last in ledger order, acme's 30th
+	// (creditCalls' trace id "acme    00000029").
+	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("table[data-table=calls] tbody tr a").href`))
+	require.NoError(t, err)
+	assert.Equal(t, "https://traces.example/trace/"+hex.EncodeToString([]byte("acme    00000029")), href)
 	inert("tenant page")
 	shoot(t, ctx, base+"/ui/admin/tenants/initech?period="+lastMonth, "admin-tenant.png")
 

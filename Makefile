@@ -40,6 +40,7 @@ $(CLI): $(GO_SOURCES)
 # Runs the collector with the embedded default pipeline (SQLite in ./data).
 run: build
 	@mkdir -p data
+	@echo "web pages: http://127.0.0.1:8790/ui/ (sign in with a key: bin/genaimeter keys create --db ./data/usage.db --admin)"
 	$(COLLECTOR) --config=$(CONFIG)
 
 # Replays the captured real-instrumentation spans into a running collector.

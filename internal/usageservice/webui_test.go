@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -216,4 +217,42 @@ func TestPagesEscapeSpanValues(t *testing.T) {
 	}
 	_, _, csv := b.get("/ui/admin/tenants/" + url.PathEscape(evil) + "?csv=by_feature")
 	assert.Contains(t, csv, "\n\"'=HYPERLINK(")
+}
+
+// TestEmptyStatesSayWhatToDo: with no calls, the pages say how to send
+// some instead of showing empty charts and tables.
+func TestEmptyStatesSayWhatToDo(t *testing.T) {
+	f := newFixture(t, Options{})
+	b := newBrowser(f)
+	b.login(f.admin)
+	for _, p := range []string{"/ui/admin", "/ui/admin/tenants/acme", "/ui/customer?tenant=acme"} {
+		code, _, page := b.get(p)
+		require.Equal(t, 200, code, p)
+		assert.Contains(t, page, "No calls in this period yet. Point OTEL_EXPORTER_OTLP_ENDPOINT at the collector", p)
+		assert.NotContains(t, page, "<svg class=\"chart\"", p)
+	}
+	_, _, page := b.get("/ui/admin/tenants/acme")
+	assert.Contains(t, page, "No grants yet: add one with the form below.")
+}
+
+// TestSessionCookieSecureOverTLS: over TLS the session cookie is Secure too.
+func TestSessionCookieSecureOverTLS(t *testing.T) {
+	f := newFixture(t, Options{})
+	srv := httptest.NewTLSServer(New(f.l, Options{}))
+	defer srv.Close()
+	c := srv.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	res, err := c.PostForm(srv.URL+"/ui/login", url.Values{"key": {f.keyA}})
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	ck := res.Header.Get("Set-Cookie")
+	for _, attr := range []string{"HttpOnly", "Secure", "SameSite=Strict", "Path=/ui"} {
+		assert.Contains(t, ck, attr)
+	}
+	res, err = c.PostForm(srv.URL+"/ui/login", url.Values{"key": {"gmk_wrong"}})
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, res.StatusCode)
+	assert.Empty(t, res.Header.Get("Set-Cookie"))
 }

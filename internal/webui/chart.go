@@ -154,7 +154,7 @@ func xTickIdx(n int) []int {
 		}
 		return out
 	}
-	step := (n - 1) / 5
+	step := (n - 1 + 5) / 6 // at most seven labels: they stay legible at 375 px
 	var out []int
 	for i := 0; i < n; i += step {
 		out = append(out, i)

@@ -14,7 +14,7 @@ OTLP_HTTP ?= http://127.0.0.1:4318
 # Go sources of the module: a change to any of them rebuilds the collector.
 GO_SOURCES := $(shell find . -name '*.go' -not -path './dist/*' -not -path './internal/tools/*') go.mod go.sum builder-config.yaml
 # Packages with generated metadata (mdatagen).
-COMPONENT_DIRS := processor/genaicostprocessor connector/genaiusageconnector exporter/genailedgerexporter exporter/genaibillingexporter extension/genaiusageserviceextension
+COMPONENT_DIRS := receiver/genaialertsreceiver processor/genaicostprocessor connector/genaiusageconnector exporter/genailedgerexporter exporter/genaibillingexporter extension/genaiusageserviceextension
 
 .PHONY: all build run demo screenshots test test-unit bench fuzz fuzz-ci generate check-generated reference-check lint tidy clean
 

@@ -36,6 +36,7 @@ type service struct {
 	ln     net.Listener
 	wg     sync.WaitGroup
 
+	ledger     *balances.Ledger
 	stopAlerts context.CancelFunc
 	deadFile   *deadletter.File
 	telemetry  *metadata.TelemetryBuilder
@@ -50,6 +51,10 @@ func newService(cfg *Config, set extension.Settings) *service {
 // BalancesPlans gives the genai_ledger exporter the plans (valid after Start;
 // extensions start before the pipelines).
 func (s *service) BalancesPlans() *entitlement.Source { return s.plans }
+
+// AlertLedger is the ledger whose alerts the genai_alerts receiver emits as
+// log records (after Start).
+func (s *service) AlertLedger() *balances.Ledger { return s.ledger }
 
 // Addr is the address the API listens on (after Start).
 func (s *service) Addr() net.Addr { return s.ln.Addr() }
@@ -67,6 +72,7 @@ func (s *service) Start(ctx context.Context, host component.Host) error {
 		return fmt.Errorf("genai_usage_service: ledger: %w", err)
 	}
 	s.closer = closer
+	s.ledger = l
 	ui := s.cfg.UI
 	api := usageservice.New(l, usageservice.Options{RatePerSecond: s.cfg.RateLimit.PerSecond, Burst: s.cfg.RateLimit.Burst,
 		UI: webui.Options{Title: ui.Title, LogoURL: ui.LogoURL, TraceURL: ui.TraceURL, LinkSecret: []byte(ui.LinkSecret),

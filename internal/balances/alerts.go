@@ -296,6 +296,28 @@ func (l *Ledger) Alerts(ctx context.Context, f AlertFilter, now time.Time) ([]Al
 // different alerts; an alert whose sender died is claimed again when its
 // lease ends. Receivers dedupe on the alert id for that case.
 func (l *Ledger) ClaimAlerts(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Alert, error) {
+	return l.claim(ctx, `delivered_at = 0 AND dead_reason = '' AND claimed_until <= $1`, `claimed_until = $1, attempts = attempts + 1`, now, lease, limit)
+}
+
+// ClaimAlertLogs is ClaimAlerts for the log-record outbox (the genai_alerts
+// receiver): alerts not emitted as log records yet.
+func (l *Ledger) ClaimAlertLogs(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Alert, error) {
+	return l.claim(ctx, `logged_at = 0 AND log_claimed_until <= $1`, `log_claimed_until = $1`, now, lease, limit)
+}
+
+// AlertsLogged records that the alerts were emitted as log records.
+func (l *Ledger) AlertsLogged(ctx context.Context, ids []string, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	args := []any{at.UnixNano()}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	return l.alertUpdate(ctx, `UPDATE genaimeter_alerts SET logged_at = $1 WHERE alert_id IN (`+inList(len(ids), 2)+`)`, args...)
+}
+
+func (l *Ledger) claim(ctx context.Context, due, set string, now time.Time, lease time.Duration, limit int) ([]Alert, error) {
 	var out []Alert
 	err := l.be.write(ctx, func(q querier) error {
 		var ids []any
@@ -303,7 +325,7 @@ func (l *Ledger) ClaimAlerts(ctx context.Context, now time.Time, lease time.Dura
 		if q.sqlite() {
 			lock = ``
 		}
-		if err := q.query(ctx, `SELECT alert_id FROM genaimeter_alerts WHERE delivered_at = 0 AND dead_reason = '' AND claimed_until <= $1
+		if err := q.query(ctx, `SELECT alert_id FROM genaimeter_alerts WHERE `+due+`
 			ORDER BY seq, alert_id LIMIT $2`+lock, []any{now.UnixNano(), limit}, func(scan func(...any) error) error {
 			var id string
 			if err := scan(&id); err != nil {
@@ -318,7 +340,7 @@ func (l *Ledger) ClaimAlerts(ctx context.Context, now time.Time, lease time.Dura
 			return nil
 		}
 		args := append([]any{now.Add(lease).UnixNano()}, ids...)
-		if err := q.exec(ctx, `UPDATE genaimeter_alerts SET claimed_until = $1, attempts = attempts + 1 WHERE alert_id IN (`+inList(len(ids), 2)+`)`, args...); err != nil {
+		if err := q.exec(ctx, `UPDATE genaimeter_alerts SET `+set+` WHERE alert_id IN (`+inList(len(ids), 2)+`)`, args...); err != nil {
 			return err
 		}
 		return q.query(ctx, `SELECT `+alertColumns+` FROM genaimeter_alerts WHERE alert_id IN (`+inList(len(ids), 1)+`) ORDER BY seq, alert_id`, ids,

@@ -145,3 +145,31 @@ func TestAlertClaims(t *testing.T) {
 		assert.Equal(t, "http 410: gone", as[1].DeadReason)
 	})
 }
+
+// TestAlertLogOutbox: the log-record outbox is separate from the webhook's:
+// an alert is claimed for logging once, until marked or its lease lapses.
+func TestAlertLogOutbox(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e env) {
+		ctx := context.Background()
+		_, err := e.insert([]usage.Record{alertCall("acme", "a", "0.1", base)})
+		require.NoError(t, err)
+		now := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+		sent, err := e.l.ClaimAlerts(ctx, now, time.Minute, 10)
+		require.NoError(t, err)
+		require.Len(t, sent, 3)
+		logs, err := e.l.ClaimAlertLogs(ctx, now, time.Minute, 2)
+		require.NoError(t, err)
+		require.Len(t, logs, 2, "posting does not log")
+		require.NoError(t, e.l.AlertsLogged(ctx, []string{logs[0].ID, logs[1].ID}, now))
+		more, err := e.l.ClaimAlertLogs(ctx, now, time.Minute, 10)
+		require.NoError(t, err)
+		require.Len(t, more, 1)
+		none, err := e.l.ClaimAlertLogs(ctx, now.Add(30*time.Second), time.Minute, 10)
+		require.NoError(t, err)
+		assert.Empty(t, none)
+		again, err := e.l.ClaimAlertLogs(ctx, now.Add(time.Minute), time.Minute, 10)
+		require.NoError(t, err)
+		require.Len(t, again, 1, "a lapsed claim is claimed again")
+		assert.Equal(t, more[0].ID, again[0].ID)
+	})
+}

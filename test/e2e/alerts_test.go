@@ -18,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/genaimeter/genaimeter/pkg/webhooksig"
 )
@@ -89,8 +90,9 @@ func (h *alertHook) ids() map[string]int {
 // at a time around each threshold: a flapping tenant), globex bursts after a
 // quiet history; the collector restarts half-way and everything is replayed
 // after another restart. Each threshold alert and the spike alert reach the
-// webhook exactly once with valid signatures, the API lists them, the post
-// counter counts them.
+// webhook exactly once with valid signatures, and as log records (genai_alerts
+// receiver → otlphttp) exactly once; the API lists them, the post counter
+// counts them.
 func TestAlertsEndToEnd(t *testing.T) {
 	bin := collectorBinary(t)
 	cli := filepath.Join(filepath.Dir(bin), "genaimeter")
@@ -105,6 +107,13 @@ func TestAlertsEndToEnd(t *testing.T) {
 	cfg = strings.Replace(cfg, "    rate_limit: {per_second: 10000, burst: 1000}\n", "    rate_limit: {per_second: 10000, burst: 1000}\n"+
 		"    alerts:\n      interval: 100ms\n      dead_letter: "+filepath.Join(dir, "alerts.dead.jsonl")+"\n"+
 		"      webhook: {endpoint: "+srv.URL+", secret: e2e-secret, initial_backoff: 200ms}\n", 1)
+	// The alerts as log records: genai_alerts → otlphttp (JSON) → logSrv.
+	logs := &alertLogs{got: map[string]int{}}
+	logSrv := httptest.NewServer(logs)
+	defer logSrv.Close()
+	cfg = strings.Replace(cfg, "receivers:\n  otlp:\n", "receivers:\n  genai_alerts:\n    service: genai_usage_service\n    interval: 100ms\n  otlp:\n", 1)
+	cfg = strings.Replace(cfg, "exporters:\n  genai_ledger:\n", "exporters:\n  otlphttp/alerts:\n    logs_endpoint: "+logSrv.URL+"/v1/logs\n    encoding: json\n    compression: none\n  genai_ledger:\n", 1)
+	cfg = strings.Replace(cfg, "  pipelines:\n", "  pipelines:\n    logs/alerts:\n      receivers: [genai_alerts]\n      exporters: [otlphttp/alerts]\n", 1)
 	c := startCollector(t, cfg)
 	client := apiClient{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", api)}
 	telURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", tel)
@@ -177,6 +186,12 @@ func TestAlertsEndToEnd(t *testing.T) {
 	assert.Equal(t, []any{"payg", "20", "2.5", float64(5), "3", "10"},
 		[]any{sd["plan"], sd["spend_usd"], sd["baseline_usd"], sd["baseline_windows"], sd["k"], sd["floor_usd"]})
 
+	// The log records match the webhook's alerts, once each.
+	assert.Equal(t, want, logs.ids(), "output:\n%s", c.out)
+	logs.mu.Lock()
+	assert.Equal(t, "tenant acme reached 80% of allowance:credits (8000 of 10000 credits)", logs.bodies["threshold/acme/"+period+"/allowance:credits/80"])
+	logs.mu.Unlock()
+
 	// The API lists them: the admin all four, acme's key its three.
 	key := func(args ...string) string {
 		out, err := exec.Command(cli, append([]string{"keys", "create", "--db", c.dbPath}, args...)...).CombinedOutput()
@@ -211,6 +226,50 @@ func TestAlertsEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	dead, _ := os.ReadFile(filepath.Join(dir, "alerts.dead.jsonl"))
 	assert.Empty(t, dead)
+}
+
+// alertLogs receives OTLP/JSON logs and counts the alert ids.
+type alertLogs struct {
+	mu     sync.Mutex
+	got    map[string]int
+	bodies map[string]string
+}
+
+func (l *alertLogs) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var u plog.JSONUnmarshaler
+	ld, err := u.UnmarshalLogs(body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.bodies == nil {
+		l.bodies = map[string]string{}
+	}
+	for i := range ld.ResourceLogs().Len() {
+		for j := range ld.ResourceLogs().At(i).ScopeLogs().Len() {
+			lrs := ld.ResourceLogs().At(i).ScopeLogs().At(j).LogRecords()
+			for k := range lrs.Len() {
+				id, _ := lrs.At(k).Attributes().Get("genaimeter.alert.id")
+				l.got[id.Str()]++
+				l.bodies[id.Str()] = lrs.At(k).Body().Str()
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte("{}"))
+}
+
+func (l *alertLogs) ids() map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range l.got {
+		out[k] = v
+	}
+	return out
 }
 
 // alertPosts reads genai_usage_service_alert_posts by fate.

@@ -30,7 +30,7 @@ import (
 )
 
 // SchemaVersion is the version Migrate brings a database to: len(migrations).
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // migrations[i] takes the schema from version i to version i+1. Append only.
 // Version 1 is sqlitestore's version 2 in PostgreSQL types.
@@ -86,6 +86,9 @@ var migrations = []string{
 	entitlementSchema,
 	// 4: alerts; see alertsSchema.
 	alertsSchema,
+	// 5: the alerts' log outbox (sqlitestore's 6).
+	`ALTER TABLE genaimeter_alerts ADD COLUMN logged_at bigint NOT NULL DEFAULT 0;
+	ALTER TABLE genaimeter_alerts ADD COLUMN log_claimed_until bigint NOT NULL DEFAULT 0;`,
 }
 
 // columns are the columns of usage_records in table order, which is also the

@@ -220,7 +220,7 @@ func (s *Store) beginWrite(ctx context.Context) (*sql.Tx, error) {
 
 // SchemaVersion is the version Migrate brings a database to: len(migrations)
 // (a test holds the two together).
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // migrations[i] takes the schema from version i to version i+1. Append only:
 // a database records the version it reached and later binaries run forward
@@ -280,6 +280,10 @@ var migrations = []string{
 	// 5: alerts (thresholds, spikes, plan violations) and their delivery;
 	// see alertsSchema.
 	alertsSchema,
+	// 6: the alerts' second outbox, for the genai_alerts receiver's log
+	// records (a row is emitted once, like it is posted once).
+	`ALTER TABLE genaimeter_alerts ADD COLUMN logged_at INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE genaimeter_alerts ADD COLUMN log_claimed_until INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // Migrate creates the schema or brings it forward to SchemaVersion, in one

@@ -48,10 +48,12 @@ func TestConfig(t *testing.T) {
 type source struct{ l *balances.Ledger }
 
 func (s source) Start(context.Context, component.Host) error { return nil }
-func (s source) Shutdown(context.Context) error                { return nil }
-func (s source) AlertLedger() *balances.Ledger                 { return s.l }
+func (s source) Shutdown(context.Context) error              { return nil }
+func (s source) AlertLedger() *balances.Ledger               { return s.l }
 
-type host struct{ exts map[component.ID]component.Component }
+type host struct {
+	exts map[component.ID]component.Component
+}
 
 func (h host) GetExtensions() map[component.ID]component.Component { return h.exts }
 

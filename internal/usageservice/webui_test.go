@@ -155,6 +155,12 @@ func TestAdminConsole(t *testing.T) {
 	assert.Contains(t, page, "$199.875308")
 	assert.Contains(t, page, `href="/ui/admin/tenants/globex?period=2026-11"`)
 	assert.Contains(t, page, "<svg")
+	// The ledger's open alerts, said in words.
+	code, _, alerts := b.get("/ui/admin?csv=alerts")
+	require.Equal(t, 200, code)
+	assert.Contains(t, alerts, ",globex,threshold,allowance:credits,100 % reached: 987.654 of 100 credits\n")
+	assert.Contains(t, alerts, ",acme,threshold,allowance:credits,50 % reached: 50 of 100 credits\n")
+	assert.Contains(t, alerts, ",globex,plan_violation,")
 
 	code, _, page = b.get("/ui/admin/tenants/acme")
 	require.Equal(t, 200, code, page)

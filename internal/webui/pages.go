@@ -312,11 +312,11 @@ func (u *UI) admin(w http.ResponseWriter, r *http.Request, k balances.Key) {
 		u.fail(w, r, http.StatusInternalServerError, "Could not read the alerts", err.Error())
 		return
 	}
-	at := newTable("alerts", "Open alerts", "No open alerts. Thresholds are set per plan (alerts.thresholds in the plans file).",
-		"Fired (UTC)", "Tenant", "Kind", "Subject", "#Threshold %", "#Used", "#Of")
+	at := newTable("alerts", "Open alerts", "No open alerts. Thresholds and spike rules are set per plan (alerts: in the plans file).",
+		"Fired (UTC)", "Tenant", "Kind", "Subject", "What")
 	for _, a := range alerts {
 		at.add(txt(a.FiredAt.UTC().Format("2006-01-02 15:04")), Cell{Text: a.Tenant, Href: tenantLink(a.Tenant)}, txt(a.Kind), txt(a.Subject),
-			txt(a.Detail.ThresholdPercent), txt(a.Detail.Used+" "+unit(a.Detail.Meter)), txt(a.Detail.Amount+" "+unit(a.Detail.Meter)))
+			txt(alertWhat(a)))
 	}
 	pg.Tables = append(pg.Tables, at)
 	if sendCSV(w, r, "genaimeter-"+p.Name, pg.Tables) {
@@ -741,4 +741,30 @@ func asOf(p finance.Period, now time.Time) time.Time {
 		return p.End.Add(-time.Nanosecond)
 	}
 	return now.UTC()
+}
+
+// alertWhat says what an alert is about, by kind.
+func alertWhat(a balances.Alert) string {
+	d := a.Detail
+	u := unit(d.Meter)
+	switch {
+	case d.ThresholdPercent != "":
+		return fmt.Sprintf("%s %% reached: %s of %s %s", d.ThresholdPercent, d.Used, d.Amount, u)
+	case d.SpendUSD != "":
+		out := fmt.Sprintf("AI cost %s in the window against a baseline of %s (k %s, floor %s)", usdText(d.SpendUSD), usdText(d.BaselineUSD), d.K, usdText(d.FloorUSD))
+		if d.Feature != "" {
+			out = "feature " + d.Feature + ": " + out
+		}
+		return out
+	case d.Reason != "":
+		out := d.Reason
+		if d.Model != "" {
+			out += " (model " + d.Model + ")"
+		}
+		if d.Used != "" {
+			out += fmt.Sprintf("; used %s %s", d.Used, u)
+		}
+		return out
+	}
+	return ""
 }

@@ -850,3 +850,21 @@ func isDecimal(s string) bool {
 	}
 	return digits > 0
 }
+
+// selfTracingScopes are the instrumentation scopes of provider SDKs that
+// trace their own calls: @anthropic-ai/sdk 1.x writes an inference span of
+// its own (scope com.anthropic.sdk.typescript) whenever a tracer provider is
+// registered, so under an instrumentation of that SDK each call has two
+// inference spans, the SDK's being the child. The processor meters one.
+var selfTracingScopes = []string{"com.anthropic.sdk"}
+
+// SelfTracingSDK reports whether spans of scope are written by a provider SDK
+// tracing itself (rather than by an instrumentation around it).
+func SelfTracingSDK(scope Scope) bool {
+	for _, prefix := range selfTracingScopes {
+		if strings.HasPrefix(scope.Name, prefix) {
+			return true
+		}
+	}
+	return false
+}

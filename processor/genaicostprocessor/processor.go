@@ -65,8 +65,13 @@ type costProcessor struct {
 	memory *ancestry.Memory
 	// calls remembers the spans with an LLM call below them, so that a
 	// wrapper span knows whether its call was seen (wrappers.go).
-	calls   *callIndex
-	pending pendingCalls
+	calls *callIndex
+	// selfTraced remembers the parents of provider SDK self-traced spans and
+	// meteredCalls the instrumentation spans metered, so that a call with
+	// both spans is metered once (selftrace.go).
+	selfTraced   *callIndex
+	meteredCalls *callIndex
+	pending      pendingCalls
 	// store keeps the held calls in attribution.ancestors.storage; nil when
 	// they are in memory only. inflight are the stored calls let go into a
 	// batch, by batch, until the next consumer has accepted it (afterNext).
@@ -121,6 +126,8 @@ func newCostProcessor(set processor.Settings, cfg *Config, next consumer.Traces)
 		now:          time.Now,
 		memory:       ancestry.New(a.Ancestors.MaxRememberedSpans),
 		calls:        newCallIndex(a.Ancestors.MaxRememberedSpans),
+		selfTraced:   newCallIndex(a.Ancestors.MaxRememberedSpans),
+		meteredCalls: newCallIndex(a.Ancestors.MaxRememberedSpans),
 		pending:      newPendingCalls(),
 		inflight:     map[ptrace.Traces][]*pendingCall{},
 		id:           set.ID,
@@ -208,6 +215,11 @@ func (p *costProcessor) restore(ctx context.Context, host component.Host, id com
 		// again for its call.
 		pc.wrapper = kind == genaiconv.Wrapper
 		pc.passThrough = kind != genaiconv.Inference && !pc.wrapper
+		// A held SDK self-traced span marks its parent again, so that a held
+		// instrumentation span of the same call is not metered as well.
+		if genaiconv.SelfTracingSDK(genaiconv.ScopeOf(ss.Scope())) {
+			p.noteSelfTraced(ss.Spans())
+		}
 		n++
 	}
 	p.store = store
@@ -392,6 +404,9 @@ func (p *costProcessor) remember(td ptrace.Traces) []pcommon.TraceID {
 		sss := rss.At(i).ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
+			if genaiconv.SelfTracingSDK(genaiconv.ScopeOf(sss.At(j).Scope())) {
+				p.noteSelfTraced(spans)
+			}
 			for k := 0; k < spans.Len(); k++ {
 				span := spans.At(k)
 				id := p.ownIdentity(span.Attributes())
@@ -546,6 +561,11 @@ func (p *costProcessor) processSpan(ctx context.Context, span ptrace.Span, scope
 		return false
 	}
 	p.noteCall(span)
+	if p.duplicateCall(span, scope) {
+		// Its other span (SDK self-tracing and instrumentation) is the
+		// metered one: this one goes on unmetered, where it is.
+		return false
+	}
 	own := p.callIdentity(attrs, call)
 	id := own
 	final := p.memory.Resolve(span.TraceID(), span.ParentSpanID(), &id)
@@ -584,6 +604,10 @@ func (p *costProcessor) finishHeld(ctx context.Context, pc *pendingCall, n *batc
 	rs := pc.td.ResourceSpans().At(0)
 	ss := rs.ScopeSpans().At(0)
 	span := ss.Spans().At(0)
+	if p.duplicateCall(span, genaiconv.ScopeOf(ss.Scope())) {
+		// Its other span came while it was held (selftrace.go).
+		return
+	}
 	id := pc.own
 	p.memory.Resolve(span.TraceID(), span.ParentSpanID(), &id)
 	p.finish(ctx, span, pc.call, &id, rs, ss, n)
@@ -688,6 +712,7 @@ func lookup(keys []string, l genaiconv.IdentityLookup) string {
 // what is still missing. rs and ss are the span's resource and scope.
 func (p *costProcessor) finish(ctx context.Context, span ptrace.Span, call genaiconv.Call, id *ancestry.Identity, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, n *batchCounts) {
 	attrs := span.Attributes()
+	p.noteMetered(span, genaiconv.ScopeOf(ss.Scope()))
 	res := genaiconv.NewIdentityLookup(rs.Resource().Attributes())
 	for f, keys := range p.keys {
 		if id[f] == "" {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -48,9 +49,29 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// lockedBuffer is the collector's output: the process's stdout/stderr copier
+// writes it while a test reads it (assertions on log lines, failure
+// messages), so both go through one mutex.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 type collector struct {
 	cmd    *exec.Cmd
-	out    *bytes.Buffer
+	out    *lockedBuffer
 	http   string // OTLP/HTTP base URL
 	dbPath string
 	dir    string
@@ -73,7 +94,7 @@ func startCollectorBinary(t testing.TB, bin, config string) *collector {
 	dir := t.TempDir()
 	httpPort, grpcPort := freePort(t), freePort(t)
 	c := &collector{
-		out:    &bytes.Buffer{},
+		out:    &lockedBuffer{},
 		http:   fmt.Sprintf("http://127.0.0.1:%d", httpPort),
 		dbPath: filepath.Join(dir, "usage.db"),
 		dir:    dir,

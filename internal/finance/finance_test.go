@@ -178,8 +178,8 @@ func TestMarginByHand(t *testing.T) {
 		assert.Equal(t, &Invoice{Tenant: "acme", Plan: "pro", Period: "2026-11", PeriodStart: p.Start, PeriodEnd: p.End, Calls: 2, Preview: true,
 			TotalUSD: "103", Lines: []InvoiceLine{
 				{Description: "plan pro: monthly fee", AmountUSD: "100"},
-				{Description: "allowance tokens: 1000 of 1000 tokens included", Quantity: "1000", AmountUSD: "0"},
-				{Description: "allowance tokens: overage 300 tokens", Quantity: "300", AmountUSD: "3"},
+				{Description: "allowance tokens: 1000 of 1000 tokens included", Quantity: "1000", AmountUSD: "0", allowance: "tokens", meter: "tokens"},
+				{Description: "allowance tokens: overage 300 tokens", Quantity: "300", AmountUSD: "3", allowance: "tokens", meter: "tokens"},
 			}}, inv)
 		var b strings.Builder
 		require.NoError(t, inv.WriteTable(&b))

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cockroachdb/apd/v3"
 
+	"github.com/genaimeter/genaimeter/internal/entitlement"
 	"github.com/genaimeter/genaimeter/internal/money"
 )
 
@@ -16,6 +17,10 @@ type InvoiceLine struct {
 	Description string `json:"description"`
 	Quantity    string `json:"quantity,omitempty"`
 	AmountUSD   string `json:"amount_usd"`
+
+	// allowance and meter name the allowance a line is about ("" for the
+	// fee and rate-card lines), so that ForTenant can tell AI-cost lines.
+	allowance, meter string
 }
 
 // Invoice is what a tenant will be billed for a period, so far. It carries
@@ -60,17 +65,37 @@ func (m *TenantMargin) Invoice(p Period, now time.Time) *Invoice {
 	for _, a := range m.Allowances {
 		inv.Lines = append(inv.Lines, InvoiceLine{
 			Description: fmt.Sprintf("allowance %s: %s of %s %s included", a.Name, money.Format(&a.Included), money.Format(&a.Amount), a.Meter),
-			Quantity:    money.Format(&a.Included), AmountUSD: "0"})
+			Quantity:    money.Format(&a.Included), AmountUSD: "0", allowance: a.Name, meter: a.Meter})
 		if a.Granted.Sign() > 0 {
 			inv.Lines = append(inv.Lines, InvoiceLine{Description: fmt.Sprintf("allowance %s: %s %s from grants", a.Name, money.Format(&a.Granted), a.Meter),
-				Quantity: money.Format(&a.Granted), AmountUSD: "0"})
+				Quantity: money.Format(&a.Granted), AmountUSD: "0", allowance: a.Name, meter: a.Meter})
 		}
 		if a.Overage.Sign() > 0 {
 			inv.Lines = append(inv.Lines, InvoiceLine{Description: fmt.Sprintf("allowance %s: overage %s %s", a.Name, money.Format(&a.Overage), a.Meter),
-				Quantity: money.Format(&a.Overage), AmountUSD: money.Format(&a.OverageUSD)})
+				Quantity: money.Format(&a.Overage), AmountUSD: money.Format(&a.OverageUSD), allowance: a.Name, meter: a.Meter})
 		}
 	}
 	return inv
+}
+
+// ForTenant is the invoice as the tenant itself may see it. An allowance
+// metered in AI cost (cost_usd) counts our cost of its calls, which a tenant
+// never sees: its included and granted lines (billed 0) are left out, and its
+// overage line keeps the amount billed but says no quantity. The total is
+// unchanged. inv itself is not modified.
+func (inv *Invoice) ForTenant() *Invoice {
+	out := *inv
+	out.Lines = make([]InvoiceLine, 0, len(inv.Lines))
+	for _, l := range inv.Lines {
+		if l.meter == entitlement.MeterCostUSD {
+			if l.AmountUSD == "0" {
+				continue
+			}
+			l = InvoiceLine{Description: fmt.Sprintf("allowance %s: overage", l.allowance), AmountUSD: l.AmountUSD}
+		}
+		out.Lines = append(out.Lines, l)
+	}
+	return &out
 }
 
 // --- JSON views (amounts as exact decimal text) ---

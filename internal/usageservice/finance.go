@@ -41,7 +41,7 @@ func (s *Service) margin(_ http.ResponseWriter, r *http.Request, _ balances.Key)
 	return rep.JSON(), http.StatusOK, nil
 }
 
-func (s *Service) invoice(_ http.ResponseWriter, r *http.Request, _ balances.Key) (any, int, error) {
+func (s *Service) invoice(_ http.ResponseWriter, r *http.Request, k balances.Key) (any, int, error) {
 	p, err := s.period(r)
 	if err != nil {
 		return nil, 0, err
@@ -52,6 +52,10 @@ func (s *Service) invoice(_ http.ResponseWriter, r *http.Request, _ balances.Key
 	}
 	if inv == nil {
 		return nil, 0, fail(http.StatusNotFound, "not_found", "no plan, balances or calls in "+p.Name)
+	}
+	if !k.Admin() {
+		// A tenant's key never sees our cost, not even as an allowance's quantity.
+		inv = inv.ForTenant()
 	}
 	return inv, http.StatusOK, nil
 }

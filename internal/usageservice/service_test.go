@@ -71,7 +71,12 @@ func (c *fakeClock) Add(d time.Duration) {
 var now = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 
 func newFixture(t *testing.T, opts Options) *fixture {
-	ps, err := entitlement.Parse([]byte(plansYAML))
+	return newFixturePlans(t, opts, plansYAML)
+}
+
+// newFixturePlans is newFixture with another plans file.
+func newFixturePlans(t *testing.T, opts Options, plans string) *fixture {
+	ps, err := entitlement.Parse([]byte(plans))
 	require.NoError(t, err)
 	st, err := sqlitestore.Open(filepath.Join(t.TempDir(), "usage.db"))
 	require.NoError(t, err)

@@ -262,3 +262,45 @@ func TestSessionCookieSecureOverTLS(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, res.StatusCode)
 	assert.Empty(t, res.Header.Get("Set-Cookie"))
 }
+
+// An allowance metered in AI cost (cost_usd) counts our cost of the calls:
+// the admin console shows it, the tenant's own page and invoice never do.
+func TestTenantViewsHideAICostAllowances(t *testing.T) {
+	f := newFixturePlans(t, Options{}, `
+default_plan: starter
+plans:
+  starter:
+    monthly_fee: "99"
+    credits_per_usd: "1000"
+    allowances:
+      - {name: credits, meter: credits, amount: "100", limit: hard}
+      - {name: spend, meter: cost_usd, amount: "5", limit: soft, overage_price: "2"}
+`)
+	f.seed()
+	// acme's cost: 0.0004 + 0.003 = 0.0034 of the 5 USD spend allowance.
+	aiCost := []string{"0.0034", "4.9966", "cost_usd", "spend"}
+
+	admin := newBrowser(f)
+	admin.login(f.admin)
+	code, _, page := admin.get("/ui/admin/tenants/acme")
+	require.Equal(t, 200, code, page)
+	assert.Contains(t, page, "4.9966", "the admin console shows the spend allowance (so the test can see it)")
+
+	b := newBrowser(f)
+	b.login(f.keyA)
+	code, _, page = b.get("/ui/customer")
+	require.Equal(t, 200, code, page)
+	assert.Contains(t, page, "credits", "the other allowance is still shown")
+	for _, s := range aiCost {
+		assert.NotContains(t, page, s, "customer page shows %q", s)
+	}
+
+	res := f.call(f.keyA, "GET", "/v1/tenants/{tenant}/invoice", "/v1/tenants/acme/invoice", nil)
+	require.Equal(t, 200, res.status, string(res.body))
+	for _, s := range aiCost {
+		assert.NotContains(t, string(res.body), s, "tenant invoice shows %q", s)
+	}
+	res = f.call(f.admin, "GET", "/v1/tenants/{tenant}/invoice", "/v1/tenants/acme/invoice", nil)
+	require.Equal(t, 200, res.status, string(res.body))
+	assert.Contains(t, string(res.body), "0.0034 of 5 cost_usd included", "an admin sees the whole invoice")
+}

@@ -697,6 +697,7 @@ func (u *UI) customer(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, http.StatusInternalServerError, "Could not read the balances", err.Error())
 		return
 	}
+	st = withoutAICost(st)
 	pg.Plan = st.Plan
 	if !st.ResetsAt.IsZero() {
 		pg.ResetsAt = st.ResetsAt.UTC().Format("2006-01-02 15:04 UTC")
@@ -725,13 +726,33 @@ func (u *UI) customer(w http.ResponseWriter, r *http.Request) {
 	pg.Tables = append(pg.Tables, allowanceTable(st), grantTable(st, false))
 	pg.Tables = append(pg.Tables, tables...)
 	if inv != nil {
-		pg.Tables = append(pg.Tables, invoiceTable(inv))
+		pg.Tables = append(pg.Tables, invoiceTable(inv.ForTenant()))
 	}
 	if sendCSV(w, r, "usage-"+p.Name, pg.Tables) {
 		return
 	}
 	withCSV(r, pg.Tables)
 	u.render(w, http.StatusOK, "customer", pg)
+}
+
+// withoutAICost is st as its tenant may see it: allowances and grants metered
+// in AI cost (cost_usd) count our cost of the calls, which the customer page
+// never shows, so they are left out.
+func withoutAICost(st balances.Status) balances.Status {
+	allowances := st.Allowances[:0:0]
+	for _, a := range st.Allowances {
+		if a.Meter != entitlement.MeterCostUSD {
+			allowances = append(allowances, a)
+		}
+	}
+	grants := st.Grants[:0:0]
+	for _, g := range st.Grants {
+		if g.Meter != entitlement.MeterCostUSD {
+			grants = append(grants, g)
+		}
+	}
+	st.Allowances, st.Grants = allowances, grants
+	return st
 }
 
 // asOf is the instant whose balances a page of period p shows: now, or the

@@ -20,6 +20,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/genaimeter/genaimeter/internal/money"
 )
 
 // Kind says what a span is to the meter.
@@ -826,29 +828,11 @@ func costText(v pcommon.Value) string {
 		}
 		return strconv.FormatInt(v.Int(), 10)
 	case pcommon.ValueTypeStr:
-		if isDecimal(v.Str()) {
+		if money.IsPlain(v.Str()) {
 			return v.Str()
 		}
 	}
 	return ""
-}
-
-// isDecimal reports whether s is a plain non-negative decimal number: digits
-// with at most one '.' that has digits on both sides. Exponents, signs and
-// spaces are refused so that the text can be used verbatim as an exact amount.
-func isDecimal(s string) bool {
-	digits, dot := 0, false
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c >= '0' && c <= '9':
-			digits++
-		case c == '.' && !dot && digits > 0 && i < len(s)-1:
-			dot = true
-		default:
-			return false
-		}
-	}
-	return digits > 0
 }
 
 // selfTracingScopes are the instrumentation scopes of provider SDKs that

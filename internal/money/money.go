@@ -70,3 +70,22 @@ func Sum(xs ...*apd.Decimal) (apd.Decimal, error) {
 
 // Equal reports whether a and b are numerically equal (0.10 == 0.1).
 func Equal(a, b *apd.Decimal) bool { return a.Cmp(b) == 0 }
+
+// IsPlain reports whether s is a finite, non-negative decimal in plain
+// notation: digits with at most one '.' that has digits on both sides; no
+// sign, exponent or space. Such text can be used verbatim as an exact amount
+// (summed with Parse, stored as numeric). It does not allocate.
+func IsPlain(s string) bool {
+	digits, dot := 0, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.' && !dot && digits > 0 && i < len(s)-1:
+			dot = true
+		default:
+			return false
+		}
+	}
+	return digits > 0
+}

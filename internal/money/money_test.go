@@ -48,3 +48,15 @@ func TestSumExact(t *testing.T) {
 		t.Fatal("Equal should ignore trailing zeros")
 	}
 }
+
+func TestIsPlain(t *testing.T) {
+	for s, want := range map[string]bool{
+		"0": true, "12": true, "0.0034": true, "10.50": true,
+		"": false, ".5": false, "5.": false, "-1": false, "+1": false, "1e3": false,
+		"1.2.3": false, " 1": false, "NaN": false, "Infinity": false, "1,5": false,
+	} {
+		if got := IsPlain(s); got != want {
+			t.Errorf("IsPlain(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

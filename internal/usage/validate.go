@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/genaimeter/genaimeter/internal/money"
 )
 
 // ErrInvalidRecord marks a record that is not a usage record genaimeter could
@@ -124,7 +126,7 @@ func ValidateRecord(r *Record) error {
 	for _, a := range [...]struct{ name, v string }{
 		{"cost_usd", r.CostUSD}, {"revenue_usd", r.RevenueUSD}, {"reported_cost_usd", r.ReportedCostUSD},
 	} {
-		if a.v != "" && !IsAmount(a.v) {
+		if a.v != "" && !money.IsPlain(a.v) {
 			bad("%s: want a non-negative decimal in plain notation, got %q", a.name, clip(a.v))
 		}
 	}
@@ -135,25 +137,6 @@ func ValidateRecord(r *Record) error {
 		return nil
 	}
 	return fmt.Errorf("%w: %w", ErrInvalidRecord, errors.Join(errs...))
-}
-
-// IsAmount reports whether s is an amount as genaimeter writes it: a finite,
-// non-negative decimal in plain notation (digits, at most one '.' with digits
-// on both sides; no sign, exponent or space), so that it can be summed exactly
-// and stored as numeric without surprise.
-func IsAmount(s string) bool {
-	digits, dot := 0, false
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c >= '0' && c <= '9':
-			digits++
-		case c == '.' && !dot && digits > 0 && i < len(s)-1:
-			dot = true
-		default:
-			return false
-		}
-	}
-	return digits > 0
 }
 
 func isLowerHex(s string, n int) bool {

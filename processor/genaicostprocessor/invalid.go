@@ -108,14 +108,7 @@ func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 func (p *costProcessor) finishInvalid(span ptrace.Span, call *genaiconv.Call, id *ancestry.Identity, reason string, n *batchCounts) {
 	attrs := span.Attributes()
 	attrs.EnsureCapacity(attrs.Len() + maxMeterAttrs)
-	attrs.PutStr(usage.AttrTenantID, id[idTenant])
-	putNonEmpty(attrs, usage.AttrUserID, id[idUser])
-	putNonEmpty(attrs, usage.AttrSessionID, id[idSession])
-	putNonEmpty(attrs, usage.AttrFeature, id[idFeature])
-	putNonEmpty(attrs, usage.AttrProvider, call.Provider)
-	putNonEmpty(attrs, usage.AttrOperation, call.Operation)
-	putNonEmpty(attrs, usage.AttrRequestModel, call.RequestModel)
-	putNonEmpty(attrs, usage.AttrResponseModel, call.ResponseModel)
+	putWho(attrs, id, call)
 	for _, k := range [...]string{usage.AttrInputTokens, usage.AttrOutputTokens, usage.AttrCacheReadTokens,
 		usage.AttrCacheWriteTokens, usage.AttrReasoningTokens, usage.AttrInputAudioTokens, usage.AttrOutputAudioTokens,
 		usage.AttrCacheWrite1hTokens} {

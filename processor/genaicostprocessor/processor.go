@@ -770,14 +770,7 @@ func (p *costProcessor) finish(ctx context.Context, span ptrace.Span, call genai
 	// in applyRevenue): grow the span's attribute slice once instead of
 	// doubling it several times per call.
 	attrs.EnsureCapacity(attrs.Len() + maxMeterAttrs)
-	attrs.PutStr(usage.AttrTenantID, id[idTenant])
-	putNonEmpty(attrs, usage.AttrUserID, id[idUser])
-	putNonEmpty(attrs, usage.AttrSessionID, id[idSession])
-	putNonEmpty(attrs, usage.AttrFeature, id[idFeature])
-	putNonEmpty(attrs, usage.AttrProvider, call.Provider)
-	putNonEmpty(attrs, usage.AttrOperation, call.Operation)
-	putNonEmpty(attrs, usage.AttrRequestModel, call.RequestModel)
-	putNonEmpty(attrs, usage.AttrResponseModel, call.ResponseModel)
+	putWho(attrs, id, &call)
 	attrs.PutInt(usage.AttrInputTokens, call.Usage.Input)
 	attrs.PutInt(usage.AttrOutputTokens, call.Usage.Output)
 	attrs.PutInt(usage.AttrCacheReadTokens, call.Usage.CacheRead)
@@ -887,6 +880,19 @@ func putOrRemoveInt(m pcommon.Map, k string, v int64) {
 		return
 	}
 	m.PutInt(k, v)
+}
+
+// putWho writes who made a call and with which model: the part of the
+// genaimeter.* attributes that a priced and an invalid call share.
+func putWho(attrs pcommon.Map, id *ancestry.Identity, call *genaiconv.Call) {
+	attrs.PutStr(usage.AttrTenantID, id[idTenant])
+	putNonEmpty(attrs, usage.AttrUserID, id[idUser])
+	putNonEmpty(attrs, usage.AttrSessionID, id[idSession])
+	putNonEmpty(attrs, usage.AttrFeature, id[idFeature])
+	putNonEmpty(attrs, usage.AttrProvider, call.Provider)
+	putNonEmpty(attrs, usage.AttrOperation, call.Operation)
+	putNonEmpty(attrs, usage.AttrRequestModel, call.RequestModel)
+	putNonEmpty(attrs, usage.AttrResponseModel, call.ResponseModel)
 }
 
 func putNonEmpty(m pcommon.Map, k, v string) {

@@ -29,8 +29,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -166,7 +167,7 @@ func (p *parser) fields(n *yaml.Node, where string, known ...string) [][2]*yaml.
 			continue
 		}
 		seen[k.Value] = true
-		if known != nil && !contains(known, k.Value) {
+		if known != nil && !slices.Contains(known, k.Value) {
 			p.errf(k, where, "unknown key %q (want %s)", k.Value, strings.Join(known, ", "))
 			continue
 		}
@@ -300,12 +301,12 @@ func (p *parser) allowance(n *yaml.Node, where string, pl *Plan) Allowance {
 			a.Name = p.str(v, w)
 		case "meter":
 			a.Meter = p.str(v, w)
-			if !contains([]string{MeterCredits, MeterTokens, MeterCostUSD, MeterCalls}, a.Meter) {
+			if !slices.Contains([]string{MeterCredits, MeterTokens, MeterCostUSD, MeterCalls}, a.Meter) {
 				p.errf(v, w, "want credits, tokens, cost_usd or calls, got %q", a.Meter)
 			}
 		case "bucket":
 			a.Bucket = p.str(v, w)
-			if !contains(tokenBuckets, a.Bucket) {
+			if !slices.Contains(tokenBuckets, a.Bucket) {
 				p.errf(v, w, "want one of %s, got %q", strings.Join(tokenBuckets, ", "), a.Bucket)
 			}
 		case "amount":
@@ -425,7 +426,7 @@ func (p *parser) tenant(n *yaml.Node, where string, ps *Plans) *Tenant {
 	}
 	if amountsNode != nil {
 		pl := ps.Plans[t.Plan]
-		for _, name := range sortedKeys(t.Amounts) {
+		for _, name := range slices.Sorted(maps.Keys(t.Amounts)) {
 			if pl == nil {
 				p.errf(amountsNode, where+".amounts."+name, "needs the tenant's plan")
 				break
@@ -460,22 +461,4 @@ func describe(n *yaml.Node) string {
 		return "nothing"
 	}
 	return fmt.Sprintf("%q", n.Value)
-}
-
-func contains(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

@@ -199,7 +199,17 @@ func (s *Store) Close() error {
 // a page cache per connection and drops it when another connection wrote the
 // database since: writes alternating between pooled connections read back
 // every index page they touch (about 5% of the insert's CPU).
+//
+// The transaction itself is begun without ctx's cancellation: database/sql
+// rolls a transaction back from another goroutine when its context ends, so
+// the writer's next BEGIN could reach the connection before that ROLLBACK and
+// fail with "cannot start a transaction within a transaction" (a collector
+// shutting down mid-write did exactly that). Statements still take ctx, and
+// every caller rolls back synchronously in a defer.
 func (s *Store) beginWrite(ctx context.Context) (*sql.Tx, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if s.w == nil {
 		c, err := s.db.Conn(ctx)
 		if err != nil {
@@ -207,7 +217,7 @@ func (s *Store) beginWrite(ctx context.Context) (*sql.Tx, error) {
 		}
 		s.w = c
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(context.WithoutCancel(ctx), nil)
 	if err != nil {
 		// Not kept: the next write takes a fresh connection from the pool
 		// (the pool discards a broken one).

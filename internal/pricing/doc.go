@@ -1,0 +1,17 @@
+// Package pricing prices GenAI calls from a genai-prices catalog with exact
+// decimals. It reproduces the algorithm of the reference calculator
+// @pydantic/genai-prices 0.1.8 (calcPrice): provider and model lookup,
+// conditional (dated / time-of-day) prices, the unit lattice with leaf
+// computation, tiered prices and per-request prices.
+//
+// Where things are:
+//   - parse.go: the entry. Parse reads a catalog in any supported format;
+//     Embedded is the built-in snapshot.
+//   - catalog.go: the catalog model (providers, models, dated prices, price sets).
+//   - format_genaiprices.go, format_litellm.go, format_native.go: one file per
+//     catalog format, each compiling its data into the model.
+//   - priceset.go: compiling one price object (shared by the formats).
+//   - problems.go: a catalog's defects with their line and column.
+//   - book.go, price.go, resolve.go, match.go: layering catalogs and pricing a call.
+//   - revenue.go, ratecards.go: rate cards (what the customer is charged).
+package pricing

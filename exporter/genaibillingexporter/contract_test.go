@@ -45,7 +45,25 @@ type contractServer struct {
 	events         map[string]contractEvent
 	sessions       map[string]int // v2 token → uses left
 	sessionsIssued int
+	// idempotent holds Stripe v1's saved answers by Idempotency-Key.
+	idempotent map[string]stripeSaved
 }
+
+// stripeSaved is the answer Stripe saved for an Idempotency-Key, with the
+// request body it answered: a retry with the same key and body gets the same
+// answer again (Idempotent-Replayed: true) without a second ingest; the same
+// key with another body is refused.
+type stripeSaved struct {
+	body   string
+	status int
+	answer []byte
+}
+
+// stripeForgetEvery: the stand-in forgets its saved answers every this many
+// requests, as Stripe prunes keys older than 24 hours. A retry after that
+// reaches the identifier's own uniqueness check (400 resource_already_exists),
+// the other path by which a retried event is recognized as delivered.
+const stripeForgetEvery = 16
 
 type fault int
 
@@ -92,7 +110,7 @@ func stormFaults(n int) fault {
 func newContractServer(t testing.TB, backend string) *contractServer {
 	s := &contractServer{t: t, backend: backend, faults: func(int) fault { return faultNone },
 		ingested: map[string]int{}, tally: map[string]apd.Decimal{}, events: map[string]contractEvent{},
-		sessions: map[string]int{}, sessionUses: 3, secret: "whsec_test"}
+		sessions: map[string]int{}, sessionUses: 3, secret: "whsec_test", idempotent: map[string]stripeSaved{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.handle))
 	t.Cleanup(s.srv.Close)
 	return s
@@ -116,9 +134,15 @@ func (s *contractServer) handle(w http.ResponseWriter, r *http.Request) {
 	if !s.authorized(w, r, body) {
 		return
 	}
+	if s.backend == "stripe" && !s.idempotencyKeyed(w, r, body) {
+		return
+	}
 	s.mu.Lock()
 	s.requests++
 	f := s.faults(s.requests)
+	if s.backend == "stripe" && s.requests%stripeForgetEvery == 0 {
+		clear(s.idempotent)
+	}
 	s.mu.Unlock()
 	switch f {
 	case fault429:
@@ -138,7 +162,17 @@ func (s *contractServer) handle(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	status, answer := s.ingest(evs)
+	ingest := func() (int, []byte) { return s.ingest(evs) }
+	if s.backend == "stripe" {
+		ingest = func() (int, []byte) {
+			status, answer, replayed := s.stripeReplay(r.Header.Get("Idempotency-Key"), body, evs)
+			if replayed {
+				w.Header().Set("Idempotent-Replayed", "true")
+			}
+			return status, answer
+		}
+	}
+	status, answer := ingest()
 	switch f {
 	case faultAckLost:
 		reset(w)
@@ -148,7 +182,7 @@ func (s *contractServer) handle(w http.ResponseWriter, r *http.Request) {
 	case faultDuplicateAck:
 		// The same request reaches the server twice (a proxy retried it):
 		// the second copy must be deduped.
-		s.ingest(evs)
+		ingest()
 	}
 	if answer == nil {
 		w.WriteHeader(status)
@@ -157,6 +191,53 @@ func (s *contractServer) handle(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(answer)
+}
+
+// idempotencyKeyed checks the Stripe v1 request carries the Idempotency-Key
+// header, equal to the event's identifier. Stripe does not require it, but
+// without it a retried request is not answered with its first answer: a
+// request whose answer was lost would be refused as a duplicate on a retry,
+// and a retry with a changed body would not be caught. The exporter's
+// contract is to send it on every request, so its absence fails the test.
+func (s *contractServer) idempotencyKeyed(w http.ResponseWriter, r *http.Request, body []byte) bool {
+	key := r.Header.Get("Idempotency-Key")
+	v, err := url.ParseQuery(string(body))
+	if err == nil && key != "" && key == v.Get("identifier") {
+		return true
+	}
+	s.t.Errorf("stripe v1: Idempotency-Key %q, want the identifier %q", key, v.Get("identifier"))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusBadRequest)
+	_, _ = w.Write([]byte(`{"error":{"type":"invalid_request_error","message":"test stand-in: missing or wrong Idempotency-Key"}}`))
+	return false
+}
+
+// stripeReplay answers a Stripe v1 request under its Idempotency-Key: the
+// saved answer when the key was seen with the same body, a 400
+// idempotency_error when it was seen with another body, else the ingest's
+// answer, saved when it is a 2xx (Stripe saves no result for a request that
+// failed validation).
+func (s *contractServer) stripeReplay(key string, body []byte, evs []contractEvent) (int, []byte, bool) {
+	s.mu.Lock()
+	saved, ok := s.idempotent[key]
+	s.mu.Unlock()
+	if ok {
+		if saved.body != string(body) {
+			s.t.Errorf("stripe v1: Idempotency-Key %q reused with another body:\n%s\nfirst:\n%s", key, body, saved.body)
+			return http.StatusBadRequest, []byte(`{"error":{"type":"idempotency_error","message":"Keys for idempotent requests can only be used with the same parameters they were first used with."}}`), false
+		}
+		s.mu.Lock()
+		s.duplicates++
+		s.mu.Unlock()
+		return saved.status, saved.answer, true
+	}
+	status, answer := s.ingest(evs)
+	if status < 300 {
+		s.mu.Lock()
+		s.idempotent[key] = stripeSaved{body: string(body), status: status, answer: answer}
+		s.mu.Unlock()
+	}
+	return status, answer, false
 }
 
 func reset(w http.ResponseWriter) {

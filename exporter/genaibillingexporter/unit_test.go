@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -265,3 +266,64 @@ func TestStripeV2SessionRefusedIsNotARefusalOfTheEvents(t *testing.T) {
 
 // eid is a span-shaped event id (48 hex digits) named after n.
 func eid(n string) string { return fmt.Sprintf("%048x", n) }
+
+// TestStripeV1IdempotencyKey: the Stripe v1 stand-in of the storm tests
+// requires the Idempotency-Key header (equal to the identifier) and replays
+// its saved answer to a retry. Sent by the exporter, a lost answer's retry
+// is answered 200 from the saved result, not ingested twice; with the header
+// stripped from the request, the stand-in fails the test it serves.
+func TestStripeV1IdempotencyKey(t *testing.T) {
+	newV1 := func(tb testing.TB, client *http.Client) (*contractServer, backend) {
+		srv := newContractServer(tb, "stripe")
+		cfg := createDefaultConfig().(*Config)
+		cfg.Backend = BackendStripe
+		cfg.ClientConfig.Endpoint = srv.url()
+		cfg.APIKey = "sk_test_key"
+		return srv, newBackend(cfg, client, time.Now)
+	}
+	ev := &event{key: eid("k") + ":genai_tokens", meter: "genai_tokens", customer: "cus_1", time: time.Unix(1772600000, 0)}
+	ev.value.SetInt64(1250)
+
+	srv, b := newV1(t, http.DefaultClient)
+	for range 2 {
+		out := b.send(context.Background(), []*event{ev})
+		require.Len(t, out, 1)
+		assert.Equal(t, fateDelivered, out[0].fate, "the retry gets the saved 200")
+		assert.Equal(t, http.StatusOK, out[0].status)
+	}
+	ingested, tally, _ := srv.snapshot()
+	assert.Equal(t, map[string]int{ev.key: 1}, ingested)
+	requireDecimal(t, "1250", tally["cus_1/genai_tokens"], "tally")
+
+	rec := &errorRecorder{TB: t}
+	_, b = newV1(rec, &http.Client{Transport: withoutHeader{"Idempotency-Key"}})
+	out := b.send(context.Background(), []*event{ev})
+	assert.Equal(t, fatePermanent, out[0].fate)
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	assert.Equal(t, []string{`stripe v1: Idempotency-Key "", want the identifier "` + ev.key + `"`}, rec.errors)
+}
+
+// errorRecorder keeps the errors a stand-in reports instead of failing the
+// test, for tests that check the stand-in itself.
+type errorRecorder struct {
+	testing.TB
+	mu     sync.Mutex
+	errors []string
+}
+
+func (r *errorRecorder) Errorf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.errors = append(r.errors, fmt.Sprintf(format, args...))
+}
+
+// withoutHeader is a transport that drops one request header: an exporter
+// that forgot to send it.
+type withoutHeader struct{ name string }
+
+func (h withoutHeader) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Del(h.name)
+	return http.DefaultTransport.RoundTrip(r)
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -73,7 +74,7 @@ func runPrice(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	jsonl := fs.Bool("jsonl", false, "read calls as JSON lines from stdin, write one result line each")
 	explain := fs.Bool("explain", false, "show which provider, model, price entry and tier applied and each bucket's cost")
 	var prices []string
-	fs.Func("prices", "price catalog FORMAT:PATH, or embedded; repeat to layer (default: embedded genai-prices snapshot)", func(v string) error {
+	fs.Func("prices", "price catalog FORMAT:PATH or FORMAT:URL, or embedded; repeat to layer (default: embedded genai-prices snapshot)", func(v string) error {
 		prices = append(prices, v)
 		return nil
 	})
@@ -148,20 +149,27 @@ func runPrice(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 }
 
 // loadBook layers the --prices catalogs (default: the embedded snapshot).
+// A catalog is a file or, when PATH is an http(s) URL, fetched; either way
+// it is read by the loader the processor uses (pricing.Source).
 func loadBook(prices []string, aliases map[string]string) (*pricing.Book, error) {
 	var layers []*pricing.Catalog
 	for _, p := range prices {
-		if p == "embedded" {
-			layers = append(layers, pricing.Embedded())
-			continue
+		src := pricing.Source{Embedded: p == "embedded"}
+		if !src.Embedded {
+			format, path, ok := strings.Cut(p, ":")
+			if !ok || path == "" {
+				return nil, usageError{fmt.Errorf("--prices %q: want FORMAT:PATH, e.g. genai-prices:./data.json, or embedded", p)}
+			}
+			src.Format = format
+			if strings.HasPrefix(path, "http://") || strings.HasPrefix(path, "https://") {
+				src.URL = path
+			} else {
+				src.Path = path
+			}
 		}
-		format, path, ok := strings.Cut(p, ":")
-		if !ok || path == "" {
-			return nil, usageError{fmt.Errorf("--prices %q: want FORMAT:PATH, e.g. genai-prices:./data.json, or embedded", p)}
-		}
-		c, err := pricing.LoadFile(format, path)
+		c, _, err := src.Load(context.Background())
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("price catalog %s: %w", src.Name(), err)
 		}
 		layers = append(layers, c)
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,6 +117,31 @@ func TestPriceCustomCatalog(t *testing.T) {
 	}
 }
 
+// TestPriceCatalogURL: --prices FORMAT:URL fetches the catalog with the
+// processor's loader; the price reference names the URL, and a failed fetch
+// names it too.
+func TestPriceCatalogURL(t *testing.T) {
+	data := `[{"id":"acme","name":"Acme","models":[{"id":"rocket","match":{"equals":"rocket"},"prices":{"input_mtok":0.1,"output_mtok":0.2}}]}]`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/data.json" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write([]byte(data))
+	}))
+	defer srv.Close()
+	code, out, errOut := runCLI(t, "", "price", "--prices", "genai-prices:"+srv.URL+"/data.json", "--provider", "acme", "--model", "rocket",
+		"--at", "2025-01-01T00:00:00Z", "--usage", "input_tokens=3,output_tokens=3")
+	want := `{"cost_usd":"0.0000009","status":"priced","catalog_provider":"acme","catalog_model":"rocket","price_ref":"` + srv.URL + `/data.json@sha256:` + sha12(t, data) + `#acme/rocket"}` + "\n"
+	if code != 0 || out != want {
+		t.Fatalf("exit %d stderr %s\ngot %s", code, errOut, out)
+	}
+	code, _, errOut = runCLI(t, "", "price", "--prices", "genai-prices:"+srv.URL+"/gone.json", "--model", "x")
+	if code != 1 || !strings.Contains(errOut, "price catalog "+srv.URL+"/gone.json: HTTP 404 Not Found") {
+		t.Fatalf("exit %d stderr %s", code, errOut)
+	}
+}
+
 func TestPriceExitCodes(t *testing.T) {
 	cases := []struct {
 		args    []string
@@ -132,6 +159,7 @@ func TestPriceExitCodes(t *testing.T) {
 		{[]string{"price", "--jsonl", "--model", "x"}, 2, "", "--jsonl reads calls from stdin"},
 		{[]string{"price", "--prices", "nocolon", "--model", "x"}, 2, "", `--prices "nocolon": want FORMAT:PATH`},
 		{[]string{"price", "--alias", "x", "--model", "x"}, 2, "", `invalid value "x" for flag -alias: want NAME=MODEL`},
+		{[]string{"price", "--prices", "litellm-v0:x.json", "--model", "x"}, 1, "", `price catalog x.json: unsupported format "litellm-v0" (supported: genai-prices, litellm, genaimeter)`},
 	}
 	for _, tc := range cases {
 		code, out, errOut := runCLI(t, "", tc.args...)

@@ -91,7 +91,7 @@ func runReconcile(args []string, _ io.Reader, stdout, _ io.Writer) error {
 		costs = append(costs, v)
 		return nil
 	})
-	fs.Func("prices", "price catalog FORMAT:PATH, or embedded, to read the provider's model names (default: embedded)", func(v string) error {
+	fs.Func("prices", "price catalog FORMAT:PATH or FORMAT:URL, or embedded, to read the provider's model names (default: embedded)", func(v string) error {
 		prices = append(prices, v)
 		return nil
 	})

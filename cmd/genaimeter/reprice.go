@@ -75,7 +75,7 @@ func runReprice(args []string, _ io.Reader, stdout, _ io.Writer) error {
 	fs.SetOutput(io.Discard)
 	db, pg := ledgerFlags(fs)
 	var prices []string
-	fs.Func("prices", "price catalog FORMAT:PATH, or embedded; repeat to layer", func(v string) error {
+	fs.Func("prices", "price catalog FORMAT:PATH or FORMAT:URL, or embedded; repeat to layer", func(v string) error {
 		prices = append(prices, v)
 		return nil
 	})

@@ -1,6 +1,7 @@
 package pricing
 
 import (
+	"context"
 	"os"
 	"strings"
 	"testing"
@@ -11,7 +12,7 @@ import (
 
 func loadT(t testing.TB, format, path string) *Catalog {
 	t.Helper()
-	c, err := LoadFile(format, path)
+	c, _, err := Source{Format: format, Path: path}.Load(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,9 +361,9 @@ func TestLint(t *testing.T) {
 			t.Errorf("%s:\ngot\n%s\nwant\n%s", tc.path, sb.String(), tc.want)
 		}
 		// Load refuses exactly the files Lint reports errors for.
-		_, loadErr := LoadFile(tc.format, tc.path)
+		_, _, loadErr := Source{Format: tc.format, Path: tc.path}.Load(context.Background())
 		if (loadErr != nil) != strings.Contains(tc.want, "error:") {
-			t.Errorf("%s: LoadFile error %v", tc.path, loadErr)
+			t.Errorf("%s: Source.Load error %v", tc.path, loadErr)
 		}
 	}
 }

@@ -5,7 +5,6 @@ package pricing
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 
@@ -88,20 +87,4 @@ func Embedded() *Catalog {
 		embedded = c
 	})
 	return embedded
-}
-
-// LoadFile reads a catalog file in one of the supported formats (see Parse).
-func LoadFile(format, path string) (*Catalog, error) {
-	if !knownFormat(format) {
-		return nil, fmt.Errorf("price catalog %s: unsupported format %q (supported: %s)", path, format, strings.Join(Formats(), ", "))
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("price catalog %s: %w", path, err)
-	}
-	c, _, err := Parse(format, data, path)
-	if err != nil {
-		return nil, fmt.Errorf("price catalog %s: %w", path, err)
-	}
-	return c, nil
 }

@@ -1,6 +1,7 @@
 package pricing
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -240,18 +241,19 @@ func TestParseKeepsDecimalText(t *testing.T) {
 	}
 }
 
-func TestLoadFile(t *testing.T) {
-	if _, err := LoadFile("genai-prices", "/nonexistent/prices.json"); err == nil || !strings.Contains(err.Error(), "/nonexistent/prices.json") {
+func TestSourceLoadFile(t *testing.T) {
+	ctx := context.Background()
+	if _, _, err := (Source{Format: "genai-prices", Path: "/nonexistent/prices.json"}).Load(ctx); err == nil || !strings.Contains(err.Error(), "/nonexistent/prices.json") {
 		t.Fatalf("error %v should name the path", err)
 	}
-	if _, err := LoadFile("litellm-v0", "x.json"); err == nil || err.Error() != `price catalog x.json: unsupported format "litellm-v0" (supported: genai-prices, litellm, genaimeter)` {
+	if _, _, err := (Source{Format: "litellm-v0", Path: "x.json"}).Load(ctx); err == nil || err.Error() != `unsupported format "litellm-v0" (supported: genai-prices, litellm, genaimeter)` {
 		t.Fatalf("error %v", err)
 	}
 	path := t.TempDir() + "/p.json"
 	if err := writeFile(path, `[{"id":"p","models":[{"id":"m","match":{"equals":"m"},"prices":{"input_mtok":3}}]}]`); err != nil {
 		t.Fatal(err)
 	}
-	c, err := LoadFile("genai-prices", path)
+	c, _, err := Source{Format: "genai-prices", Path: path}.Load(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -260,7 +260,7 @@ func TestShutdownPastItsDeadlineStillStops(t *testing.T) {
 	cancel()
 	assert.EqualError(t, p.shutdown(done), "genai_cost: 1 held calls not let go: context canceled")
 	select {
-	case <-p.catalog.stop:
+	case <-p.catalog.live.Stopped():
 	default:
 		t.Error("the price refresh loops were not stopped")
 	}

@@ -2,14 +2,8 @@ package genaicostprocessor // import "github.com/genaimeter/genaimeter/processor
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/apd/v3"
@@ -27,10 +21,6 @@ import (
 const (
 	// minRefreshInterval keeps a misconfigured refresh from hammering a price server.
 	minRefreshInterval = 10 * time.Second
-	// fetchTimeout bounds one HTTP fetch of a catalog.
-	fetchTimeout = 30 * time.Second
-	// maxCatalogBytes bounds a fetched catalog (LiteLLM's map is ~1.5 MB).
-	maxCatalogBytes = 64 << 20
 	// maxLoggedWarnings bounds the catalog warnings logged at each load.
 	maxLoggedWarnings = 20
 )
@@ -43,21 +33,14 @@ var serviceTierKeys = []string{
 }
 
 // pricer is the processor's price book: the configured sources layered into
-// a pricing.Book, swapped atomically when a refresh brings a new good
-// catalog, plus the rate cards and the batch marker.
+// a pricing.LiveBook (which loads and refreshes them), plus the rate cards
+// and the batch marker.
 type pricer struct {
-	book   atomic.Pointer[pricing.Book]
+	live   *pricing.LiveBook
 	cfg    *PricingConfig
 	logger *zap.Logger
-	client *http.Client
 	// onRefresh counts each refresh by outcome.
 	onRefresh func(ok bool)
-
-	mu      sync.Mutex         // serializes rebuilds
-	current []*pricing.Catalog // last good catalog of each source
-
-	stop chan struct{}
-	wg   sync.WaitGroup
 
 	// cards picks a call's rate card as genaimeter reprice does
 	// (pricing.RateCards.For).
@@ -70,25 +53,22 @@ type pricer struct {
 func newPricer(cfg *PricingConfig, logger *zap.Logger, onRefresh func(bool)) (*pricer, error) {
 	p := &pricer{
 		cfg: cfg, logger: logger, onRefresh: onRefresh,
-		client:      &http.Client{Timeout: fetchTimeout},
-		stop:        make(chan struct{}),
 		cards:       pricing.RateCards{Plans: map[string]*pricing.RateCard{}, Tenants: map[string]*pricing.RateCard{}},
 		batchValues: map[string]bool{},
 	}
-	if len(cfg.Sources) == 0 {
-		p.current = []*pricing.Catalog{pricing.Embedded()}
-	}
-	for i := range cfg.Sources {
-		c, err := p.load(context.Background(), i)
-		if err != nil {
-			return nil, err
-		}
-		p.current = append(p.current, c)
-	}
-	if err := p.rebuild(); err != nil {
-		return nil, err
+	sources := make([]pricing.Source, len(cfg.Sources))
+	for i, s := range cfg.Sources {
+		sources[i] = pricing.Source{Format: s.Format, Path: s.Path, URL: s.URL, Embedded: s.Embedded, RefreshInterval: s.RefreshInterval}
 	}
 	var err error
+	p.live, err = pricing.OpenLiveBook(context.Background(), sources, pricing.LiveOptions{
+		BookOptions: pricing.BookOptions{Aliases: cfg.Aliases},
+		OnLoad:      p.logWarnings,
+		OnRefresh:   p.refreshed,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pricing.%w", err)
+	}
 	r := &cfg.Revenue
 	if r.Default != nil {
 		if p.cards.Default, err = pricing.NewRateCard(r.Default.spec("default")); err != nil {
@@ -115,135 +95,22 @@ func newPricer(cfg *PricingConfig, logger *zap.Logger, onRefresh func(bool)) (*p
 	return p, nil
 }
 
-func sourceName(s SourceConfig) string {
-	if s.URL != "" {
-		return s.URL
-	}
-	return s.Path
-}
-
-// load reads and parses source i.
-func (p *pricer) load(ctx context.Context, i int) (*pricing.Catalog, error) {
-	s := p.cfg.Sources[i]
-	if s.Embedded {
-		return pricing.Embedded(), nil
-	}
-	name := sourceName(s)
-	var data []byte
-	var err error
-	if s.URL != "" {
-		data, err = p.fetch(ctx, s.URL)
-	} else {
-		data, err = os.ReadFile(s.Path)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("pricing.sources[%d] %s: %w", i, name, err)
-	}
-	c, warns, err := pricing.Parse(s.Format, data, name)
-	if err != nil {
-		return nil, fmt.Errorf("pricing.sources[%d] %s: %w", i, name, err)
-	}
-	if len(warns) > 0 {
-		fields := []zap.Field{zap.String("source", name), zap.Int("warnings", len(warns))}
-		for k, w := range warns {
-			if k == maxLoggedWarnings {
-				break
-			}
-			fields = append(fields, zap.String(fmt.Sprintf("warning_%d", k), w.String()))
+// logWarnings logs the warnings of a catalog that loaded all the same.
+func (p *pricer) logWarnings(s pricing.Source, _ *pricing.Catalog, warns []pricing.Problem) {
+	fields := []zap.Field{zap.String("source", s.Name()), zap.Int("warnings", len(warns))}
+	for k, w := range warns {
+		if k == maxLoggedWarnings {
+			break
 		}
-		p.logger.Warn("Price catalog loaded with warnings: some prices are not applied (run `genaimeter prices lint` on it)", fields...)
+		fields = append(fields, zap.String(fmt.Sprintf("warning_%d", k), w.String()))
 	}
-	return c, nil
+	p.logger.Warn("Price catalog loaded with warnings: some prices are not applied (run `genaimeter prices lint` on it)", fields...)
 }
 
-func (p *pricer) fetch(ctx context.Context, url string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+// refreshed logs and counts one refresh of a source.
+func (p *pricer) refreshed(_ pricing.Source, c *pricing.Catalog, changed bool, err error) {
 	if err != nil {
-		return nil, err
-	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("HTTP %s", resp.Status)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxCatalogBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxCatalogBytes {
-		return nil, fmt.Errorf("catalog larger than %d bytes", maxCatalogBytes)
-	}
-	return data, nil
-}
-
-// rebuild layers the current catalogs into a new book and swaps it in.
-func (p *pricer) rebuild() error {
-	b, err := pricing.NewBook(append([]*pricing.Catalog(nil), p.current...), pricing.BookOptions{Aliases: p.cfg.Aliases})
-	if err != nil {
-		return err
-	}
-	p.book.Store(b)
-	return nil
-}
-
-// startRefresh starts one loop per source with a refresh interval.
-func (p *pricer) startRefresh() {
-	for i, s := range p.cfg.Sources {
-		if s.RefreshInterval <= 0 {
-			continue
-		}
-		p.wg.Add(1)
-		go p.refreshLoop(i, s.RefreshInterval)
-	}
-}
-
-func (p *pricer) refreshLoop(i int, every time.Duration) {
-	defer p.wg.Done()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		<-p.stop
-		cancel()
-	}()
-	for {
-		select {
-		case <-p.stop:
-			return
-		case <-t.C:
-			p.refresh(ctx, i)
-		}
-	}
-}
-
-// refresh reloads source i: a good catalog is swapped in atomically (calls
-// in flight finish with the book they started with); a failure keeps the
-// last good one, and is logged and counted.
-func (p *pricer) refresh(ctx context.Context, i int) {
-	c, err := p.load(ctx, i)
-	if err != nil {
-		if errors.Is(ctx.Err(), context.Canceled) {
-			return // shutting down
-		}
-		p.logger.Error("Price catalog refresh failed: keeping the last good catalog", zap.Error(err))
-		p.onRefresh(false)
-		return
-	}
-	p.mu.Lock()
-	changed := p.current[i].Version() != c.Version()
-	if changed {
-		p.current[i] = c
-		err = p.rebuild()
-	}
-	p.mu.Unlock()
-	if err != nil {
-		p.logger.Error("Price catalog refresh failed: keeping the last good catalog", zap.Error(err))
+		p.logger.Error("Price catalog refresh failed: keeping the last good catalog", zap.Error(fmt.Errorf("pricing.%w", err)))
 		p.onRefresh(false)
 		return
 	}
@@ -253,21 +120,19 @@ func (p *pricer) refresh(ctx context.Context, i int) {
 	p.onRefresh(true)
 }
 
+// startRefresh starts the refresh loops of the sources that have an interval.
+func (p *pricer) startRefresh() { p.live.Start() }
+
 // shutdown stops the refresh loops; nil-safe and idempotent.
 func (p *pricer) shutdown() {
 	if p == nil {
 		return
 	}
-	select {
-	case <-p.stop:
-	default:
-		close(p.stop)
-	}
-	p.wg.Wait()
+	p.live.Close()
 }
 
 // Price prices one call with the current book.
-func (p *pricer) Price(q *pricing.Query, r *pricing.Result) { p.book.Load().Price(q, r) }
+func (p *pricer) Price(q *pricing.Query, r *pricing.Result) { p.live.Price(q, r) }
 
 // tierOf returns the service tier of a call: "batch" when the batch marker
 // is set, else the tier its span reports (normalized; "" standard).

@@ -134,7 +134,7 @@ func TestRevenueAndPriceRef(t *testing.T) {
 	require.Len(t, sink.AllTraces(), 2)
 	got := append(pricedAttrs(sink.AllTraces()[0]), pricedAttrs(sink.AllTraces()[1])...)
 	contractRef := contract + "@acme-1"
-	list, err := pricing.LoadFile("genai-prices", "../../internal/pricing/genaiprices/data.json")
+	list, _, err := pricing.Source{Format: "genai-prices", Path: "../../internal/pricing/genaiprices/data.json"}.Load(context.Background())
 	require.NoError(t, err)
 	listRef := "../../internal/pricing/genaiprices/data.json@" + list.Version()
 	want := []struct{ cost, revenue, ref, tier, detail string }{
@@ -233,17 +233,17 @@ func TestCatalogRefreshCounts(t *testing.T) {
 	cfg.Pricing.Sources = []SourceConfig{{Format: "genaimeter", Path: path}}
 	pr, err := newPricer(&cfg.Pricing, zap.NewNop(), func(bool) {})
 	require.NoError(t, err)
-	first := pr.book.Load()
+	first := pr.live.Book()
 	var outcomes []bool
 	pr.onRefresh = func(ok bool) { outcomes = append(outcomes, ok) }
-	pr.refresh(context.Background(), 0) // unchanged: success, same book
-	assert.Same(t, first, pr.book.Load())
+	pr.live.Refresh(context.Background(), 0) // unchanged: success, same book
+	assert.Same(t, first, pr.live.Book())
 	require.NoError(t, os.WriteFile(path, []byte("models: [oops"), 0o600))
-	pr.refresh(context.Background(), 0)
-	assert.Same(t, first, pr.book.Load())
+	pr.live.Refresh(context.Background(), 0)
+	assert.Same(t, first, pr.live.Book())
 	require.NoError(t, os.WriteFile(path, []byte("models:\n  - {provider: acme-llm, model: m, prices: {input_mtok: 2}}\n"), 0o600))
-	pr.refresh(context.Background(), 0)
-	assert.NotSame(t, first, pr.book.Load())
+	pr.live.Refresh(context.Background(), 0)
+	assert.NotSame(t, first, pr.live.Book())
 	assert.Equal(t, []bool{true, false, true}, outcomes)
 	pr.shutdown()
 	pr.shutdown() // idempotent

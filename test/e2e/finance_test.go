@@ -214,7 +214,7 @@ func TestFinanceEndToEnd(t *testing.T) {
 	assert.Equal(t, money.Format(&tot.RevenueNow), money.Format(&tot.RevenueAlt))
 	assert.Equal(t, int64(len(all)), tot.Calls)
 
-	contract, err := pricing.LoadFile(pricing.FormatNative, filepath.Join(fx, "prices-changed.yaml"))
+	contract, _, err := pricing.Source{Format: pricing.FormatNative, Path: filepath.Join(fx, "prices-changed.yaml")}.Load(context.Background())
 	require.NoError(t, err)
 	_, changed = repriced(pricing.Embedded(), contract)
 	var gpt4o []string

@@ -64,9 +64,6 @@ func NewBook(layers []*Catalog, opts BookOptions) (*Book, error) {
 		}
 		b.aliases[k] = v
 	}
-	for n := range providerAliases {
-		b.provs[n] = true
-	}
 	for _, c := range layers {
 		for _, p := range c.providers {
 			b.provs[p.id] = true
@@ -79,7 +76,15 @@ func NewBook(layers []*Catalog, opts BookOptions) (*Book, error) {
 // Layers returns the catalogs, lowest precedence first.
 func (b *Book) Layers() []*Catalog { return b.layers }
 
-func (b *Book) isProvider(s string) bool { return b.provs[s] }
+// isProvider reports whether s names a provider: one of the layers' ids, or
+// a name CanonicalProvider knows.
+func (b *Book) isProvider(s string) bool {
+	if b.provs[s] {
+		return true
+	}
+	_, known := catalogProvider(s)
+	return known
+}
 
 func (b *Book) resolve(provider, model string) *bookRes {
 	return b.cache.get(provider, model, b.lookup)

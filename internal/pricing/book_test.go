@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/genaimeter/genaimeter/internal/genaiconv"
 	"github.com/genaimeter/genaimeter/internal/money"
 )
 
@@ -179,6 +180,44 @@ func TestCanonicalProvider(t *testing.T) {
 		"gcp.vertex_ai": "google", "aws.bedrock": "aws", "azure.ai.openai": "azure", "openai.chat": "openai",
 		"x_ai": "x-ai", "XAI": "x-ai", " OpenAI ": "openai", "vertex_ai-language-models": "google",
 		"vertex_ai-anthropic_models": "google", "bedrock_converse": "aws", "strands-agents": "strands-agents", "": "",
+	} {
+		if got := CanonicalProvider(in); got != want {
+			t.Errorf("CanonicalProvider(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestProviderNamesNormalizedOnce: raw spellings are genaiconv's job.
+// Pricing's own tables hold only canonical names genaiconv produces (and
+// leaves as they are) and LiteLLM provider ids genaiconv does not know; a
+// spelling added to both places fails here. Every name maps to a provider
+// of the embedded catalog (or is ibm).
+func TestProviderNamesNormalizedOnce(t *testing.T) {
+	known := map[string]bool{}
+	for _, id := range Embedded().ProviderIDs() {
+		known[id] = true
+	}
+	known["ibm"] = true // watsonx: priced by LiteLLM and native catalogs, not in the snapshot
+	for k, id := range semconvProviders {
+		if n := genaiconv.NormalizeProvider(k); n != k {
+			t.Errorf("semconvProviders[%q]: not a canonical name (genaiconv makes it %q)", k, n)
+		}
+		if !known[id] {
+			t.Errorf("semconvProviders[%q] = %q: not a catalog provider", k, id)
+		}
+	}
+	for k, id := range liteLLMProviders {
+		if n := genaiconv.NormalizeProvider(k); n != k {
+			t.Errorf("liteLLMProviders[%q]: genaiconv already normalizes it (to %q)", k, n)
+		}
+		if !known[id] {
+			t.Errorf("liteLLMProviders[%q] = %q: not a catalog provider", k, id)
+		}
+	}
+	// Spellings only genaiconv knows reach the catalog through it.
+	for in, want := range map[string]string{
+		"moonshot_ai": "moonshotai", "amazon-bedrock": "aws", "azure-openai": "azure", "google.generative-ai": "google",
+		"az.ai.inference": "azure", "vertexai": "google", "spring_ai": "spring_ai",
 	} {
 		if got := CanonicalProvider(in); got != want {
 			t.Errorf("CanonicalProvider(%q) = %q, want %q", in, got, want)

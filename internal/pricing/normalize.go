@@ -2,26 +2,62 @@ package pricing
 
 import (
 	"strings"
+
+	"github.com/genaimeter/genaimeter/internal/genaiconv"
 )
 
-// providerAliases maps provider names as spans and LiteLLM spell them to the
-// catalog's provider ids (genai-prices ids, which LiteLLM and native catalogs
-// are filed under too). The OpenTelemetry gen_ai.provider.name values come
-// first.
-var providerAliases = map[string]string{
-	"openai": "openai", "azure.ai.openai": "azure", "azure.ai.inference": "azure", "az.ai.openai": "azure",
-	"az.ai.inference": "azure", "azure_openai": "azure", "azure_ai": "azure", "azure": "azure",
-	"anthropic": "anthropic", "aws.bedrock": "aws", "bedrock": "aws", "bedrock_converse": "aws",
-	"amazon_bedrock": "aws", "sagemaker": "aws",
-	"gcp.vertex_ai": "google", "gcp.gemini": "google", "gcp.gen_ai": "google", "vertex_ai": "google",
-	"vertexai": "google", "vertex": "google", "gemini": "google", "google": "google", "google_genai": "google",
-	"google_vertex": "google", "google-vertex": "google",
-	"x_ai": "x-ai", "xai": "x-ai", "x-ai": "x-ai", "grok": "x-ai",
-	"mistral_ai": "mistral", "mistralai": "mistral", "mistral": "mistral", "codestral": "mistral",
-	"deepseek": "deepseek", "groq": "groq", "perplexity": "perplexity", "cohere": "cohere", "cohere_chat": "cohere",
-	"together_ai": "together", "together": "together", "fireworks_ai": "fireworks", "fireworks": "fireworks",
-	"openrouter": "openrouter", "cerebras": "cerebras", "moonshot": "moonshotai", "moonshotai": "moonshotai",
-	"ibm.watsonx.ai": "ibm", "watsonx": "ibm", "huggingface": "huggingface",
+// Provider names are normalized once, by genaiconv.NormalizeProvider (every
+// raw spelling spans use: gen_ai.system, AI SDK ids, OpenInference values).
+// Pricing only maps what that produces to the catalog's provider ids.
+
+// semconvProviders maps the gen_ai.provider.name values genaiconv produces
+// to the catalog's provider ids (genai-prices ids, which LiteLLM and native
+// catalogs are filed under too) where the two differ.
+var semconvProviders = map[string]string{
+	"azure.ai.openai": "azure", "azure.ai.inference": "azure", "aws.bedrock": "aws",
+	"gcp.vertex_ai": "google", "gcp.gemini": "google", "gcp.gen_ai": "google",
+	"x_ai": "x-ai", "mistral_ai": "mistral", "ibm.watsonx.ai": "ibm", "moonshot_ai": "moonshotai",
+}
+
+// liteLLMProviders maps LiteLLM's own provider ids (litellm_provider), where
+// genaiconv does not know them, to the catalog's provider ids: they name a
+// LiteLLM catalog's providers, and reach spans through LiteLLM's callbacks.
+var liteLLMProviders = map[string]string{
+	"azure_openai": "azure", "azure_ai": "azure", "amazon_bedrock": "aws", "sagemaker": "aws",
+	"vertex": "google", "google_genai": "google", "google_vertex": "google",
+	"grok": "x-ai", "codestral": "mistral", "cohere_chat": "cohere", "together_ai": "together",
+	"fireworks_ai": "fireworks", "moonshot": "moonshotai", "watsonx": "ibm",
+}
+
+// catalogIDs are the genai-prices provider ids the tables above map to and
+// a few more every catalog files providers under: names known to be a
+// provider even when no loaded catalog has them ("openai/gpt-4o").
+var catalogIDs = map[string]bool{
+	"openai": true, "azure": true, "anthropic": true, "aws": true, "google": true, "x-ai": true,
+	"mistral": true, "deepseek": true, "groq": true, "perplexity": true, "cohere": true, "together": true,
+	"fireworks": true, "openrouter": true, "cerebras": true, "moonshotai": true, "ibm": true, "huggingface": true,
+}
+
+// catalogProvider maps one lowercased name to a catalog provider id: known
+// reports whether it names a provider (a catalog id, or a name genaiconv or
+// LiteLLM's table reads as one).
+func catalogProvider(n string) (id string, known bool) {
+	if catalogIDs[n] {
+		return n, true
+	}
+	if id, ok := liteLLMProviders[n]; ok {
+		return id, true
+	}
+	norm := genaiconv.NormalizeProvider(n)
+	if id, ok := semconvProviders[norm]; ok {
+		return id, true
+	}
+	if norm == "" {
+		// A framework name (strands-agents): not a provider, and not
+		// read as one either.
+		return n, false
+	}
+	return norm, norm != n
 }
 
 // CanonicalProvider maps a provider name, as a span, LiteLLM or a config
@@ -34,19 +70,19 @@ func CanonicalProvider(name string) string {
 	if n == "" {
 		return ""
 	}
-	if id, ok := providerAliases[n]; ok {
+	if id, ok := catalogProvider(n); ok {
 		return id
 	}
 	// LiteLLM's sub-providers: "vertex_ai-language-models", "vertex_ai-anthropic_models".
-	if pre, _, ok := strings.Cut(n, "-"); ok {
-		if id, ok := providerAliases[pre]; ok && strings.Contains(pre, "_") {
+	if pre, _, ok := strings.Cut(n, "-"); ok && strings.Contains(pre, "_") {
+		if id, ok := catalogProvider(pre); ok {
 			return id
 		}
 	}
-	// Dotted names: the first known segment ("openai.chat", "gcp.vertex_ai.x").
+	// Dotted names: the first known segment ("gcp.vertex_ai.x").
 	if strings.Contains(n, ".") {
 		for seg := range strings.SplitSeq(n, ".") {
-			if id, ok := providerAliases[seg]; ok {
+			if id, ok := catalogProvider(seg); ok {
 				return id
 			}
 		}

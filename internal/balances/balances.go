@@ -27,6 +27,7 @@ import (
 
 	"github.com/genaimeter/genaimeter/internal/entitlement"
 	"github.com/genaimeter/genaimeter/internal/money"
+	"github.com/genaimeter/genaimeter/internal/store/sqlitestore"
 	"github.com/genaimeter/genaimeter/internal/usage"
 )
 
@@ -369,89 +370,29 @@ func (d *daily) add(r *usage.Record) {
 	}
 }
 
-// save adds the batch's rows to the stored ones. PostgreSQL adds numeric in
-// SQL, exactly; SQLite's text money is read, added in Go and written back.
+// save adds the batch's rows to the stored ones in the upsert itself, without
+// reading them first: PostgreSQL adds numeric exactly, SQLite adds its
+// decimal text with genaimeter_decimal_add.
 func (d *daily) save(ctx context.Context, q querier) error {
 	if len(d.rows) == 0 {
 		return nil
-	}
-	if q.sqlite() {
-		if err := d.mergeStored(ctx, q); err != nil {
-			return err
-		}
 	}
 	rows := make([][]any, 0, len(d.rows))
 	for k, r := range d.rows {
 		rows = append(rows, []any{k.tenant, k.day, k.feature, k.provider, k.model, r.calls, r.unpriced, r.input, r.output,
 			money.Format(&r.cost), money.Format(&r.revenue)})
 	}
-	set := `calls = excluded.calls, unpriced_calls = excluded.unpriced_calls, input_tokens = excluded.input_tokens,
-		output_tokens = excluded.output_tokens, cost_usd = excluded.cost_usd, revenue_usd = excluded.revenue_usd`
-	if !q.sqlite() {
-		set = `calls = t.calls + excluded.calls, unpriced_calls = t.unpriced_calls + excluded.unpriced_calls,
+	set := `calls = t.calls + excluded.calls, unpriced_calls = t.unpriced_calls + excluded.unpriced_calls,
 		input_tokens = t.input_tokens + excluded.input_tokens, output_tokens = t.output_tokens + excluded.output_tokens,
 		cost_usd = t.cost_usd + excluded.cost_usd, revenue_usd = t.revenue_usd + excluded.revenue_usd`
+	if q.sqlite() {
+		set = `calls = t.calls + excluded.calls, unpriced_calls = t.unpriced_calls + excluded.unpriced_calls,
+		input_tokens = t.input_tokens + excluded.input_tokens, output_tokens = t.output_tokens + excluded.output_tokens,
+		cost_usd = ` + sqlitestore.DecimalAdd + `(t.cost_usd, excluded.cost_usd), revenue_usd = ` + sqlitestore.DecimalAdd + `(t.revenue_usd, excluded.revenue_usd)`
 	}
-	table := `genaimeter_daily_usage`
-	if !q.sqlite() {
-		table += ` AS t`
-	}
-	if err := upsert(ctx, q, table, `tenant_id, day, feature, provider, model, calls, unpriced_calls, input_tokens, output_tokens, cost_usd, revenue_usd`,
+	if err := upsert(ctx, q, `genaimeter_daily_usage AS t`, `tenant_id, day, feature, provider, model, calls, unpriced_calls, input_tokens, output_tokens, cost_usd, revenue_usd`,
 		`tenant_id, day, feature, provider, model`, set, 11, rows); err != nil {
 		return fmt.Errorf("balances: save daily usage: %w", err)
-	}
-	return nil
-}
-
-func (d *daily) mergeStored(ctx context.Context, q querier) error {
-	byDay := map[int64]map[string]bool{}
-	for k := range d.rows {
-		if byDay[k.day] == nil {
-			byDay[k.day] = map[string]bool{}
-		}
-		byDay[k.day][k.tenant] = true
-	}
-	for day, ts := range byDay {
-		tenants := keys(ts)
-		for len(tenants) > 0 {
-			n := min(len(tenants), 500)
-			args := []any{day}
-			for _, t := range tenants[:n] {
-				args = append(args, t)
-			}
-			err := q.query(ctx, `SELECT tenant_id, feature, provider, model, calls, unpriced_calls, input_tokens, output_tokens, cost_usd::text, revenue_usd::text
-				FROM genaimeter_daily_usage WHERE day = $1 AND tenant_id IN (`+inList(n, 2)+`)`, args, func(scan func(...any) error) error {
-				k := dayKey{day: day}
-				var old dayRow
-				var cost, rev string
-				if err := scan(&k.tenant, &k.feature, &k.provider, &k.model, &old.calls, &old.unpriced, &old.input, &old.output, &cost, &rev); err != nil {
-					return err
-				}
-				row := d.rows[k]
-				if row == nil {
-					return nil
-				}
-				c, err := money.Parse(cost)
-				if err != nil {
-					return err
-				}
-				v, err := money.Parse(rev)
-				if err != nil {
-					return err
-				}
-				row.calls += old.calls
-				row.unpriced += old.unpriced
-				row.input += old.input
-				row.output += old.output
-				add(&row.cost, &c)
-				add(&row.revenue, &v)
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("balances: load daily usage: %w", err)
-			}
-			tenants = tenants[n:]
-		}
 	}
 	return nil
 }

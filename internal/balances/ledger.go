@@ -97,7 +97,7 @@ func (l *Ledger) CatchUp(ctx context.Context) (int, error) {
 	}
 }
 
-// Rebuild drops the balances and daily rollups, returns every grant to
+// Rebuild drops the balances, daily and spend rollups, returns every grant to
 // unused, and applies the whole ledger again in ledger order (the source of
 // truth). With unchanged plans it reproduces the incremental state exactly.
 func (l *Ledger) Rebuild(ctx context.Context) (int, error) {
@@ -105,6 +105,8 @@ func (l *Ledger) Rebuild(ctx context.Context) (int, error) {
 		for _, stmt := range []string{
 			`DELETE FROM genaimeter_balances`,
 			`DELETE FROM genaimeter_daily_usage`,
+			`DELETE FROM genaimeter_spend`,
+			`DELETE FROM genaimeter_spend_buckets`,
 			`UPDATE genaimeter_grants SET used = '0'`,
 			`UPDATE genaimeter_balance_state SET applied_seq = 0`,
 		} {

@@ -121,3 +121,47 @@ func forEachStoreWith(t *testing.T, plans *entitlement.Source, f func(t *testing
 }
 
 func sortStrings(s []string) { sort.Strings(s) }
+
+// TestSpikeBaselineFilledFromTheLedger: a ledger whose spend buckets are not
+// kept yet (as right after the migration that added them, with every record
+// applied) fills them from its records on the first batch that needs them,
+// so a steady tenant's next hour is compared with its real history, not
+// alerted on the floor alone.
+func TestSpikeBaselineFilledFromTheLedger(t *testing.T) {
+	ps, err := entitlement.Parse([]byte(spikePlans))
+	require.NoError(t, err)
+	forEachStoreWith(t, entitlement.StaticSource(ps), func(t *testing.T, e env) {
+		ctx := context.Background()
+		for h := range 24 {
+			_, err := e.insert([]usage.Record{spikeCall("steady", "chat", h, 30, "12")})
+			require.NoError(t, err)
+		}
+		require.NoError(t, e.l.be.write(ctx, func(q querier) error {
+			for _, stmt := range []string{`DELETE FROM genaimeter_spend`, `DELETE FROM genaimeter_spend_buckets`} {
+				if err := q.exec(ctx, stmt); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+		_, err := e.insert([]usage.Record{spikeCall("steady", "chat", 24, 30, "12"), spikeCall("steady", "chat", 25, 30, "40")})
+		require.NoError(t, err)
+		as, err := e.l.Alerts(ctx, AlertFilter{}, time.Date(2026, 11, 12, 0, 0, 0, 0, time.UTC))
+		require.NoError(t, err)
+		var got []string
+		for _, a := range as {
+			if a.Kind == AlertSpike {
+				got = append(got, fmt.Sprintf("%s spend=%s baseline=%s over %d", a.ID, a.Detail.SpendUSD, a.Detail.BaselineUSD, a.Detail.BaselineWindows))
+			}
+		}
+		sortStrings(got)
+		// Hour 0 has no history (the floor alone); hour 24 (12 against 12 an
+		// hour) is no spike; hour 25 (40 > 3 × 12) is, over a full baseline.
+		assert.Equal(t, []string{
+			"spike/steady/feature:chat/1794268800 spend=12 baseline=0 over 0",
+			"spike/steady/feature:chat/1794358800 spend=40 baseline=288 over 24",
+			"spike/steady/tenant/1794268800 spend=12 baseline=0 over 0",
+			"spike/steady/tenant/1794358800 spend=40 baseline=288 over 24",
+		}, got)
+	})
+}

@@ -30,7 +30,7 @@ import (
 )
 
 // SchemaVersion is the version Migrate brings a database to: len(migrations).
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // migrations[i] takes the schema from version i to version i+1. Append only.
 // Version 1 is sqlitestore's version 2 in PostgreSQL types.
@@ -89,6 +89,9 @@ var migrations = []string{
 	// 5: the alerts' log outbox (sqlitestore's 6).
 	`ALTER TABLE genaimeter_alerts ADD COLUMN logged_at bigint NOT NULL DEFAULT 0;
 	ALTER TABLE genaimeter_alerts ADD COLUMN log_claimed_until bigint NOT NULL DEFAULT 0;`,
+	// 6 (sqlitestore's 7): no (tenant_id, time) index, spend rollups
+	// instead; see rollupSchema.
+	rollupSchema,
 }
 
 // columns are the columns of usage_records in table order, which is also the

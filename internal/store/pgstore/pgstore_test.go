@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -267,4 +268,52 @@ func BenchmarkInsert(b *testing.B) {
 	if err := s.Pool().QueryRow(ctx, `SELECT pg_total_relation_size('usage_records')`).Scan(&size); err == nil {
 		b.ReportMetric(float64(size)/float64(n), "disk-bytes/record")
 	}
+}
+
+// TestMigrateFromVersion5 opens a ledger of the schema before the
+// write-optimized one: its rows and balance state stay, the (tenant_id,
+// time) index is gone, the spend buckets are there (empty: package balances
+// fills them from the records on first use), and new rows go in beside.
+func TestMigrateFromVersion5(t *testing.T) {
+	url := pgstoretest.NewDatabase(t)
+	cfg, err := pgxpool.ParseConfig(url)
+	require.NoError(t, err)
+	ctx := context.Background()
+	s, err := Open(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	v5 := `CREATE TABLE schema_version (version integer NOT NULL); INSERT INTO schema_version VALUES (5);`
+	for _, m := range migrations[:5] {
+		v5 += m + ";"
+	}
+	_, err = s.Pool().Exec(ctx, v5)
+	require.NoError(t, err)
+	_, err = s.Pool().Exec(ctx, `INSERT INTO usage_records (event_id, time, tenant_id, input_tokens, output_tokens,
+		cache_read_tokens, cache_write_tokens, reasoning_tokens, pricing_status, billable, cost_usd, seq)
+		VALUES ('old', '2026-01-01T00:00:00Z', 'acme', 1, 2, 0, 0, 0, 'priced', true, 0.5, nextval('usage_records_seq'));
+		UPDATE genaimeter_balance_state SET applied_seq = 1`)
+	require.NoError(t, err)
+	indexes := func() []string {
+		rows, err := s.Pool().Query(ctx, `SELECT indexname FROM pg_indexes WHERE tablename = 'usage_records' ORDER BY indexname`)
+		require.NoError(t, err)
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		return names
+	}
+	require.Equal(t, []string{"usage_records_pkey", "usage_records_seq_idx", "usage_records_tenant_time", "usage_records_time"}, indexes())
+	require.NoError(t, s.Migrate(ctx))
+	assert.Equal(t, []string{"usage_records_pkey", "usage_records_seq_idx", "usage_records_time"}, indexes())
+	var spend, buckets, applied int64
+	require.NoError(t, s.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM genaimeter_spend), (SELECT count(*) FROM genaimeter_spend_buckets),
+		(SELECT applied_seq FROM genaimeter_balance_state)`).Scan(&spend, &buckets, &applied))
+	assert.Equal(t, [3]int64{0, 0, 1}, [3]int64{spend, buckets, applied})
+	_, _, err = s.Insert(ctx, []usage.Record{pricedRecord()})
+	require.NoError(t, err)
+	rows := rowsAsText(t, s)
+	require.Len(t, rows, 2)
+	assert.Equal(t, []string{"0af7651916cd43dd8448eb211c80319cb7ad6b7169203331", "2"}, []string{rows[0]["event_id"], rows[0]["seq"]})
+	assert.Equal(t, []string{"old", "0.5", "1"}, []string{rows[1]["event_id"], rows[1]["cost_usd"], rows[1]["seq"]})
+	v, err := s.Version(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, SchemaVersion, v)
 }

@@ -230,7 +230,7 @@ func (s *Store) beginWrite(ctx context.Context) (*sql.Tx, error) {
 
 // SchemaVersion is the version Migrate brings a database to: len(migrations)
 // (a test holds the two together).
-const SchemaVersion = 6
+const SchemaVersion = 7
 
 // migrations[i] takes the schema from version i to version i+1. Append only:
 // a database records the version it reached and later binaries run forward
@@ -294,6 +294,9 @@ var migrations = []string{
 	// records (a row is emitted once, like it is posted once).
 	`ALTER TABLE genaimeter_alerts ADD COLUMN logged_at INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE genaimeter_alerts ADD COLUMN log_claimed_until INTEGER NOT NULL DEFAULT 0;`,
+	// 7: the write-optimized ledger: no (tenant_id, time) index, spend
+	// rollups instead; see rollupSchema.
+	rollupSchema,
 }
 
 // Migrate creates the schema or brings it forward to SchemaVersion, in one

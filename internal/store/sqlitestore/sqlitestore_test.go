@@ -237,12 +237,64 @@ func TestMigrateCreatesSchemaOnceAndRunsForward(t *testing.T) {
 	assert.Equal(t, []sqlitestoretest.Row{
 		{"name": "schema_version", "type": "table"},
 		{"name": "usage_records", "type": "table"},
-		{"name": "usage_records_tenant_time", "type": "index"},
 		{"name": "usage_records_time", "type": "index"},
 	}, sqlitestoretest.Query(t, s.DB(), `SELECT name, type FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'genaimeter_%' ORDER BY name`))
 	assert.Equal(t, []sqlitestoretest.Row{
-		{"name": "tenant_id"}, {"name": "time"},
-	}, sqlitestoretest.Query(t, s.DB(), `SELECT name FROM pragma_index_info('usage_records_tenant_time') ORDER BY seqno`))
+		{"name": "time"},
+	}, sqlitestoretest.Query(t, s.DB(), `SELECT name FROM pragma_index_info('usage_records_time') ORDER BY seqno`))
+}
+
+// TestMigrateFromVersion6 opens a ledger of the schema before the
+// write-optimized one: its rows and rollups stay, the (tenant_id, time)
+// index is gone, the spend buckets are there (empty: package balances fills
+// them from the records on first use), and new rows go in beside the old.
+func TestMigrateFromVersion6(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v6.db")
+	s, err := Open(path)
+	require.NoError(t, err)
+	ctx := context.Background()
+	v6 := `CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (6);`
+	for _, m := range migrations[:6] {
+		v6 += m + ";"
+	}
+	_, err = s.DB().ExecContext(ctx, v6)
+	require.NoError(t, err)
+	_, err = s.DB().ExecContext(ctx, `INSERT INTO usage_records (event_id, time, tenant_id, input_tokens, output_tokens,
+		cache_read_tokens, cache_write_tokens, reasoning_tokens, pricing_status, billable, cost_usd)
+		VALUES ('old', '2026-01-01T00:00:00.000000000Z', 'acme', 1, 2, 0, 0, 0, 'priced', 1, '0.5');
+		UPDATE genaimeter_balance_state SET applied_seq = 1`)
+	require.NoError(t, err)
+	require.Equal(t, []sqlitestoretest.Row{{"name": "usage_records_tenant_time"}, {"name": "usage_records_time"}},
+		sqlitestoretest.Query(t, s.DB(), `SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'usage_records' AND name NOT LIKE 'sqlite_%' ORDER BY name`))
+	require.NoError(t, s.Migrate(ctx))
+	assert.Equal(t, []sqlitestoretest.Row{{"name": "usage_records_time"}},
+		sqlitestoretest.Query(t, s.DB(), `SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'usage_records' AND name NOT LIKE 'sqlite_%' ORDER BY name`))
+	assert.Equal(t, []sqlitestoretest.Row{{"n": int64(0)}}, sqlitestoretest.Query(t, s.DB(), `SELECT count(*) AS n FROM genaimeter_spend`))
+	assert.Equal(t, []sqlitestoretest.Row{{"n": int64(0)}}, sqlitestoretest.Query(t, s.DB(), `SELECT count(*) AS n FROM genaimeter_spend_buckets`))
+	assert.Equal(t, []sqlitestoretest.Row{{"applied_seq": int64(1)}}, sqlitestoretest.Query(t, s.DB(), `SELECT applied_seq FROM genaimeter_balance_state`))
+	_, _, err = s.Insert(ctx, []usage.Record{pricedRecord()})
+	require.NoError(t, err)
+	assert.Equal(t, []sqlitestoretest.Row{
+		{"event_id": "0af7651916cd43dd8448eb211c80319cb7ad6b7169203331", "cost_usd": "0.000135"},
+		{"event_id": "old", "cost_usd": "0.5"},
+	}, sqlitestoretest.Query(t, s.DB(), `SELECT event_id, cost_usd FROM usage_records ORDER BY event_id`))
+	v, err := s.Version(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, SchemaVersion, v)
+	require.NoError(t, s.Close())
+}
+
+// TestDecimalAdd: the rollups' SQL addition is exact decimal text, and a
+// value that is no decimal fails the statement rather than counting as 0.
+func TestDecimalAdd(t *testing.T) {
+	s := openTemp(t)
+	assert.Equal(t, []sqlitestoretest.Row{{"s": "0.3", "big": "100000000000000000000.000000000000000001", "z": "0"}},
+		sqlitestoretest.Query(t, s.DB(), `SELECT genaimeter_decimal_add('0.1', '0.2') AS s,
+			genaimeter_decimal_add('99999999999999999999.000000000000000001', '1') AS big, genaimeter_decimal_add('0.50', '-0.5') AS z`))
+	_, err := s.DB().Exec(`SELECT genaimeter_decimal_add('0.1', 'ten')`)
+	assert.ErrorContains(t, err, `genaimeter_decimal_add: invalid decimal "ten"`)
+	_, err = s.DB().Exec(`SELECT genaimeter_decimal_add('0.1', 2)`)
+	assert.ErrorContains(t, err, `genaimeter_decimal_add: argument 2: want decimal text, got int64`)
 }
 
 func TestMigrateRefusesNewerSchema(t *testing.T) {

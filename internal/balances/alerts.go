@@ -219,7 +219,7 @@ func (ta *thresholdAlerts) save(ctx context.Context, q querier) error {
 func insertAlerts(ctx context.Context, q querier, rows [][]any) error {
 	const n = 9
 	for len(rows) > 0 {
-		k := min(len(rows), maxParams/n)
+		k := chunkSizes(len(rows), maxRows(n))[0]
 		args := make([]any, 0, k*n)
 		for _, r := range rows[:k] {
 			args = append(args, r...)

@@ -189,7 +189,7 @@ func scanBalance(scan func(...any) error) (*entitlement.Balance, error) {
 
 func loadBalances(ctx context.Context, q querier, into map[entitlement.BalanceKey]*entitlement.Balance, period int64, tenants []string) error {
 	for len(tenants) > 0 {
-		n := min(len(tenants), 500)
+		n := chunkSizes(len(tenants), inListChunk)[0]
 		args := []any{period}
 		for _, t := range tenants[:n] {
 			args = append(args, t)
@@ -237,7 +237,7 @@ func scanGrant(scan func(...any) error) (*entitlement.Grant, error) {
 
 func loadGrants(ctx context.Context, q querier, book *entitlement.Book, tenants []string) error {
 	for len(tenants) > 0 {
-		n := min(len(tenants), 500)
+		n := chunkSizes(len(tenants), inListChunk)[0]
 		args := make([]any, 0, n)
 		for _, t := range tenants[:n] {
 			args = append(args, t)
@@ -292,12 +292,10 @@ func saveBook(ctx context.Context, q querier, book *entitlement.Book) error {
 	return nil
 }
 
-// upsert inserts rows of n columns, updating set on a conflict of key, as
-// few statements as the parameter limit allows.
+// upsert inserts rows of n columns, updating set on a conflict of key, in
+// statements of chunkSizes rows.
 func upsert(ctx context.Context, q querier, table, cols, key, set string, n int, rows [][]any) error {
-	per := maxParams / n
-	for len(rows) > 0 {
-		k := min(len(rows), per)
+	for _, k := range chunkSizes(len(rows), maxRows(n)) {
 		args := make([]any, 0, k*n)
 		for _, r := range rows[:k] {
 			args = append(args, r...)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -55,27 +56,73 @@ func toSQLite(q string) string {
 	} else {
 		s = pgParam.ReplaceAllString(s, "?$1")
 	}
-	sqlCache.Store(q, s)
+	if sqlCacheSize.Add(1) <= maxSQLCache {
+		sqlCache.Store(q, s)
+	}
 	return s
 }
 
-// sqlQuerier is a *sql.DB or *sql.Tx of a SQLite ledger.
+// maxSQLCache bounds toSQLite's cache: statement texts are few (fixed chunk
+// sizes), but a text that varies with its data must not grow it forever.
+const maxSQLCache = 4096
+
+var sqlCacheSize atomic.Int64
+
+// sqlQuerier is a *sql.DB or *sql.Tx of a SQLite ledger. With tx and stmts
+// set (the insert hook, the write transactions), statements are prepared
+// once per connection instead of once per call.
 type sqlQuerier struct {
 	q interface {
 		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 		QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	}
+	tx    *sql.Tx
+	stmts *stmtCache
 }
 
 func (s sqlQuerier) sqlite() bool { return true }
 
+// stmt returns the cached statement of text bound to the transaction, or nil
+// (no cache, or the cache is full).
+func (s sqlQuerier) stmt(ctx context.Context, text string) (*sql.Stmt, error) {
+	if s.tx == nil || s.stmts == nil {
+		return nil, nil
+	}
+	st, err := s.stmts.get(ctx, text)
+	if st == nil || err != nil {
+		return nil, err
+	}
+	return s.tx.StmtContext(ctx, st), nil
+}
+
 func (s sqlQuerier) exec(ctx context.Context, q string, args ...any) error {
-	_, err := s.q.ExecContext(ctx, toSQLite(q), args...)
+	text := toSQLite(q)
+	st, err := s.stmt(ctx, text)
+	if err != nil {
+		return err
+	}
+	if st != nil {
+		defer st.Close()
+		_, err = st.ExecContext(ctx, args...)
+		return err
+	}
+	_, err = s.q.ExecContext(ctx, text, args...)
 	return err
 }
 
 func (s sqlQuerier) query(ctx context.Context, q string, args []any, row func(scan func(dest ...any) error) error) error {
-	rows, err := s.q.QueryContext(ctx, toSQLite(q), args...)
+	text := toSQLite(q)
+	st, err := s.stmt(ctx, text)
+	if err != nil {
+		return err
+	}
+	var rows *sql.Rows
+	if st != nil {
+		defer st.Close()
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = s.q.QueryContext(ctx, text, args...)
+	}
 	if err != nil {
 		return err
 	}
@@ -86,6 +133,40 @@ func (s sqlQuerier) query(ctx context.Context, q string, args []any, row func(sc
 		}
 	}
 	return rows.Err()
+}
+
+// stmtCache holds statements prepared on a SQLite ledger's *sql.DB. A
+// transaction binds one with Tx.StmtContext, which database/sql prepares on
+// the transaction's connection the first time only: the writer connection
+// parses each statement once per process instead of once per batch (parsing
+// a batch's multi-row upserts was ~8% of a 10,000-tenant batch). The
+// statement texts are few (fixed chunk sizes, see chunkSizes); maxStmts
+// bounds the cache all the same.
+type stmtCache struct {
+	db *sql.DB
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+const maxStmts = 512
+
+func newStmtCache(db *sql.DB) *stmtCache { return &stmtCache{db: db, m: map[string]*sql.Stmt{}} }
+
+func (c *stmtCache) get(ctx context.Context, text string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[text]; ok {
+		return st, nil
+	}
+	if len(c.m) >= maxStmts {
+		return nil, nil
+	}
+	st, err := c.db.PrepareContext(ctx, text)
+	if err != nil {
+		return nil, err
+	}
+	c.m[text] = st
+	return st, nil
 }
 
 // pgQuerier is a pool or transaction of a PostgreSQL ledger.
@@ -196,6 +277,37 @@ func placeholders(rows, n, first int) string {
 	}
 	return b.String()
 }
+
+// chunkSizes splits n rows into statements of at most max rows (a power of
+// two) each: whole chunks of max, then the rest as powers of two, largest
+// first. A multi-row statement's text depends on its row count, so this keeps
+// the number of distinct statements (parsed, converted and cached) to about
+// log2(max) per table instead of one per batch size.
+func chunkSizes(n, max int) []int {
+	var out []int
+	for ; n >= max; n -= max {
+		out = append(out, max)
+	}
+	for p := max / 2; n > 0; p /= 2 {
+		if n >= p {
+			out = append(out, p)
+			n -= p
+		}
+	}
+	return out
+}
+
+// maxRows is the largest power of two of rows of n parameters under maxParams.
+func maxRows(n int) int {
+	r := 1
+	for 2*r*n <= maxParams {
+		r *= 2
+	}
+	return r
+}
+
+// inListChunk is the most tenants or ids one IN (...) list carries.
+const inListChunk = 512
 
 // inList returns "$first, ..., $first+n-1".
 func inList(n, first int) string {

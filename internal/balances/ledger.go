@@ -12,13 +12,16 @@ import (
 	"github.com/genaimeter/genaimeter/internal/store/sqlitestore"
 )
 
-type sqliteBackend struct{ st *sqlitestore.Store }
-
-func (b sqliteBackend) write(ctx context.Context, fn func(q querier) error) error {
-	return b.st.WriteTx(ctx, func(tx *sql.Tx) error { return fn(sqlQuerier{tx}) })
+type sqliteBackend struct {
+	st    *sqlitestore.Store
+	stmts *stmtCache
 }
 
-func (b sqliteBackend) read() querier { return sqlQuerier{b.st.DB()} }
+func (b sqliteBackend) write(ctx context.Context, fn func(q querier) error) error {
+	return b.st.WriteTx(ctx, func(tx *sql.Tx) error { return fn(sqlQuerier{q: tx, tx: tx, stmts: b.stmts}) })
+}
+
+func (b sqliteBackend) read() querier { return sqlQuerier{q: b.st.DB()} }
 
 type pgBackend struct{ st *pgstore.Store }
 
@@ -32,14 +35,15 @@ func (b pgBackend) read() querier { return pgQuerier{b.st.Pool()} }
 // the store's inserts maintain them (the collector's ledger); without, the
 // Ledger only reads and administers (a CLI, a second process).
 func ForSQLite(st *sqlitestore.Store, plans *entitlement.Source, attach bool) *Ledger {
-	l := &Ledger{plans: plans, be: sqliteBackend{st}}
+	be := sqliteBackend{st: st, stmts: newStmtCache(st.DB())}
+	l := &Ledger{plans: plans, be: be}
 	if attach {
 		st.SetInsertHook(func(ctx context.Context, tx *sql.Tx, stored []sqlitestore.Stored) error {
 			items := make([]item, len(stored))
 			for i, s := range stored {
 				items[i] = item{seq: s.Seq, r: s.Record}
 			}
-			return l.apply(ctx, sqlQuerier{tx}, items)
+			return l.apply(ctx, sqlQuerier{q: tx, tx: tx, stmts: be.stmts}, items)
 		})
 	}
 	return l

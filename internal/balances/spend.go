@@ -145,15 +145,10 @@ func backfillSpend(ctx context.Context, q querier, lengths []time.Duration, befo
 	return nil
 }
 
-// spendColumns is the column list of saveSpend's upsert; spendPerStatement
-// rows of them stay under maxParams.
-const (
-	spendColumns      = `tenant_id, bucket_ns, feature, bucket_start, cost_usd, first_call`
-	spendPerStatement = maxParams / 6
-)
+// spendColumns is the column list of saveSpend's upsert.
+const spendColumns = `tenant_id, bucket_ns, feature, bucket_start, cost_usd, first_call`
 
-// saveSpend adds rows to the stored buckets in one upsert per
-// spendPerStatement rows: the sum is done by the database, exactly (numeric
+// saveSpend adds rows to the stored buckets in upserts of chunkSizes rows: the sum is done by the database, exactly (numeric
 // in PostgreSQL, genaimeter_decimal_add over SQLite's decimal text), so no
 // bucket is read first. With totals it returns the buckets' new values.
 func saveSpend(ctx context.Context, q querier, rows map[spendKey]*spendRow, totals bool) (map[spendKey]*spendRow, error) {
@@ -184,7 +179,7 @@ func saveSpend(ctx context.Context, q querier, rows map[spendKey]*spendRow, tota
 		out = make(map[spendKey]*spendRow, len(rows))
 	}
 	for len(keys) > 0 {
-		n := min(len(keys), spendPerStatement)
+		n := chunkSizes(len(keys), maxRows(6))[0]
 		args := make([]any, 0, n*6)
 		for _, k := range keys[:n] {
 			r := rows[k]

@@ -158,7 +158,7 @@ func spikeID(k spikeKey) string {
 func firedAlerts(ctx context.Context, q querier, ks []spikeKey) (map[string]bool, error) {
 	fired := map[string]bool{}
 	for len(ks) > 0 {
-		n := min(len(ks), 500)
+		n := chunkSizes(len(ks), inListChunk)[0]
 		args := make([]any, n)
 		for i, k := range ks[:n] {
 			args[i] = spikeID(k)

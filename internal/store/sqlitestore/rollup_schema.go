@@ -11,7 +11,7 @@ package sqlitestore
 // spend buckets below); the few readers that still want a tenant's raw
 // records scan the (time) index over their range (package balances).
 //
-// genaimeter_spend is a tenant's AI cost per time bucket (feature ”: all its
+// genaimeter_spend is a tenant's AI cost per time bucket (feature "": all its
 // calls; else one feature's), with the time of its earliest priced call: the
 // spend-spike check reads its window and baseline from here instead of
 // summing raw records. A bucket is the greatest common divisor of a spike

@@ -257,8 +257,25 @@ func readRecords(ctx context.Context, q querier, after, before int64, limit int,
 }
 
 // placeholders returns "($a, $a+1, ...), (...)" for rows of n columns from
-// parameter first.
+// parameter first. The texts are few (chunkSizes) and long: built once.
 func placeholders(rows, n, first int) string {
+	k := [3]int{rows, n, first}
+	if s, ok := placeholderCache.Load(k); ok {
+		return s.(string)
+	}
+	s := buildPlaceholders(rows, n, first)
+	if placeholderCacheSize.Add(1) <= maxSQLCache {
+		placeholderCache.Store(k, s)
+	}
+	return s
+}
+
+var (
+	placeholderCache     sync.Map // [3]int → string
+	placeholderCacheSize atomic.Int64
+)
+
+func buildPlaceholders(rows, n, first int) string {
 	var b strings.Builder
 	p := first
 	for i := range rows {

@@ -15,7 +15,6 @@ import (
 	"github.com/genaimeter/genaimeter/internal/entitlement"
 	"github.com/genaimeter/genaimeter/internal/finance"
 	"github.com/genaimeter/genaimeter/internal/money"
-	"github.com/genaimeter/genaimeter/internal/usage"
 )
 
 // emptyCalls says what to do when there is nothing to show.
@@ -558,25 +557,14 @@ func invoiceTable(inv *finance.Invoice) *Table {
 // latestCalls lists the tenant's 25 latest calls of the period.
 func (u *UI) latestCalls(r *http.Request, tenant string, p finance.Period) (*Table, error) {
 	const n = 25
-	var ring []usage.Record
-	err := u.l.Records(ctx(r), p.Start, p.End, func(rec *usage.Record) error {
-		if rec.TenantID == tenant {
-			ring = append(ring, *rec)
-			if len(ring) > 2*n {
-				ring = append(ring[:0], ring[len(ring)-n:]...)
-			}
-		}
-		return nil
-	})
+	// Latest first, read backwards from the tenant's last active day: not
+	// the whole period's records of every tenant.
+	latest, err := u.l.LatestRecords(ctx(r), tenant, p.Start, p.End, n)
 	if err != nil {
 		return nil, err
 	}
-	if len(ring) > n {
-		ring = ring[len(ring)-n:]
-	}
 	t := newTable("calls", "Latest calls", emptyCalls, "Time (UTC)", "Trace", "Feature", "Model", "#Input", "#Output", "#AI cost", "#Revenue", "Pricing")
-	for i := len(ring) - 1; i >= 0; i-- {
-		rec := ring[i]
+	for _, rec := range latest {
 		trace := rec.EventID
 		if len(trace) == 48 {
 			trace = trace[:32]

@@ -36,6 +36,11 @@ import (
 type Ledger struct {
 	plans *entitlement.Source
 	be    backend
+
+	// chunk overrides catchUpChunk and rebuiltChunk is called after each
+	// chunk a rebuild applies: tests stop a rebuild half-way with them.
+	chunk        int
+	rebuiltChunk func()
 }
 
 // backend is how the Ledger reaches its database.

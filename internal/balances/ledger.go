@@ -66,8 +66,33 @@ func ForPostgres(st *pgstore.Store, plans *entitlement.Source, attach bool) *Led
 	return l
 }
 
-// catchUpChunk is how many records one catch-up transaction applies.
+// catchUpChunk is how many records one catch-up transaction applies, and
+// how many a rebuild reads and applies at a time.
 const catchUpChunk = 20000
+
+// applyPending applies, in q's transaction, up to limit records stored after
+// the applied sequence, in ledger order, and returns how many.
+func (l *Ledger) applyPending(ctx context.Context, q querier, limit int) (int, error) {
+	applied, err := appliedSeq(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	var todo []item
+	if err := readRecords(ctx, q, applied, 0, limit, func(it item) error {
+		todo = append(todo, it)
+		return nil
+	}); err != nil {
+		return 0, fmt.Errorf("balances: catch up: %w", err)
+	}
+	return len(todo), l.applyItems(ctx, q, todo)
+}
+
+func (l *Ledger) chunkSize() int {
+	if l.chunk > 0 {
+		return l.chunk
+	}
+	return catchUpChunk
+}
 
 // CatchUp applies every record stored but not applied yet (records stored
 // before the balances existed, or by a writer without the hook), in ledger
@@ -77,25 +102,15 @@ func (l *Ledger) CatchUp(ctx context.Context) (int, error) {
 	for {
 		n := 0
 		err := l.be.write(ctx, func(q querier) error {
-			applied, err := appliedSeq(ctx, q)
-			if err != nil {
-				return err
-			}
-			var todo []item
-			if err := readRecords(ctx, q, applied, 0, catchUpChunk, func(it item) error {
-				todo = append(todo, it)
-				return nil
-			}); err != nil {
-				return fmt.Errorf("balances: catch up: %w", err)
-			}
-			n = len(todo)
-			return l.applyItems(ctx, q, todo)
+			var err error
+			n, err = l.applyPending(ctx, q, l.chunkSize())
+			return err
 		})
 		if err != nil {
 			return total, err
 		}
 		total += n
-		if n < catchUpChunk {
+		if n < l.chunkSize() {
 			return total, nil
 		}
 	}
@@ -104,8 +119,19 @@ func (l *Ledger) CatchUp(ctx context.Context) (int, error) {
 // Rebuild drops the balances, daily and spend rollups, returns every grant to
 // unused, and applies the whole ledger again in ledger order (the source of
 // truth). With unchanged plans it reproduces the incremental state exactly.
+//
+// The reset and the replay are one transaction: they commit together or not
+// at all. A crash or a record that fails to apply leaves the balances as they
+// were, a reader (the check endpoint) sees the old balances until the new
+// ones commit, never reset or half-replayed ones, and an insert waits for the
+// rebuild (SQLite has one writer; on PostgreSQL both hold pgstore.SeqLock)
+// and then applies on top of the rebuilt state. The replay still reads and
+// applies the records a chunk at a time, which bounds its memory, not its
+// transaction.
 func (l *Ledger) Rebuild(ctx context.Context) (int, error) {
+	total := 0
 	err := l.be.write(ctx, func(q querier) error {
+		total = 0
 		for _, stmt := range []string{
 			`DELETE FROM genaimeter_balances`,
 			`DELETE FROM genaimeter_daily_usage`,
@@ -118,10 +144,22 @@ func (l *Ledger) Rebuild(ctx context.Context) (int, error) {
 				return fmt.Errorf("balances: rebuild: %w", err)
 			}
 		}
-		return nil
+		for {
+			n, err := l.applyPending(ctx, q, l.chunkSize())
+			if err != nil {
+				return err
+			}
+			total += n
+			if l.rebuiltChunk != nil {
+				l.rebuiltChunk()
+			}
+			if n < l.chunkSize() {
+				return nil
+			}
+		}
 	})
 	if err != nil {
 		return 0, err
 	}
-	return l.CatchUp(ctx)
+	return total, nil
 }

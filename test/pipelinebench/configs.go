@@ -8,7 +8,7 @@ package main
 const telemetryBlock = `
   telemetry:
     logs:
-      level: info
+      level: warn
     metrics:
       readers:
         - pull:

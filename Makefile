@@ -72,10 +72,12 @@ bench: build
 # same release (README "Speed side by side"): alternating rounds of the stock
 # otlp → nop floor, genai_cost alone and the full pipeline into SQLite, on
 # LLM-only and mixed traffic, plus the bare SQLite insert of the same row.
-# Prints medians; ROUNDS, DURATION (measured window per run) and WARMUP tune it.
+# Prints medians; ROUNDS, DURATION (measured window per run), WARMUP and
+# BARE_ROWS (rows of the bare insert per round) tune it.
 ROUNDS   ?= 5
-DURATION ?= 5s
+DURATION ?= 4s
 WARMUP   ?= 2s
+BARE_ROWS ?= 100000
 STOCK    := bin/otelcol-stock
 SOAK_COLLECTOR := bin/otelcol-genaimeter-soak
 BENCH    := bin/pipelinebench
@@ -95,7 +97,7 @@ $(BENCH): $(GO_SOURCES)
 	$(GO) build -o $(BENCH) ./test/pipelinebench
 
 bench-pipeline: $(COLLECTOR) $(STOCK) $(BENCH)
-	$(BENCH) -stock $(STOCK) -collector $(COLLECTOR) -rounds $(ROUNDS) -duration $(DURATION) -warmup $(WARMUP)
+	$(BENCH) -stock $(STOCK) -collector $(COLLECTOR) -rounds $(ROUNDS) -duration $(DURATION) -warmup $(WARMUP) -bare-rows $(BARE_ROWS)
 
 # The soak: the full pipeline at a steady ~1,700 calls/s, 1M calls over
 # 10k tenants in about 10 minutes, sampling the collector's RSS and

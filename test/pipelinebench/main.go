@@ -48,7 +48,7 @@ func main() {
 	flag.StringVar(&o.collector, "collector", "bin/otelcol-genaimeter", "the otelcol-genaimeter collector (make build)")
 	flag.StringVar(&o.soakCollector, "soak-collector", "bin/otelcol-genaimeter-soak", "otelcol-genaimeter plus the pprof extension (soak)")
 	flag.IntVar(&o.rounds, "rounds", 5, "alternating rounds (medians are over these)")
-	flag.DurationVar(&o.duration, "duration", 5*time.Second, "measured window of each run")
+	flag.DurationVar(&o.duration, "duration", 4*time.Second, "measured window of each run")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "load before the measured window")
 	flag.StringVar(&shapes, "shapes", "llm,mixed", "traffic shapes: llm, mixed")
 	var pipelines string
@@ -56,7 +56,7 @@ func main() {
 	flag.IntVar(&o.tenants, "tenants", 1000, "distinct tenant.id values")
 	flag.IntVar(&o.streams, "streams", 4, "concurrent OTLP/gRPC streams")
 	flag.IntVar(&o.batch, "batch", 500, "spans per export request")
-	flag.IntVar(&o.bareRows, "bare-rows", 200000, "rows of the bare SQLite insert per round")
+	flag.IntVar(&o.bareRows, "bare-rows", 100000, "rows of the bare SQLite insert per round")
 	flag.StringVar(&o.workDir, "work", "", "directory for the collectors' files (default: a new temp dir)")
 	flag.BoolVar(&o.soak, "soak", false, "run the soak instead: full pipeline, rate-limited, RSS and goroutines over time")
 	flag.IntVar(&o.soakCalls, "soak-calls", 1000000, "calls the soak sends")
@@ -313,7 +313,11 @@ func measure(o options, p pipeline, s shape, templates []*template, round int) (
 		r.allocBytes = s1.alloc - s0.alloc
 	}
 	if r.callsDone() == 0 {
-		return r, fmt.Errorf("nothing went through in the window (%+v → %+v); last refusal: %s\ncollector output:\n%s", s0, s1, g.lastError(), c.out)
+		// A real figure (nothing got through in the window: a stalled
+		// store, an overloaded machine), kept as a zero rate; the output
+		// says why.
+		fmt.Printf("warning: round %d, %s, %s: nothing went through in the window; refused %d requests (last: %q); collector output: %q\n",
+			round, s.name, p, r.refused, g.lastError(), c.out.String())
 	}
 	return r, nil
 }

@@ -260,10 +260,10 @@ func TestShutdownPastItsDeadlineStillStops(t *testing.T) {
 	cancel()
 	assert.EqualError(t, p.shutdown(done), "genai_cost: 1 held calls not let go: context canceled")
 	select {
-	case <-p.catalog.live.Stopped():
+	case <-p.pricer.live.Stopped():
 	default:
 		t.Error("the price refresh loops were not stopped")
 	}
 	close(unblock)
-	<-p.stopped
+	<-p.held.Stopped()
 }

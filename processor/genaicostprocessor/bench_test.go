@@ -206,7 +206,7 @@ func BenchmarkProcessMixedBatch(b *testing.B) {
 		b.StartTimer()
 	}
 	b.StopTimer()
-	if n := p.pending.len(); n != 0 {
+	if n := p.held.Len(); n != 0 {
 		b.Fatalf("%d calls held: the batch is meant to be complete", n)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spans), "ns/span")
@@ -299,7 +299,7 @@ func BenchmarkHeldCallsMemory(b *testing.B) {
 			}
 		}
 		b.StopTimer()
-		if got := p.pending.len(); got != heldCalls {
+		if got := p.held.Len(); got != heldCalls {
 			b.Fatalf("%d calls held, want %d", got, heldCalls)
 		}
 		m2 := heapInuse()
@@ -389,7 +389,7 @@ func BenchmarkHoldThenRelease(b *testing.B) {
 				b.StopTimer()
 				runtime.ReadMemStats(&ms)
 				mallocs += ms.Mallocs - before
-				if n := p.pending.len(); n != 0 {
+				if n := p.held.Len(); n != 0 {
 					b.Fatalf("%d calls still held", n)
 				}
 				b.StartTimer()

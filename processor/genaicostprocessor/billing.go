@@ -154,22 +154,12 @@ type billingCounts struct {
 	err error
 }
 
-// decideBillable writes the plan and the billing decision on a metered call,
-// and returns the plan. The plan goes first, so that rules can use it. The
-// span must already carry the meter's other attributes (tenant, cost,
-// completion...), which rules can also use. partial: the call stopped before
-// its end and is priced from what it reported; when no rule decides, its
-// reason is partial instead of default.
-func (p *costProcessor) decideBillable(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, tenant string, partial bool, n *billingCounts) string {
-	b := p.billing
-	attrs := span.Attributes()
-	plan := b.plan(tenant)
-	if plan != "" {
-		attrs.PutStr(usage.AttrPlan, plan)
-	} else {
-		// A span metered before (a replay) must not keep a stale plan.
-		attrs.Remove(usage.AttrPlan)
-	}
+// decide is the billing decision on a metered call: the first rule whose
+// condition holds, else the default (partial, for a call stopped before its
+// end and priced from what it reported). The rules read the span with the
+// meter's other attributes already on it (tenant, plan, cost, completion...),
+// see writeMeter.
+func (b *biller) decide(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, partial bool, n *billingCounts) *decision {
 	outcome := b.defaultOutcome()
 	if len(b.rules) > 0 {
 		outcome = b.evalRules(ctx, rs, ss, span, n)
@@ -177,14 +167,11 @@ func (p *costProcessor) decideBillable(ctx context.Context, rs ptrace.ResourceSp
 	if partial && outcome == b.defaultOutcome() {
 		outcome = b.partialOutcome()
 	}
-	d := &b.decisions[outcome]
-	attrs.PutBool(usage.AttrBillable, d.billable)
-	attrs.PutStr(usage.AttrBillableReason, d.reason)
 	if n.decisions == nil {
 		n.decisions = make([]int64, len(b.decisions))
 	}
 	n.decisions[outcome]++
-	return plan
+	return &b.decisions[outcome]
 }
 
 // evalRules returns the outcome index of the first matching rule.
@@ -223,8 +210,8 @@ func (b *biller) evalRules(ctx context.Context, rs ptrace.ResourceSpans, ss ptra
 	return b.defaultOutcome()
 }
 
-// recordBilling adds one batch's billing counts to the counters.
-func (p *costProcessor) recordBilling(ctx context.Context, n *billingCounts) {
+// countBilling adds one batch's billing counts to the counters.
+func (p *costProcessor) countBilling(ctx context.Context, n *billingCounts) {
 	for i, k := range n.decisions {
 		if k > 0 {
 			p.telemetry.ProcessorGenaiCostBillableDecisions.Add(ctx, k, p.billing.decisions[i].attrs)

@@ -63,7 +63,7 @@ func createTraces(ctx context.Context, set processor.Settings, cfg component.Con
 }
 
 func newTracesProcessor(ctx context.Context, set processor.Settings, cfg component.Config, p *costProcessor) (processor.Traces, error) {
-	return processorhelper.NewTraces(ctx, set, cfg, p.afterNext(p.next), p.processTraces,
+	return processorhelper.NewTraces(ctx, set, cfg, p.held.Acknowledging(p.next), p.processTraces,
 		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
 		processorhelper.WithStart(p.start),
 		processorhelper.WithShutdown(p.shutdown))

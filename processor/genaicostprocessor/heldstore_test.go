@@ -2,6 +2,7 @@ package genaicostprocessor
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"maps"
 	"sort"
@@ -26,6 +27,31 @@ import (
 	"github.com/genaimeter/genaimeter/processor/genaicostprocessor/internal/metadata"
 	"github.com/genaimeter/genaimeter/processor/genaicostprocessor/internal/metadatatest"
 )
+
+// The layout of held calls in the storage extension, as the tests read and
+// write it (internal/hold/storage_extension.go).
+const heldIndexKey = "held/index"
+
+func encodeUvarints(xs []uint64) []byte {
+	var b []byte
+	for _, x := range xs {
+		b = binary.AppendUvarint(b, x)
+	}
+	return b
+}
+
+func decodeUvarints(b []byte) ([]uint64, error) {
+	var out []uint64
+	for len(b) > 0 {
+		x, n := binary.Uvarint(b)
+		if n <= 0 {
+			return nil, errors.New("truncated uvarint list")
+		}
+		out = append(out, x)
+		b = b[n:]
+	}
+	return out, nil
+}
 
 // memStorage is a storage.Client over a map, with transactional batches (as
 // file_storage's bbolt) and an injectable failure for the next batches.
@@ -255,7 +281,7 @@ func TestHeldCallsRestoredAfterCrash(t *testing.T) {
 	tel2 := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel2.Shutdown(context.Background())) })
 	p2, tp2, sink2, _ := newStoringProcessor(t, tel2, disk, time.Hour)
-	assert.Equal(t, 2, p2.pending.len(), "calls 2 and 4 are held again; call 3 went on before the crash")
+	assert.Equal(t, 2, p2.held.Len(), "calls 2 and 4 are held again; call 3 went on before the crash")
 	assert.Empty(t, sink2.AllTraces())
 	metadatatest.AssertEqualProcessorGenaiCostCallsRestored(t, tel2, []metricdata.DataPoint[int64]{{Value: 2}}, metricdatatest.IgnoreTimestamp())
 	metadatatest.AssertEqualProcessorGenaiCostPendingCalls(t, tel2, []metricdata.DataPoint[int64]{{Value: 2}}, metricdatatest.IgnoreTimestamp())
@@ -314,14 +340,14 @@ func TestStoreFailureRefusesBatch(t *testing.T) {
 	err := tp.ConsumeTraces(ctx, batch(parentOf(1, "one"), llmCall(2, 3, 1), llmCall(3, 4, 1)))
 	require.EqualError(t, err, `genai_cost: storing 2 held calls in "file_storage": disk full`)
 	assert.False(t, consumererror.IsPermanent(err), "the sender retries")
-	assert.Equal(t, 0, p.pending.len())
+	assert.Equal(t, 0, p.held.Len())
 	assert.Equal(t, map[pcommon.SpanID]map[string]any{{2}: {"tenant": "one", "user": nil, "feature": nil}}, meteredBySpan(sink))
 	assert.Equal(t, 1, sink.SpanCount(), "only the call held earlier went on")
 	assert.Equal(t, []string{"held/index"}, st.keys(), "call 2 forgotten; nothing of the refused batch stored")
 
 	// The retry is held and stored as usual.
 	require.NoError(t, tp.ConsumeTraces(ctx, batch(parentOf(1, "one"), llmCall(2, 3, 1), llmCall(3, 4, 1))))
-	assert.Equal(t, 2, p.pending.len())
+	assert.Equal(t, 2, p.held.Len())
 	assert.Equal(t, []pcommon.SpanID{{3}, {4}}, st.storedSpans(t, "held/3"), "seq 2 was the failed write")
 
 	require.NoError(t, tp.Shutdown(ctx))
@@ -435,7 +461,7 @@ func TestLoadCleansUp(t *testing.T) {
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	p, tp, sink, _ := newStoringProcessor(t, tel, st, time.Hour)
-	assert.Equal(t, 1, p.pending.len())
+	assert.Equal(t, 1, p.held.Len())
 	assert.Equal(t, []string{"held/4", "held/index"}, st.keys())
 	assert.Equal(t, []uint64{4}, st.uvarints(t, heldIndexKey))
 	metadatatest.AssertEqualProcessorGenaiCostCallsRestored(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())

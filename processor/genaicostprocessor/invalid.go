@@ -2,15 +2,12 @@ package genaicostprocessor // import "github.com/genaimeter/genaimeter/processor
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.uber.org/zap"
 
 	"github.com/genaimeter/genaimeter/internal/genaiconv"
 	"github.com/genaimeter/genaimeter/internal/usage"
-	"github.com/genaimeter/genaimeter/processor/genaicostprocessor/internal/ancestry"
 )
 
 // Values of the reason attribute of calls_invalid.
@@ -99,37 +96,3 @@ func (p *costProcessor) checkCall(span ptrace.Span, call *genaiconv.Call) string
 }
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
-
-// finishInvalid records a call whose usage or time cannot be right: it keeps
-// who made it and with which model, carries no usage (every count 0: the
-// reason in pricing_detail says what the span claimed), no cost and no
-// revenue, and is not billable. Finance finds it under pricing_status
-// invalid_usage instead of nowhere.
-func (p *costProcessor) finishInvalid(span ptrace.Span, call *genaiconv.Call, id *ancestry.Identity, reason string, n *batchCounts) {
-	attrs := span.Attributes()
-	attrs.EnsureCapacity(attrs.Len() + maxMeterAttrs)
-	putWho(attrs, id, call)
-	for _, k := range [...]string{usage.AttrInputTokens, usage.AttrOutputTokens, usage.AttrCacheReadTokens,
-		usage.AttrCacheWriteTokens, usage.AttrReasoningTokens, usage.AttrInputAudioTokens, usage.AttrOutputAudioTokens,
-		usage.AttrCacheWrite1hTokens} {
-		attrs.PutInt(k, 0)
-	}
-	// A span metered before (a replay) keeps nothing of a price.
-	for _, k := range [...]string{usage.AttrCostUSD, usage.AttrCatalogProvider, usage.AttrCatalogModel, usage.AttrPriceRef,
-		usage.AttrRevenueUSD, usage.AttrCostSource, usage.AttrCostReconciliation, usage.AttrTokenConvention,
-		usage.AttrReportedCostUSD, usage.AttrServiceTier, usage.AttrPlan} {
-		attrs.Remove(k)
-	}
-	putOrRemove(attrs, usage.AttrCompletion, call.Completion)
-	attrs.PutStr(usage.AttrPricingStatus, usage.StatusInvalidUsage)
-	attrs.PutStr(usage.AttrPricingDetail, call.Invalid)
-	attrs.PutBool(usage.AttrBillable, false)
-	attrs.PutStr(usage.AttrBillableReason, usage.StatusInvalidUsage)
-	if n.invalid == nil {
-		n.invalid = map[string]int64{}
-	}
-	n.invalid[reason]++
-	p.logger.Warn("Recording an LLM call whose usage or time cannot be right as invalid_usage (not priced, not billable)",
-		zap.String("trace_id", span.TraceID().String()), zap.String("span_id", span.SpanID().String()),
-		zap.String("span", span.Name()), zap.String("reason", strings.Clone(call.Invalid)))
-}

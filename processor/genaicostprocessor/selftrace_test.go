@@ -211,14 +211,14 @@ func TestHeldSelfTracedPairSurvivesACrash(t *testing.T) {
 	// The parent first, so that after the restore it is the first let go.
 	require.NoError(t, tp1.ConsumeTraces(ctx, onlyScopes(in, isOpenLIT)))
 	require.NoError(t, tp1.ConsumeTraces(ctx, onlyScopes(in, isSDK)))
-	assert.Equal(t, 2, p1.pending.len())
+	assert.Equal(t, 2, p1.held.Len())
 	disk := st.snapshot()
 	require.NoError(t, tp1.Shutdown(ctx))
 
 	tel2 := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel2.Shutdown(context.Background())) })
 	p2, tp2, sink2, _ := newStoringProcessor(t, tel2, disk, time.Hour)
-	assert.Equal(t, 2, p2.pending.len())
+	assert.Equal(t, 2, p2.held.Len())
 	// Shutdown lets them go (the test clock is a month before the capture:
 	// the record is invalid_usage, a record all the same).
 	require.NoError(t, tp2.Shutdown(ctx))

@@ -2,12 +2,12 @@ package genaicostprocessor // import "github.com/genaimeter/genaimeter/processor
 
 import (
 	"context"
-	"slices"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/genaimeter/genaimeter/internal/genaiconv"
 	"github.com/genaimeter/genaimeter/processor/genaicostprocessor/internal/ancestry"
+	"github.com/genaimeter/genaimeter/processor/genaicostprocessor/internal/hold"
 )
 
 // An SDK wrapper span (the Vercel AI SDK's ai.streamText) repeats the usage
@@ -78,62 +78,37 @@ func (p *costProcessor) noteCall(span ptrace.Span) {
 // takeWrapper takes a wrapper span out of the batch (a copy, with its
 // resource and scope): decideWrappers puts it back, holds it or meters it
 // once every call of the batch has been seen, whatever the order of spans.
-func (p *costProcessor) takeWrapper(span ptrace.Span, call genaiconv.Call, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, n *batchCounts) {
-	own := p.callIdentity(span.Attributes(), call)
-	pc := newPendingCall(holdCopy(span, rs, ss), call, &own)
-	pc.wrapper = true
-	n.wrappers = append(n.wrappers, pc)
+func (p *costProcessor) takeWrapper(span ptrace.Span, call genaiconv.Call, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, b *batchWalk) {
+	c := hold.NewCall(hold.Copy(span, rs, ss), heldCall{call: call, own: p.callIdentity(span.Attributes(), call), wrapper: true})
+	b.wrappers = append(b.wrappers, c)
 }
 
 // decideWrappers decides the wrappers of a batch, after its walk: a wrapper
 // whose call was seen goes on unmetered; the others wait for it (or, without
 // a wait, are metered now).
-func (p *costProcessor) decideWrappers(ctx context.Context, n *batchCounts) {
+func (p *costProcessor) decideWrappers(ctx context.Context, b *batchWalk) {
 	wait := p.cfg.Attribution.Ancestors.Wait
-	for _, pc := range n.wrappers {
-		span := pc.span()
+	for _, c := range b.wrappers {
+		span := c.Span()
 		switch {
 		case p.calls.has(ancestry.Key{Trace: span.TraceID(), Span: span.SpanID()}):
-			pc.passThrough = true
-			n.carry(pc)
+			c.Meta.passThrough = true
+			b.goOn = append(b.goOn, c)
 		case wait > 0:
-			p.holdCall(ctx, pc, n)
+			p.hold(ctx, c, b)
 		default:
-			p.finishWrapper(ctx, pc, n)
-			n.carry(pc)
+			p.meterWrapper(ctx, c, &b.tally)
+			b.goOn = append(b.goOn, c)
 		}
 	}
 }
 
-// holdCall holds pc for attribution.ancestors.wait; when the held calls are
-// at max_pending_spans, the oldest goes on now, with what is known.
-func (p *costProcessor) holdCall(ctx context.Context, pc *pendingCall, n *batchCounts) {
-	if p.pending.len() >= p.cfg.Attribution.Ancestors.MaxPendingSpans {
-		if old := p.pending.popOldest(); old != nil {
-			p.finishHeld(ctx, old, n)
-			n.release(releaseCapacity, 1)
-			n.carry(old)
-		}
-	}
-	n.holds = append(n.holds, p.pending.hold(pc, p.now().Add(p.cfg.Attribution.Ancestors.Wait)))
-	n.held++
-}
-
-// dropBatchWrappers takes the wrappers of a refused batch out of the calls
-// let go: they come back with the batch.
-func (n *batchCounts) dropBatchWrappers() {
-	if len(n.wrappers) == 0 {
-		return
-	}
-	n.carried = slices.DeleteFunc(n.carried, func(pc *pendingCall) bool { return slices.Contains(n.wrappers, pc) })
-}
-
-// finishWrapper meters a wrapper whose model-call child never arrived.
-func (p *costProcessor) finishWrapper(ctx context.Context, pc *pendingCall, n *batchCounts) {
-	rs := pc.td.ResourceSpans().At(0)
+// meterWrapper meters a wrapper whose model-call child never arrived.
+func (p *costProcessor) meterWrapper(ctx context.Context, c *heldSpan, t *tally) {
+	rs := c.Traces.ResourceSpans().At(0)
 	ss := rs.ScopeSpans().At(0)
 	span := ss.Spans().At(0)
-	call := pc.call
+	call := c.Meta.call
 	if call.Completion == "" {
 		switch {
 		case span.Status().Code() == ptrace.StatusCodeError:
@@ -157,7 +132,7 @@ func (p *costProcessor) finishWrapper(ctx context.Context, pc *pendingCall, n *b
 		detail = call.CompletionDetail + "; " + detail
 	}
 	call.CompletionDetail = detail
-	id := pc.own
+	id := c.Meta.own
 	p.memory.Resolve(span.TraceID(), span.ParentSpanID(), &id)
-	p.finish(ctx, span, call, &id, rs, ss, n)
+	p.meter(ctx, span, &call, &id, rs, ss, t)
 }

@@ -86,9 +86,9 @@ func TestWrapperWithItsCallIsNotMetered(t *testing.T) {
 	require.NoError(t, tp.ConsumeTraces(ctx, batch(streamWrapper(2, 2, 1))))
 	// Wrapper first, child in a later batch: the wrapper is held, then let go.
 	require.NoError(t, tp.ConsumeTraces(ctx, batch(root(3), streamWrapper(3, 2, 1))))
-	assert.Equal(t, 1, p.pending.len(), "the wrapper waits for its call")
+	assert.Equal(t, 1, p.held.Len(), "the wrapper waits for its call")
 	require.NoError(t, tp.ConsumeTraces(ctx, batch(doStream(3, 3, 2))))
-	assert.Equal(t, 0, p.pending.len())
+	assert.Equal(t, 0, p.held.Len())
 
 	require.NoError(t, tp.Shutdown(ctx))
 	var wrappers, calls int
@@ -128,13 +128,13 @@ func TestStoppedStreamWrapperBecomesARecord(t *testing.T) {
 	p, tp, sink, clock := newHoldingProcessor(t, tel, nil)
 	ctx := context.Background()
 	require.NoError(t, tp.ConsumeTraces(ctx, named(batch(testSpan{1, 1, 0, map[string]any{"tenant.id": "acme"}}, streamWrapper(1, 2, 1)))))
-	assert.Equal(t, 1, p.pending.len())
+	assert.Equal(t, 1, p.held.Len())
 	clock.advance(59 * time.Minute)
 	p.releaseExpired(ctx)
-	assert.Equal(t, 1, p.pending.len(), "still within the wait")
+	assert.Equal(t, 1, p.held.Len(), "still within the wait")
 	clock.advance(time.Minute)
 	p.releaseExpired(ctx)
-	assert.Equal(t, 0, p.pending.len())
+	assert.Equal(t, 0, p.held.Len())
 	require.NoError(t, tp.Shutdown(ctx))
 
 	got, seen := allSpans(sink)
@@ -212,7 +212,7 @@ func TestHeldWrapperSurvivesACrash(t *testing.T) {
 	tel2 := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel2.Shutdown(context.Background())) })
 	p2, tp2, sink2, _ := newStoringProcessor(t, tel2, disk, time.Hour)
-	assert.Equal(t, 1, p2.pending.len())
+	assert.Equal(t, 1, p2.held.Len())
 	require.NoError(t, tp2.Shutdown(ctx)) // shutdown lets it go: its record
 	got, seen := allSpans(sink2)
 	assert.Equal(t, map[pcommon.SpanID]int{{2}: 1}, seen)
@@ -243,9 +243,9 @@ func TestStoppedCallIsPartial(t *testing.T) {
 			span.Status().SetCode(ptrace.StatusCodeError)
 		}
 		id := ancestry.Identity{"acme"}
-		var n batchCounts
+		var n tally
 		p.mu.Lock()
-		p.finish(context.Background(), span, call, &id, rs, ss, &n)
+		p.meter(context.Background(), span, &call, &id, rs, ss, &n)
 		p.mu.Unlock()
 		return span.Attributes().AsRaw()
 	}

@@ -1,4 +1,4 @@
-package genaicostprocessor // import "github.com/genaimeter/genaimeter/processor/genaicostprocessor"
+package hold // import "github.com/genaimeter/genaimeter/processor/genaicostprocessor/internal/hold"
 
 import (
 	"context"
@@ -30,9 +30,9 @@ const (
 func heldKey(seq uint64) string { return "held/" + strconv.FormatUint(seq, 10) }
 func doneKey(seq uint64) string { return heldKey(seq) + "/done" }
 
-// heldStore keeps held calls in a storage extension, so that calls whose batch
-// was acknowledged survive a crash. Its methods run under costProcessor.mu.
-type heldStore struct {
+// extensionStorage keeps held calls in a storage extension (file_storage,
+// db_storage...), so that calls whose batch was acknowledged survive a crash.
+type extensionStorage struct {
 	id      component.ID // the storage extension, for error messages
 	client  storage.Client
 	next    uint64 // seq of the next entry; 0 is never used (a call not stored)
@@ -48,61 +48,56 @@ type heldEntry struct {
 	done []uint64
 }
 
-// newHeldStore gets a client from the storage extension named id.
-func newHeldStore(ctx context.Context, host component.Host, id, self component.ID) (*heldStore, error) {
+// Extension gets a client of the storage extension named id for the
+// component owner.
+func Extension(ctx context.Context, host component.Host, id, owner component.ID) (Storage, error) {
 	ext, ok := host.GetExtensions()[id]
 	if !ok {
-		return nil, fmt.Errorf("attribution.ancestors.storage: extension %q not found", id)
+		return nil, fmt.Errorf("extension %q not found", id)
 	}
 	se, ok := ext.(storage.Extension)
 	if !ok {
-		return nil, fmt.Errorf("attribution.ancestors.storage: extension %q is not a storage extension", id)
+		return nil, fmt.Errorf("extension %q is not a storage extension", id)
 	}
-	client, err := se.GetClient(ctx, component.KindProcessor, self, heldStorageName)
+	client, err := se.GetClient(ctx, component.KindProcessor, owner, heldStorageName)
 	if err != nil {
-		return nil, fmt.Errorf("attribution.ancestors.storage: getting a client of %q: %w", id, err)
+		return nil, fmt.Errorf("getting a client of %q: %w", id, err)
 	}
-	return &heldStore{id: id, client: client, next: 1, entries: map[uint64]*heldEntry{}}, nil
+	return &extensionStorage{id: id, client: client, next: 1, entries: map[uint64]*heldEntry{}}, nil
 }
 
-// storedCall is a held call read back at start.
-type storedCall struct {
-	td       ptrace.Traces
-	seq, idx uint64
-}
-
-// load reads every call still held when the collector stopped or crashed. An
+// Load reads every call still held when the collector stopped or crashed. An
 // entry that cannot be read fails the start with its key: skipping it would
 // drop acknowledged calls silently.
-func (s *heldStore) load(ctx context.Context) ([]storedCall, error) {
+func (s *extensionStorage) Load(ctx context.Context) ([]Stored, error) {
 	raw, err := s.client.Get(ctx, heldIndexKey)
 	if err != nil {
-		return nil, fmt.Errorf("attribution.ancestors.storage: reading %s from %q: %w", heldIndexKey, s.id, err)
+		return nil, fmt.Errorf("reading %s from %q: %w", heldIndexKey, s.id, err)
 	}
 	seqs, err := decodeUvarints(raw)
 	if err != nil {
-		return nil, fmt.Errorf("attribution.ancestors.storage: %s in %q: %w", heldIndexKey, s.id, err)
+		return nil, fmt.Errorf("%s in %q: %w", heldIndexKey, s.id, err)
 	}
-	var out []storedCall
+	var out []Stored
 	var empty []uint64
 	var u ptrace.ProtoUnmarshaler
 	for _, seq := range seqs {
 		s.next = max(s.next, seq+1)
 		b, err := s.client.Get(ctx, heldKey(seq))
 		if err != nil {
-			return nil, fmt.Errorf("attribution.ancestors.storage: reading %s from %q: %w", heldKey(seq), s.id, err)
+			return nil, fmt.Errorf("reading %s from %q: %w", heldKey(seq), s.id, err)
 		}
 		d, err := s.client.Get(ctx, doneKey(seq))
 		if err != nil {
-			return nil, fmt.Errorf("attribution.ancestors.storage: reading %s from %q: %w", doneKey(seq), s.id, err)
+			return nil, fmt.Errorf("reading %s from %q: %w", doneKey(seq), s.id, err)
 		}
 		done, err := decodeUvarints(d)
 		if err != nil {
-			return nil, fmt.Errorf("attribution.ancestors.storage: %s in %q: %w", doneKey(seq), s.id, err)
+			return nil, fmt.Errorf("%s in %q: %w", doneKey(seq), s.id, err)
 		}
 		td, err := u.UnmarshalTraces(b)
 		if err != nil {
-			return nil, fmt.Errorf("attribution.ancestors.storage: %s in %q: %w", heldKey(seq), s.id, err)
+			return nil, fmt.Errorf("%s in %q: %w", heldKey(seq), s.id, err)
 		}
 		e := &heldEntry{done: done}
 		rss := td.ResourceSpans()
@@ -114,7 +109,7 @@ func (s *heldStore) load(ctx context.Context) ([]storedCall, error) {
 			}
 			one := ptrace.NewTraces()
 			rss.At(i).MoveTo(one.ResourceSpans().AppendEmpty())
-			out = append(out, storedCall{td: one, seq: seq, idx: uint64(i)})
+			out = append(out, Stored{Traces: one, Pos: Position{Seq: seq, Idx: uint64(i)}})
 			e.live++
 		}
 		if e.live == 0 {
@@ -130,55 +125,56 @@ func (s *heldStore) load(ctx context.Context) ([]storedCall, error) {
 			ops = append(ops, storage.DeleteOperation(heldKey(seq)), storage.DeleteOperation(doneKey(seq)))
 		}
 		if err := s.client.Batch(ctx, append(ops, storage.SetOperation(heldIndexKey, s.index()))...); err != nil {
-			return nil, fmt.Errorf("attribution.ancestors.storage: cleaning up %q: %w", s.id, err)
+			return nil, fmt.Errorf("cleaning up %q: %w", s.id, err)
 		}
 		s.unsynced = nil
 	}
 	return out, nil
 }
 
-// persist writes the calls a batch leaves held as one entry, in one storage
+// Persist writes the calls a batch leaves held as one entry, in one storage
 // transaction with the index, and numbers them. On error nothing is numbered.
-func (s *heldStore) persist(ctx context.Context, pcs []*pendingCall) error {
+func (s *extensionStorage) Persist(ctx context.Context, calls []ptrace.Traces) ([]Position, error) {
 	seq := s.next
 	s.next++ // even on error: a half-written entry is never reused
 	td := ptrace.NewTraces()
-	for _, pc := range pcs {
-		pc.td.ResourceSpans().At(0).CopyTo(td.ResourceSpans().AppendEmpty())
+	for _, c := range calls {
+		c.ResourceSpans().At(0).CopyTo(td.ResourceSpans().AppendEmpty())
 	}
 	var m ptrace.ProtoMarshaler
 	b, err := m.MarshalTraces(td)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("storing %d held calls in %q: %w", len(calls), s.id, err)
 	}
-	s.entries[seq] = &heldEntry{live: len(pcs)}
+	s.entries[seq] = &heldEntry{live: len(calls)}
 	ops := slices.Concat(s.unsynced, []*storage.Operation{storage.SetOperation(heldKey(seq), b), storage.SetOperation(heldIndexKey, s.index())})
 	if err := s.client.Batch(ctx, ops...); err != nil {
 		delete(s.entries, seq)
-		return err
+		return nil, fmt.Errorf("storing %d held calls in %q: %w", len(calls), s.id, err)
 	}
 	s.unsynced = nil
-	for i, pc := range pcs {
-		pc.seq, pc.idx = seq, uint64(i)
+	pos := make([]Position, len(calls))
+	for i := range pos {
+		pos[i] = Position{Seq: seq, Idx: uint64(i)}
 	}
-	return nil
+	return pos, nil
 }
 
-// release forgets calls that were let go and accepted by the next consumer:
+// Release forgets calls that were let go and accepted by the next consumer:
 // an entry is deleted when its last call goes, otherwise its done list grows.
 // On error the calls stay stored: they are held again after the next start and
 // go on a second time, with the same event id (the ledger keeps one).
-func (s *heldStore) release(ctx context.Context, pcs []*pendingCall) error {
+func (s *extensionStorage) Release(ctx context.Context, pos []Position) error {
 	var touched []uint64
-	for _, pc := range pcs {
-		e := s.entries[pc.seq]
-		if pc.seq == 0 || e == nil {
+	for _, p := range pos {
+		e := s.entries[p.Seq]
+		if p.Seq == 0 || e == nil {
 			continue
 		}
 		e.live--
-		e.done = append(e.done, pc.idx)
-		if !slices.Contains(touched, pc.seq) {
-			touched = append(touched, pc.seq)
+		e.done = append(e.done, p.Idx)
+		if !slices.Contains(touched, p.Seq) {
+			touched = append(touched, p.Seq)
 		}
 	}
 	if len(touched) == 0 {
@@ -206,12 +202,12 @@ func (s *heldStore) release(ctx context.Context, pcs []*pendingCall) error {
 	return nil
 }
 
-func (s *heldStore) close(ctx context.Context) error {
+func (s *extensionStorage) Close(ctx context.Context) error {
 	return s.client.Close(ctx)
 }
 
 // index lists the live entries in seq order.
-func (s *heldStore) index() []byte {
+func (s *extensionStorage) index() []byte {
 	seqs := make([]uint64, 0, len(s.entries))
 	for seq := range s.entries {
 		seqs = append(seqs, seq)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -203,3 +204,48 @@ func TestStartFailsOnBadPriceFile(t *testing.T) {
 // realClients are the captures of real SDKs under real instrumentations in
 // testdata/realclients (see that folder's README).
 var realClients = []string{"otel-openai", "traceloop-openai", "traceloop-anthropic", "openinference-openai", "vercel-ai"}
+
+// TestUnpricedSeriesAreBounded: calls_unpriced counts at most
+// maxUnpricedSeries provider and model pairs by name (both come from span
+// data); the calls of later pairs are counted under _overflow, and each of
+// them is still recorded unpriced with its own model.
+func TestUnpricedSeriesAreBounded(t *testing.T) {
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	p, sink := newTestProcessor(t, createDefaultConfig().(*Config), tel)
+	call := func(i int) map[string]any {
+		return map[string]any{
+			"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": fmt.Sprintf("no-such-model-%d", i),
+			"gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 5,
+		}
+	}
+	var first, later []map[string]any
+	for i := range maxUnpricedSeries {
+		first = append(first, call(i))
+	}
+	// Two new pairs past the bound, one of them twice; and a pair already
+	// counted, which keeps its name.
+	later = append(later, call(maxUnpricedSeries), call(maxUnpricedSeries+1), call(maxUnpricedSeries), call(7))
+	require.NoError(t, p.ConsumeTraces(context.Background(), spanBatch(first...)))
+	require.NoError(t, p.ConsumeTraces(context.Background(), spanBatch(later...)))
+
+	var want []metricdata.DataPoint[int64]
+	for i := range maxUnpricedSeries {
+		v := int64(1)
+		if i == 7 {
+			v = 2
+		}
+		want = append(want, metricdata.DataPoint[int64]{
+			Attributes: attribute.NewSet(attribute.String("provider", "openai"), attribute.String("model", fmt.Sprintf("no-such-model-%d", i))), Value: v,
+		})
+	}
+	want = append(want, metricdata.DataPoint[int64]{
+		Attributes: attribute.NewSet(attribute.String("provider", "_overflow"), attribute.String("model", "_overflow")), Value: 3,
+	})
+	metadatatest.AssertEqualProcessorGenaiCostCallsUnpriced(t, tel, want, metricdatatest.IgnoreTimestamp())
+
+	out := sink.AllTraces()[1]
+	u := spanAttrs(out, 1)
+	assert.Equal(t, "unpriced", u[usage.AttrPricingStatus])
+	assert.Equal(t, fmt.Sprintf("no-such-model-%d", maxUnpricedSeries+1), u[usage.AttrRequestModel])
+}

@@ -122,7 +122,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorGenaiCostCallsUnpriced, err = builder.meter.Int64Counter(
 		"otelcol_processor_genai_cost_calls_unpriced",
-		metric.WithDescription("LLM calls that could not be priced because their model is not in the price catalog. [Development]"),
+		metric.WithDescription("LLM calls that could not be priced because their model is not in the price catalog, by provider and model as the span reports them. Both come from span data, so at most 200 pairs are counted by name; calls of later pairs are counted under provider and model _overflow (the first such pair is logged, and every call says its model on its record). [Development]"),
 		metric.WithUnit("{call}"),
 	)
 	errs = errors.Join(errs, err)

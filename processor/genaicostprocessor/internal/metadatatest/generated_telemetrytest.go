@@ -152,7 +152,7 @@ func AssertEqualProcessorGenaiCostCallsUnattributed(t *testing.T, tt *componentt
 func AssertEqualProcessorGenaiCostCallsUnpriced(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_genai_cost_calls_unpriced",
-		Description: "LLM calls that could not be priced because their model is not in the price catalog. [Development]",
+		Description: "LLM calls that could not be priced because their model is not in the price catalog, by provider and model as the span reports them. Both come from span data, so at most 200 pairs are counted by name; calls of later pairs are counted under provider and model _overflow (the first such pair is logged, and every call says its model on its record). [Development]",
 		Unit:        "{call}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

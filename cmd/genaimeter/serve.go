@@ -2,17 +2,23 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configtls"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	noopmetric "go.opentelemetry.io/otel/metric/noop"
+	nooptrace "go.opentelemetry.io/otel/trace/noop"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/genaimeter/genaimeter/internal/balances"
 	"github.com/genaimeter/genaimeter/internal/entitlement"
@@ -53,7 +59,7 @@ func runServe(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs.SetOutput(io.Discard)
 	db, pg := ledgerFlags(fs)
 	plansPath := fs.String("plans", "", "plans file (required)")
-	listen := fs.String("listen", "127.0.0.1:8790", "address to listen on")
+	listen := fs.String("listen", usageservice.DefaultEndpoint, "address to listen on")
 	certFile := fs.String("tls-cert", "", "TLS certificate file")
 	keyFile := fs.String("tls-key", "", "TLS key file")
 	rate := fs.Float64("rate", 50, "requests per second per key")
@@ -81,26 +87,22 @@ func runServe(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer closeLedger()
-	ln, err := net.Listen("tcp", *listen)
+	// The same server settings and code as the extension's (confighttp,
+	// configtls), from the flags.
+	httpCfg := usageservice.DefaultHTTP()
+	httpCfg.NetAddr.Endpoint = *listen
+	if *certFile != "" {
+		httpCfg.TLS = configoptional.Some(configtls.ServerConfig{Config: configtls.Config{CertFile: *certFile, KeyFile: *keyFile}})
+	}
+	api := usageservice.New(l, usageservice.Options{RatePerSecond: *rate, Burst: *burst,
+		UI: webui.Options{Title: *uiTitle, LogoURL: *uiLogo, TraceURL: *traceURL, LinkSecret: []byte(os.Getenv("GENAIMETER_LINK_SECRET"))}})
+	srv, err := usageservice.Listen(ctx, &httpCfg, nil, cliTelemetry(stderr), api)
 	if err != nil {
 		return err
 	}
-	scheme := "http"
-	if *certFile != "" {
-		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
-		if err != nil {
-			_ = ln.Close()
-			return err
-		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-		scheme = "https"
-	}
-	srv := &http.Server{Handler: usageservice.New(l, usageservice.Options{RatePerSecond: *rate, Burst: *burst,
-		UI: webui.Options{Title: *uiTitle, LogoURL: *uiLogo, TraceURL: *traceURL, LinkSecret: []byte(os.Getenv("GENAIMETER_LINK_SECRET"))}}),
-		ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
-	fmt.Fprintf(stdout, "usage service on %s://%s\n", scheme, ln.Addr())
+	fmt.Fprintf(stdout, "usage service on %s\n", srv.URL())
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve() }()
 	select {
 	case err := <-errc:
 		return err
@@ -109,4 +111,12 @@ func runServe(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
+}
+
+// cliTelemetry is the component telemetry of a server run by the CLI:
+// confighttp's warnings on stderr, no traces or metrics.
+func cliTelemetry(stderr io.Writer) component.TelemetrySettings {
+	core := zapcore.NewCore(zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig()), zapcore.AddSync(stderr), zapcore.WarnLevel)
+	return component.TelemetrySettings{Logger: zap.New(core), TracerProvider: nooptrace.NewTracerProvider(),
+		MeterProvider: noopmetric.NewMeterProvider(), Resource: pcommon.NewResource()}
 }

@@ -3,8 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -114,4 +123,88 @@ func TestKeysAndServe(t *testing.T) {
 
 	cancel()
 	assert.Equal(t, 0, <-done)
+}
+
+// TestServeOverTLS: serve listens through the same confighttp/configtls
+// server code as the genai_usage_service extension. With --tls-cert and
+// --tls-key it serves the API over TLS (a client trusting the certificate is
+// answered; plain HTTP gets 400 from the TLS server), and a certificate that
+// cannot be loaded fails the start naming the file.
+func TestServeOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "usage.db")
+	plans := filepath.Join(dir, "plans.yaml")
+	require.NoError(t, os.WriteFile(plans, []byte("default_plan: p\nplans:\n  p:\n    credits_per_usd: '100'\n    allowances:\n      - {name: credits, meter: credits, amount: '10', limit: hard}\n"), 0o600))
+	var out, errb bytes.Buffer
+	require.Equal(t, 0, run([]string{"keys", "create", "--db", db, "--tenant", "acme"}, nil, &out, &errb), errb.String())
+	tok := strings.TrimSpace(out.String())
+	certFile, keyFile, pool := selfSignedCert(t, dir)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	serveContext = func() (context.Context, context.CancelFunc) { return ctx, cancel }
+	var sout syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- run([]string{"serve", "--db", db, "--plans", plans, "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile},
+			nil, &sout, io.Discard)
+	}()
+	var url string
+	require.Eventually(t, func() bool {
+		m := regexp.MustCompile(`usage service on (https://\S+)`).FindStringSubmatch(sout.String())
+		if m != nil {
+			url = m[1]
+		}
+		return m != nil
+	}, 10*time.Second, 10*time.Millisecond, sout.String())
+
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	req, err := http.NewRequest("GET", url+"/v1/tenants/acme/check", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := client.Do(req)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	assert.Equal(t, 200, res.StatusCode, string(body))
+	assert.Contains(t, string(body), `"allowed":true`)
+	require.NotNil(t, res.TLS, "answered over TLS")
+
+	res, err = http.Get("http://" + strings.TrimPrefix(url, "https://") + "/v1/me")
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, http.StatusBadRequest, res.StatusCode, "plain HTTP to the TLS listener")
+
+	cancel()
+	assert.Equal(t, 0, <-done)
+
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	serveContext = func() (context.Context, context.CancelFunc) { return ctx2, cancel2 }
+	missing := filepath.Join(dir, "missing.crt")
+	errb.Reset()
+	assert.Equal(t, 1, run([]string{"serve", "--db", db, "--plans", plans, "--listen", "127.0.0.1:0", "--tls-cert", missing, "--tls-key", keyFile},
+		nil, io.Discard, &errb))
+	assert.Contains(t, errb.String(), missing)
+}
+
+// selfSignedCert writes a certificate for 127.0.0.1 and its key into dir;
+// it returns their paths and a pool trusting the certificate.
+func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "genaimeter serve test"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	kder, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600))
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
 }

@@ -2,10 +2,8 @@ package genaiusageserviceextension
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"sync"
 	"time"
 
@@ -32,8 +30,7 @@ type service struct {
 
 	plans  *entitlement.Source
 	closer func()
-	srv    *http.Server
-	ln     net.Listener
+	srv    *usageservice.Server
 	wg     sync.WaitGroup
 
 	ledger     *balances.Ledger
@@ -57,7 +54,7 @@ func (s *service) BalancesPlans() *entitlement.Source { return s.plans }
 func (s *service) AlertLedger() *balances.Ledger { return s.ledger }
 
 // Addr is the address the API listens on (after Start).
-func (s *service) Addr() net.Addr { return s.ln.Addr() }
+func (s *service) Addr() net.Addr { return s.srv.Addr() }
 
 func (s *service) Start(ctx context.Context, host component.Host) error {
 	plans, err := entitlement.OpenSource(s.cfg.Plans, s.cfg.ReloadInterval, func(err error) {
@@ -77,20 +74,17 @@ func (s *service) Start(ctx context.Context, host component.Host) error {
 	api := usageservice.New(l, usageservice.Options{RatePerSecond: s.cfg.RateLimit.PerSecond, Burst: s.cfg.RateLimit.Burst,
 		UI: webui.Options{Title: ui.Title, LogoURL: ui.LogoURL, TraceURL: ui.TraceURL, LinkSecret: []byte(ui.LinkSecret),
 			LinkTTL: ui.LinkTTL, FrameAncestors: ui.FrameAncestors}})
-	if s.ln, err = s.cfg.HTTP.ToListener(ctx); err != nil {
-		return fmt.Errorf("genai_usage_service: listen on %s: %w", s.cfg.HTTP.NetAddr.Endpoint, err)
-	}
-	if s.srv, err = s.cfg.HTTP.ToServer(ctx, host.GetExtensions(), s.set.TelemetrySettings, api); err != nil {
+	if s.srv, err = usageservice.Listen(ctx, &s.cfg.HTTP, host.GetExtensions(), s.set.TelemetrySettings, api); err != nil {
 		return fmt.Errorf("genai_usage_service: %w", err)
 	}
 	if err := s.startAlerts(l); err != nil {
 		return err
 	}
-	s.set.Logger.Info("usage service listening", zap.String("endpoint", s.ln.Addr().String()))
+	s.set.Logger.Info("usage service listening", zap.String("url", s.srv.URL()))
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.srv.Serve(); err != nil {
 			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
 		}
 	}()
@@ -105,8 +99,6 @@ func (s *service) Shutdown(ctx context.Context) error {
 	if s.srv != nil {
 		err = s.srv.Shutdown(ctx)
 		s.wg.Wait()
-	} else if s.ln != nil {
-		err = s.ln.Close()
 	}
 	if s.plans != nil {
 		s.plans.Stop()

@@ -5,14 +5,11 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/extension"
 
 	"github.com/genaimeter/genaimeter/extension/genaiusageserviceextension/internal/metadata"
+	"github.com/genaimeter/genaimeter/internal/usageservice"
 )
-
-// DefaultEndpoint is where the API listens by default: loopback only.
-const DefaultEndpoint = "127.0.0.1:8790"
 
 // NewFactory returns the factory of the genai_usage_service extension.
 func NewFactory() extension.Factory {
@@ -20,11 +17,9 @@ func NewFactory() extension.Factory {
 }
 
 func createDefaultConfig() component.Config {
-	http := confighttp.NewDefaultServerConfig()
-	http.NetAddr.Endpoint = DefaultEndpoint
 	return &Config{
 		ReloadInterval: 10 * time.Second,
-		HTTP:           http,
+		HTTP:           usageservice.DefaultHTTP(),
 		RateLimit:      RateLimitConfig{PerSecond: 50, Burst: 100},
 		Alerts: AlertsConfig{
 			Interval: 2 * time.Second,

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/genaimeter/genaimeter/pkg/webhooksig"
 )
 
 // fate is what became of one event in one request.
@@ -148,27 +146,62 @@ func (h *httpBackend) exchange(ctx context.Context, n int, url, contentType stri
 	return all(n, permanent(resp)), nil
 }
 
-// Webhook signature: package webhooksig, shared with the usage alerts so
-// that receivers verify both with one function. These names stay for the
-// exporter's users.
-const (
-	WebhookSignatureHeader = webhooksig.Header
-	WebhookTolerance       = webhooksig.Tolerance
-)
+// valueProperty is the payload/property key of the value in every backend
+// (Stripe's default value_settings.event_payload_key; the Lago, Orb,
+// Metronome and OpenMeter metrics aggregate the "value" property).
+const valueProperty = "value"
 
-// SignWebhook returns the signature header value for body at time t.
-func SignWebhook(secret string, t time.Time, body []byte) string {
-	return webhooksig.Sign(secret, t, body)
+// dataWithValue is the event's properties plus the value as exact decimal
+// text: a JSON float could not carry 0.000135 exactly through every parser.
+func dataWithValue(e *event) map[string]string {
+	m := make(map[string]string, len(e.props)+1)
+	for k, v := range e.props {
+		m[k] = v
+	}
+	m[valueProperty] = e.valueText()
+	return m
 }
 
-// Errors of VerifyWebhook.
-var (
-	ErrWebhookSignature = webhooksig.ErrSignature
-	ErrWebhookReplay    = webhooksig.ErrReplay
-	ErrWebhookHeader    = webhooksig.ErrHeader
-)
+// newBackend builds the configured backend over client.
+func newBackend(cfg *Config, client *http.Client, now func() time.Time) backend {
+	h := httpBackend{client: client, apiKey: string(cfg.APIKey), now: now}
+	base := strings.TrimRight(cfg.ClientConfig.Endpoint, "/")
+	def := func(d string) string {
+		if base == "" {
+			return d
+		}
+		return base
+	}
+	switch cfg.Backend {
+	case backendStripe:
+		api := def("https://api.stripe.com")
+		if cfg.Stripe.API == "v2" {
+			stream := strings.TrimRight(cfg.Stripe.StreamEndpoint, "/")
+			if stream == "" {
+				stream = "https://meter-events.stripe.com"
+			}
+			return &stripeV2{httpBackend: h, sessionURL: api + "/v2/billing/meter_event_session", streamURL: stream + "/v2/billing/meter_event_stream"}
+		}
+		return &stripeV1{httpBackend: h, url: api + "/v1/billing/meter_events"}
+	case backendOpenMeter:
+		src := cfg.OpenMeter.Source
+		if src == "" {
+			src = "genaimeter"
+		}
+		return &openMeter{httpBackend: h, url: def("https://openmeter.cloud") + "/api/v1/events", source: src}
+	case backendLago:
+		return &lago{httpBackend: h, url: def("https://api.getlago.com") + "/api/v1/events/batch"}
+	case backendOrb:
+		return &orb{httpBackend: h, url: def("https://api.withorb.com") + "/v1/ingest?debug=true"}
+	case backendMetronome:
+		return &metronome{httpBackend: h, url: def("https://api.metronome.com") + "/v1/ingest"}
+	default:
+		return &webhook{httpBackend: h, url: cfg.ClientConfig.Endpoint, secret: string(cfg.Webhook.Secret)}
+	}
+}
 
-// VerifyWebhook is webhooksig.Verify.
-func VerifyWebhook(secret, header string, body []byte, now time.Time, tolerance time.Duration) error {
-	return webhooksig.Verify(secret, header, body, now, tolerance)
+// unixMillisText is Unix seconds with three decimals, built from integers.
+func unixMillisText(t time.Time) string {
+	ms := t.UnixMilli()
+	return fmt.Sprintf("%d.%03d", ms/1000, ms%1000)
 }

@@ -22,7 +22,7 @@ import (
 // the HTTP requests needed per 10,000 records.
 func BenchmarkBackends(b *testing.B) {
 	const perOp = 1000
-	for _, backend := range []string{"stripe", "stripe_v2", BackendOpenMeter, BackendLago, BackendOrb, BackendMetronome, BackendWebhook} {
+	for _, backend := range []string{"stripe", "stripe_v2", backendOpenMeter, backendLago, backendOrb, backendMetronome, backendWebhook} {
 		for _, window := range []time.Duration{0, time.Minute} {
 			b.Run(fmt.Sprintf("%s/window=%s", backend, window), func(b *testing.B) {
 				srv := newContractServer(b, backend)

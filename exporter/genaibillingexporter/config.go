@@ -4,12 +4,13 @@ import (
 	"errors"
 
 	"fmt"
-	"go.opentelemetry.io/collector/component"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/collector/component"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl"
 	"go.opentelemetry.io/collector/config/confighttp"
@@ -24,31 +25,31 @@ import (
 
 // Backends.
 const (
-	BackendStripe    = "stripe"
-	BackendOpenMeter = "openmeter"
-	BackendLago      = "lago"
-	BackendOrb       = "orb"
-	BackendMetronome = "metronome"
-	BackendWebhook   = "webhook"
+	backendStripe    = "stripe"
+	backendOpenMeter = "openmeter"
+	backendLago      = "lago"
+	backendOrb       = "orb"
+	backendMetronome = "metronome"
+	backendWebhook   = "webhook"
 )
 
-var backends = []string{BackendStripe, BackendOpenMeter, BackendLago, BackendOrb, BackendMetronome, BackendWebhook}
+var backends = []string{backendStripe, backendOpenMeter, backendLago, backendOrb, backendMetronome, backendWebhook}
 
 // Values a meter can send.
 const (
-	ValueInputTokens      = "input_tokens"
-	ValueOutputTokens     = "output_tokens"
-	ValueCacheReadTokens  = "cache_read_tokens"
-	ValueCacheWriteTokens = "cache_write_tokens"
-	ValueReasoningTokens  = "reasoning_tokens"
-	ValueTotalTokens      = "total_tokens" // input + output (input already includes cache tokens)
-	ValueCostUSD          = "cost_usd"
-	ValueRevenueUSD       = "revenue_usd"
-	ValueCredits          = "credits" // revenue_usd × credits_per_usd
+	valueInputTokens      = "input_tokens"
+	valueOutputTokens     = "output_tokens"
+	valueCacheReadTokens  = "cache_read_tokens"
+	valueCacheWriteTokens = "cache_write_tokens"
+	valueReasoningTokens  = "reasoning_tokens"
+	valueTotalTokens      = "total_tokens" // input + output (input already includes cache tokens)
+	valueCostUSD          = "cost_usd"
+	valueRevenueUSD       = "revenue_usd"
+	valueCredits          = "credits" // revenue_usd × credits_per_usd
 )
 
-var values = []string{ValueInputTokens, ValueOutputTokens, ValueCacheReadTokens, ValueCacheWriteTokens,
-	ValueReasoningTokens, ValueTotalTokens, ValueCostUSD, ValueRevenueUSD, ValueCredits}
+var values = []string{valueInputTokens, valueOutputTokens, valueCacheReadTokens, valueCacheWriteTokens,
+	valueReasoningTokens, valueTotalTokens, valueCostUSD, valueRevenueUSD, valueCredits}
 
 // Config is the genai_billing exporter configuration: one backend per
 // instance (genai_billing/stripe, genai_billing/lago, ...).
@@ -213,7 +214,7 @@ func (c *Config) Validate() error {
 	if !slices.Contains(backends, c.Backend) {
 		errs = errors.Join(errs, fmt.Errorf("backend: must be one of %s, got %q", strings.Join(backends, ", "), c.Backend))
 	}
-	if c.Backend == BackendWebhook {
+	if c.Backend == backendWebhook {
 		if c.ClientConfig.Endpoint == "" {
 			errs = errors.Join(errs, errors.New("endpoint: required for the webhook backend"))
 		}
@@ -263,9 +264,9 @@ func (c *Config) Validate() error {
 			}
 		}
 		switch {
-		case m.Value == ValueCredits && m.CreditsPerUSD == "":
+		case m.Value == valueCredits && m.CreditsPerUSD == "":
 			errs = errors.Join(errs, fmt.Errorf("meters[%d].credits_per_usd: required for value credits", i))
-		case m.Value != ValueCredits && m.CreditsPerUSD != "":
+		case m.Value != valueCredits && m.CreditsPerUSD != "":
 			errs = errors.Join(errs, fmt.Errorf("meters[%d].credits_per_usd: only allowed with value credits, got value %q", i, m.Value))
 		case m.CreditsPerUSD != "":
 			if d, err := money.Parse(m.CreditsPerUSD); err != nil || d.Sign() <= 0 {

@@ -30,16 +30,16 @@ func loadConfig(t *testing.T, name string) *Config {
 func TestConfigValid(t *testing.T) {
 	cfg := loadConfig(t, "stripe")
 	require.NoError(t, confmap.Validate(cfg))
-	assert.Equal(t, BackendStripe, cfg.Backend)
+	assert.Equal(t, backendStripe, cfg.Backend)
 	assert.Equal(t, "sk_test_123", string(cfg.APIKey))
-	assert.Equal(t, []string{DefaultCondition}, cfg.Conditions)
+	assert.Equal(t, []string{defaultCondition}, cfg.Conditions)
 	assert.Equal(t, ottl.PropagateError, cfg.ErrorMode)
 	assert.Equal(t, 10*time.Second, cfg.Customers.ReloadInterval)
 	assert.Equal(t, 30*time.Second, cfg.ClientConfig.Timeout)
 	assert.Equal(t, time.Duration(0), cfg.RetryConfig.MaxElapsedTime, "never give up on unbilled records by default")
 	assert.Equal(t, 4, cfg.MaxConcurrentRequests)
-	assert.Equal(t, []MeterConfig{{Name: "genai_tokens", Value: ValueTotalTokens},
-		{Name: "genai_cost_nano_usd", Value: ValueCostUSD, Scale: "1000000000"}}, cfg.Meters)
+	assert.Equal(t, []MeterConfig{{Name: "genai_tokens", Value: valueTotalTokens},
+		{Name: "genai_cost_nano_usd", Value: valueCostUSD, Scale: "1000000000"}}, cfg.Meters)
 
 	full := loadConfig(t, "full")
 	require.NoError(t, confmap.Validate(full))

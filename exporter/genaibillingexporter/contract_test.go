@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/apd/v3"
+	"github.com/genaimeter/genaimeter/pkg/webhooksig"
 	"github.com/stretchr/testify/require"
 )
 
@@ -261,11 +262,11 @@ func (s *contractServer) path() string {
 		return "/v1/billing/meter_events"
 	case "stripe_v2":
 		return "/v2/billing/meter_event_stream"
-	case BackendOpenMeter:
+	case backendOpenMeter:
 		return "/api/v1/events"
-	case BackendLago:
+	case backendLago:
 		return "/api/v1/events/batch"
-	case BackendOrb, BackendMetronome:
+	case backendOrb, backendMetronome:
 		return "/v1/ingest"
 	}
 	return "/hook"
@@ -273,8 +274,8 @@ func (s *contractServer) path() string {
 
 func (s *contractServer) authorized(w http.ResponseWriter, r *http.Request, body []byte) bool {
 	switch s.backend {
-	case BackendWebhook:
-		if err := VerifyWebhook(s.secret, r.Header.Get(WebhookSignatureHeader), body, time.Now(), WebhookTolerance); err != nil {
+	case backendWebhook:
+		if err := webhooksig.Verify(s.secret, r.Header.Get(webhooksig.Header), body, time.Now(), webhooksig.Tolerance); err != nil {
 			s.t.Errorf("webhook signature: %v", err)
 			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return false
@@ -351,7 +352,7 @@ func (s *contractServer) parse(r *http.Request, body []byte) ([]contractEvent, e
 			out[i] = contractEvent{e.Identifier, e.Payload["stripe_customer_id"], e.EventName, e.Payload["value"]}
 		}
 		return out, nil
-	case BackendOpenMeter:
+	case backendOpenMeter:
 		if ct := r.Header.Get("Content-Type"); ct != "application/cloudevents-batch+json" {
 			return nil, fmt.Errorf("content type %q", ct)
 		}
@@ -368,7 +369,7 @@ func (s *contractServer) parse(r *http.Request, body []byte) ([]contractEvent, e
 			out[i] = contractEvent{e.Source + "|" + e.ID, e.Subject, e.Type, e.Data["value"]}
 		}
 		return out, nil
-	case BackendLago:
+	case backendLago:
 		var b struct {
 			Events []lagoEvent `json:"events"`
 		}
@@ -383,7 +384,7 @@ func (s *contractServer) parse(r *http.Request, body []byte) ([]contractEvent, e
 			out[i] = contractEvent{e.TransactionID, e.ExternalSubscriptionID, e.Code, e.Properties["value"]}
 		}
 		return out, nil
-	case BackendOrb:
+	case backendOrb:
 		var b struct {
 			Events []struct {
 				IdempotencyKey     string                     `json:"idempotency_key"`
@@ -401,7 +402,7 @@ func (s *contractServer) parse(r *http.Request, body []byte) ([]contractEvent, e
 			out[i] = contractEvent{e.IdempotencyKey, e.ExternalCustomerID, e.EventName, string(e.Properties["value"])}
 		}
 		return out, nil
-	case BackendMetronome:
+	case backendMetronome:
 		var b []metronomeEvent
 		if err := json.Unmarshal(body, &b); err != nil {
 			return nil, err
@@ -416,7 +417,7 @@ func (s *contractServer) parse(r *http.Request, body []byte) ([]contractEvent, e
 		return out, nil
 	}
 	var b struct {
-		Events []WebhookEvent `json:"events"`
+		Events []webhookEvent `json:"events"`
 	}
 	if err := json.Unmarshal(body, &b); err != nil {
 		return nil, err
@@ -474,7 +475,7 @@ func (s *contractServer) ingest(evs []contractEvent) (int, []byte) {
 		}
 		add(0)
 		return 200, []byte(`{"object":"billing.meter_event","identifier":"` + e.key + `"}`)
-	case BackendLago:
+	case backendLago:
 		if anyBad || anyDup {
 			// Lago validates the whole batch and ingests none of it.
 			details := map[string]map[string][]string{}
@@ -498,7 +499,7 @@ func (s *contractServer) ingest(evs []contractEvent) (int, []byte) {
 			add(i)
 		}
 		return 200, nil
-	case BackendOrb:
+	case backendOrb:
 		var failed []map[string]any
 		var dups []string
 		for i, e := range evs {
@@ -514,8 +515,8 @@ func (s *contractServer) ingest(evs []contractEvent) (int, []byte) {
 		}
 		b, _ := json.Marshal(map[string]any{"validation_failed": failed, "debug": map[string]any{"duplicate": dups}})
 		return 200, b
-	case BackendWebhook:
-		resp := WebhookResponse{Rejected: map[string]string{}}
+	case backendWebhook:
+		resp := webhookResponse{Rejected: map[string]string{}}
 		for i, e := range evs {
 			switch {
 			case bad[i]:
@@ -534,7 +535,7 @@ func (s *contractServer) ingest(evs []contractEvent) (int, []byte) {
 	for i := range evs {
 		add(i)
 	}
-	if s.backend == BackendOpenMeter {
+	if s.backend == backendOpenMeter {
 		return 204, nil
 	}
 	return 200, []byte(`{}`)

@@ -66,7 +66,7 @@ func newBillingExporter(cfg *Config, set exporter.Settings, now func() time.Time
 	}
 	e := &billingExporter{
 		cfg: cfg, set: set.TelemetrySettings, logger: set.Logger, id: set.ID.String(), now: now, self: set.ID,
-		cond: cond, meters: newMeters(cfg.Meters), integerOnly: cfg.Backend == BackendStripe,
+		cond: cond, meters: newMeters(cfg.Meters), integerOnly: cfg.Backend == backendStripe,
 		backendOpt: metric.WithAttributeSet(attribute.NewSet(attribute.String("backend", cfg.Backend))),
 		reasonOpts: map[string]metric.MeasurementOption{},
 	}

@@ -40,7 +40,7 @@ func createDefaultConfig() component.Config {
 	retry.MaxElapsedTime = 0
 	return &Config{
 		ClientConfig:          client,
-		Conditions:            []string{DefaultCondition},
+		Conditions:            []string{defaultCondition},
 		ErrorMode:             ottl.PropagateError,
 		Customers:             CustomersConfig{ReloadInterval: defaultReloadInterval},
 		MaxConcurrentRequests: defaultMaxConcurrentRequests,

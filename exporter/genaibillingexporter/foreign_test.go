@@ -19,9 +19,9 @@ import (
 // good records of the batch are billed. (Before usage.ValidateRecord they
 // were all billed.)
 func TestForeignUsageRecordsAreNeverBilled(t *testing.T) {
-	srv := newContractServer(t, BackendWebhook)
-	cfg := stormConfig(t, BackendWebhook, srv, 0)
-	cfg.Meters = []MeterConfig{{Name: "genai_tokens", Value: ValueTotalTokens}}
+	srv := newContractServer(t, backendWebhook)
+	cfg := stormConfig(t, backendWebhook, srv, 0)
+	cfg.Meters = []MeterConfig{{Name: "genai_tokens", Value: valueTotalTokens}}
 	e := newTestExporter(t, cfg)
 
 	recs := stormRecords(6)[:3] // t1, t2, t3: mapped and priced
@@ -69,9 +69,9 @@ func TestForeignUsageRecordsAreNeverBilled(t *testing.T) {
 // decimal sum, alone and aggregated over a window with another call.
 func TestTotalTokensNeverWrap(t *testing.T) {
 	for _, window := range []time.Duration{0, time.Minute} {
-		srv := newContractServer(t, BackendWebhook)
-		cfg := stormConfig(t, BackendWebhook, srv, window)
-		cfg.Meters = []MeterConfig{{Name: "genai_tokens", Value: ValueTotalTokens}}
+		srv := newContractServer(t, backendWebhook)
+		cfg := stormConfig(t, backendWebhook, srv, window)
+		cfg.Meters = []MeterConfig{{Name: "genai_tokens", Value: valueTotalTokens}}
 		e := newTestExporter(t, cfg)
 		recs := stormRecords(8)
 		huge := []usage.Record{recs[0], recs[7]} // both t1, in the same minute

@@ -21,8 +21,8 @@ import (
 	"github.com/genaimeter/genaimeter/internal/usage"
 )
 
-// DefaultCondition bills the records the processor marked billable.
-const DefaultCondition = `attributes["genaimeter.billable"] == true`
+// defaultCondition bills the records the processor marked billable.
+const defaultCondition = `attributes["genaimeter.billable"] == true`
 
 func nopSettings() component.TelemetrySettings {
 	return component.TelemetrySettings{Logger: zap.NewNop()}
@@ -77,17 +77,17 @@ func (m *meter) amount(r *usage.Record, d *apd.Decimal) error {
 	var tokens int64
 	isTokens := true
 	switch m.value {
-	case ValueInputTokens:
+	case valueInputTokens:
 		tokens = r.InputTokens
-	case ValueOutputTokens:
+	case valueOutputTokens:
 		tokens = r.OutputTokens
-	case ValueCacheReadTokens:
+	case valueCacheReadTokens:
 		tokens = r.CacheReadTokens
-	case ValueCacheWriteTokens:
+	case valueCacheWriteTokens:
 		tokens = r.CacheWriteTokens
-	case ValueReasoningTokens:
+	case valueReasoningTokens:
 		tokens = r.ReasoningTokens
-	case ValueTotalTokens:
+	case valueTotalTokens:
 		tokens = r.InputTokens // + output, added below as a decimal
 	default:
 		isTokens = false
@@ -101,7 +101,7 @@ func (m *meter) amount(r *usage.Record, d *apd.Decimal) error {
 			return fmt.Errorf("%w: the call has no token counts to bill (pricing status %q: %s)", errNoValue, r.PricingStatus, r.PricingDetail)
 		}
 		d.SetInt64(tokens)
-		if m.value == ValueTotalTokens {
+		if m.value == valueTotalTokens {
 			// Summed as decimals: input + output of two int64 counts can
 			// exceed int64 (2^63-1 + 2^63-1 was once sent as "-2").
 			var out apd.Decimal
@@ -112,7 +112,7 @@ func (m *meter) amount(r *usage.Record, d *apd.Decimal) error {
 		}
 	} else {
 		s := r.CostUSD
-		if m.value != ValueCostUSD {
+		if m.value != valueCostUSD {
 			s = r.RevenueUSD
 		}
 		if s == "" {
@@ -121,7 +121,7 @@ func (m *meter) amount(r *usage.Record, d *apd.Decimal) error {
 		if _, _, err := d.SetString(s); err != nil || d.Form != apd.Finite {
 			return fmt.Errorf("%w: %s %q is not a decimal", errNoValue, m.sourceField(), s)
 		}
-		if m.value == ValueCredits {
+		if m.value == valueCredits {
 			if _, err := exact.Mul(d, d, &m.credits); err != nil {
 				return fmt.Errorf("credits conversion: %w", err)
 			}
@@ -134,7 +134,7 @@ func (m *meter) amount(r *usage.Record, d *apd.Decimal) error {
 }
 
 func (m *meter) sourceField() string {
-	if m.value == ValueCostUSD {
+	if m.value == valueCostUSD {
 		return usage.AttrCostUSD
 	}
 	return usage.AttrRevenueUSD

@@ -33,9 +33,9 @@ func (h storageHost) GetExtensions() map[component.ID]component.Component { retu
 // the same calls comes again (a client retry): no second event. Before, the
 // backend received a second window, 1,000 tokens under another key.
 func TestAggregatedReplayIsNotBilledAgain(t *testing.T) {
-	srv := newContractServer(t, BackendWebhook)
-	cfg := stormConfig(t, BackendWebhook, srv, time.Minute)
-	cfg.Meters = []MeterConfig{{Name: "genai_tokens", Value: ValueInputTokens}}
+	srv := newContractServer(t, backendWebhook)
+	cfg := stormConfig(t, backendWebhook, srv, time.Minute)
+	cfg.Meters = []MeterConfig{{Name: "genai_tokens", Value: valueInputTokens}}
 	storageID := component.MustNewID("file_storage")
 	cfg.Aggregation.Storage = &storageID
 	q := exporterhelper.NewDefaultQueueConfig()

@@ -121,12 +121,12 @@ func stormConfig(t testing.TB, backend string, srv *contractServer, window time.
 	cfg.ClientConfig.Timeout = 200 * time.Millisecond
 	switch backend {
 	case "stripe_v2":
-		cfg.Backend = BackendStripe
+		cfg.Backend = backendStripe
 		cfg.Stripe.API = "v2"
 		cfg.Stripe.StreamEndpoint = srv.url()
-	case BackendOpenMeter:
+	case backendOpenMeter:
 		cfg.OpenMeter.Source = "genaimeter-test"
-	case BackendWebhook:
+	case backendWebhook:
 		cfg.APIKey = ""
 		cfg.ClientConfig.Endpoint = srv.url() + "/hook"
 		cfg.Webhook.Secret = "whsec_test"
@@ -134,8 +134,8 @@ func stormConfig(t testing.TB, backend string, srv *contractServer, window time.
 	cfg.Customers.File = writeCustomers(t, dir, stormCustomers)
 	cfg.DeadLetter.Path = filepath.Join(dir, "dead", "letters.jsonl")
 	cfg.Meters = []MeterConfig{
-		{Name: "genai_tokens", Value: ValueTotalTokens},
-		{Name: "genai_cost", Value: ValueCostUSD, Scale: costScale},
+		{Name: "genai_tokens", Value: valueTotalTokens},
+		{Name: "genai_cost", Value: valueCostUSD, Scale: costScale},
 	}
 	cfg.Aggregation.Window = window
 	q := exporterhelper.NewDefaultQueueConfig()
@@ -183,8 +183,8 @@ func readDeadLetters(t testing.TB, path string) []deadLetter {
 // meter equals the SQLite ledger's sums, that every key was ingested once,
 // and that everything not billed is in the dead-letter file and counted.
 func TestStorm(t *testing.T) {
-	perEventRefusal := map[string]bool{"stripe": true, BackendLago: true, BackendOrb: true, BackendWebhook: true}
-	for _, backend := range []string{"stripe", "stripe_v2", BackendOpenMeter, BackendLago, BackendOrb, BackendMetronome, BackendWebhook} {
+	perEventRefusal := map[string]bool{"stripe": true, backendLago: true, backendOrb: true, backendWebhook: true}
+	for _, backend := range []string{"stripe", "stripe_v2", backendOpenMeter, backendLago, backendOrb, backendMetronome, backendWebhook} {
 		for _, window := range []time.Duration{0, time.Minute} {
 			if backend == "stripe" && window > 0 && testing.Short() {
 				continue

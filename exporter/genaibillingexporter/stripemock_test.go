@@ -83,12 +83,12 @@ func TestStripeMockV1(t *testing.T) {
 	url := startStripeMock(t)
 	dir := t.TempDir()
 	cfg := createDefaultConfig().(*Config)
-	cfg.Backend = BackendStripe
+	cfg.Backend = backendStripe
 	cfg.APIKey = "sk_test_123"
 	cfg.ClientConfig.Endpoint = url
 	cfg.Customers.File = writeCustomers(t, dir, stormCustomers)
 	cfg.DeadLetter.Path = filepath.Join(dir, "dead.jsonl")
-	cfg.Meters = []MeterConfig{{Name: "genai_tokens", Value: ValueTotalTokens}, {Name: "genai_cost", Value: ValueCostUSD, Scale: costScale}}
+	cfg.Meters = []MeterConfig{{Name: "genai_tokens", Value: valueTotalTokens}, {Name: "genai_cost", Value: valueCostUSD, Scale: costScale}}
 	require.NoError(t, cfg.Validate())
 
 	recs := stormRecords(20)

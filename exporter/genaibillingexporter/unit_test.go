@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +20,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/genaimeter/genaimeter/internal/usage"
+	"github.com/genaimeter/genaimeter/pkg/webhooksig"
 )
 
 func TestRetryAfter(t *testing.T) {
@@ -30,27 +32,40 @@ func TestRetryAfter(t *testing.T) {
 	assert.Equal(t, time.Duration(0), retryAfter(now.Add(-time.Hour).Format(http.TimeFormat), now))
 }
 
+// TestWebhookSignature: the webhook backend signs each POST with
+// pkg/webhooksig at the backend's clock, so that receivers verify it with
+// webhooksig.Verify (its own tests cover tampering and replay).
 func TestWebhookSignature(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	body := []byte(`{"events":[]}`)
-	h := SignWebhook("s3cret", now, body)
-	assert.Equal(t, "t=1800000000,v1=", h[:16])
-	require.NoError(t, VerifyWebhook("s3cret", h, body, now.Add(time.Minute), WebhookTolerance))
-	assert.ErrorIs(t, VerifyWebhook("other", h, body, now, WebhookTolerance), ErrWebhookSignature)
-	assert.ErrorIs(t, VerifyWebhook("s3cret", h, []byte(`{"events":[1]}`), now, WebhookTolerance), ErrWebhookSignature)
-	assert.ErrorIs(t, VerifyWebhook("s3cret", h, body, now.Add(6*time.Minute), WebhookTolerance), ErrWebhookReplay)
-	assert.ErrorIs(t, VerifyWebhook("s3cret", "v1=abc", body, now, WebhookTolerance), ErrWebhookHeader)
+	var header string
+	var body []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		header = r.Header.Get(webhooksig.Header)
+		body, _ = io.ReadAll(r.Body)
+	}))
+	t.Cleanup(srv.Close)
+	cfg := createDefaultConfig().(*Config)
+	cfg.Backend = backendWebhook
+	cfg.ClientConfig.Endpoint = srv.URL
+	cfg.Webhook.Secret = "s3cret"
+	ev := &event{key: eid("w") + ":genai_tokens", meter: "genai_tokens", customer: "cus_1", tenant: "acme", time: now}
+	ev.value.SetInt64(7)
+	out := newBackend(cfg, srv.Client(), func() time.Time { return now }).send(context.Background(), []*event{ev})
+	require.Equal(t, fateDelivered, out[0].fate)
+	assert.Equal(t, "t=1800000000,v1=", header[:16])
+	require.NoError(t, webhooksig.Verify("s3cret", header, body, now.Add(time.Minute), webhooksig.Tolerance))
+	assert.ErrorIs(t, webhooksig.Verify("other", header, body, now, webhooksig.Tolerance), webhooksig.ErrSignature)
 }
 
 func webhookConfig(t *testing.T, url string) *Config {
 	dir := t.TempDir()
 	cfg := createDefaultConfig().(*Config)
-	cfg.Backend = BackendWebhook
+	cfg.Backend = backendWebhook
 	cfg.ClientConfig.Endpoint = url
 	cfg.Webhook.Secret = "whsec_test"
 	cfg.Customers.File = writeCustomers(t, dir, stormCustomers)
 	cfg.DeadLetter.Path = filepath.Join(dir, "dead.jsonl")
-	cfg.Meters = []MeterConfig{{Name: "genai_tokens", Value: ValueTotalTokens}, {Name: "genai_cost", Value: ValueCostUSD}}
+	cfg.Meters = []MeterConfig{{Name: "genai_tokens", Value: valueTotalTokens}, {Name: "genai_cost", Value: valueCostUSD}}
 	require.NoError(t, cfg.Validate())
 	return cfg
 }
@@ -96,12 +111,12 @@ func TestStripeRefusesLossyValues(t *testing.T) {
 	defer srv.Close()
 	dir := t.TempDir()
 	cfg := createDefaultConfig().(*Config)
-	cfg.Backend = BackendStripe
+	cfg.Backend = backendStripe
 	cfg.APIKey = "sk_test_key"
 	cfg.ClientConfig.Endpoint = srv.URL
 	cfg.Customers.File = writeCustomers(t, dir, stormCustomers)
 	cfg.DeadLetter.Path = filepath.Join(dir, "dead.jsonl")
-	cfg.Meters = []MeterConfig{{Name: "cost_micro_usd", Value: ValueCostUSD, Scale: "1000000"}}
+	cfg.Meters = []MeterConfig{{Name: "cost_micro_usd", Value: valueCostUSD, Scale: "1000000"}}
 	e := newTestExporter(t, cfg)
 	recs := []usage.Record{
 		{EventID: eid("a"), TenantID: "t1", PricingStatus: usage.StatusPriced, CostUSD: "0.000135", Billable: true, Time: time.Unix(1_800_000_000, 0)},
@@ -133,13 +148,13 @@ func TestTokenMeterDeadLettersCallsWithoutUsage(t *testing.T) {
 	defer srv.Close()
 	dir := t.TempDir()
 	cfg := createDefaultConfig().(*Config)
-	cfg.Backend = BackendStripe
+	cfg.Backend = backendStripe
 	cfg.APIKey = "sk_test_key"
 	cfg.ClientConfig.Endpoint = srv.URL
 	cfg.Customers.File = writeCustomers(t, dir, stormCustomers)
 	cfg.DeadLetter.Path = filepath.Join(dir, "dead.jsonl")
 	cfg.Conditions = []string{"true"} // bill everything, so that the invalid_usage record reaches the meters
-	cfg.Meters = []MeterConfig{{Name: "input", Value: ValueInputTokens}, {Name: "cache_read", Value: ValueCacheReadTokens}}
+	cfg.Meters = []MeterConfig{{Name: "input", Value: valueInputTokens}, {Name: "cache_read", Value: valueCacheReadTokens}}
 	e := newTestExporter(t, cfg)
 	at := time.Unix(1_800_000_000, 0)
 	recs := []usage.Record{
@@ -246,7 +261,7 @@ func TestStripeV2SessionRefusedIsNotARefusalOfTheEvents(t *testing.T) {
 	t.Cleanup(srv.Close)
 	newV2 := func(key string) backend {
 		cfg := createDefaultConfig().(*Config)
-		cfg.Backend = BackendStripe
+		cfg.Backend = backendStripe
 		cfg.Stripe.API = "v2"
 		cfg.Stripe.StreamEndpoint = srv.URL
 		cfg.ClientConfig.Endpoint = srv.URL
@@ -276,7 +291,7 @@ func TestStripeV1IdempotencyKey(t *testing.T) {
 	newV1 := func(tb testing.TB, client *http.Client) (*contractServer, backend) {
 		srv := newContractServer(tb, "stripe")
 		cfg := createDefaultConfig().(*Config)
-		cfg.Backend = BackendStripe
+		cfg.Backend = backendStripe
 		cfg.ClientConfig.Endpoint = srv.url()
 		cfg.APIKey = "sk_test_key"
 		return srv, newBackend(cfg, client, time.Now)

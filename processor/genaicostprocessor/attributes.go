@@ -12,8 +12,10 @@ import (
 
 // metered is what the metering steps decided about one call, as plain
 // values; writeMeter puts it on the span.
+//
+// The call itself goes along beside it, not in it: a pointer held in a value
+// that writeMeter hands to pdata would move every call to the heap.
 type metered struct {
-	call *genaiconv.Call
 	// attribute: who made the call.
 	id ancestry.Identity
 	// price: the pricing status and its detail (for a priced call, the notes
@@ -54,8 +56,7 @@ const maxMeterAttrs = 34
 // carries no usage (every count 0: the reason in pricing_detail says what the
 // span claimed), no cost, no revenue, and is not billable: finance finds it
 // under pricing_status invalid_usage instead of nowhere. decide is not called.
-func writeMeter(attrs pcommon.Map, m *metered, decide func() *decision) {
-	call := m.call
+func writeMeter(attrs pcommon.Map, call *genaiconv.Call, m *metered, decide func() *decision) {
 	attrs.EnsureCapacity(attrs.Len() + maxMeterAttrs)
 	attrs.PutStr(usage.AttrTenantID, m.id[idTenant])
 	putNonEmpty(attrs, usage.AttrUserID, m.id[idUser])

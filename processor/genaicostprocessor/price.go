@@ -19,8 +19,7 @@ import (
 // says which), and says what finance should read about a priced call: the
 // notes of its pricing_detail and the price reference that lets it be
 // re-priced.
-func (p *costProcessor) price(span ptrace.Span, m *metered) {
-	call := m.call
+func (p *costProcessor) price(span ptrace.Span, call *genaiconv.Call, m *metered) {
 	m.tier = p.pricer.tierOf(span.Attributes())
 	m.status, m.detail = usage.StatusNoUsage, noUsageDetail(call)
 	priced := &m.priced
@@ -90,9 +89,8 @@ func (p *costProcessor) price(span ptrace.Span, m *metered) {
 // a call: the revenue from the rate card of its tenant, else of its plan,
 // else the default card. A card that needs our cost charges priced calls
 // only; a card of rates charges any call that reports usage.
-func (p *costProcessor) charge(m *metered) {
+func (p *costProcessor) charge(call *genaiconv.Call, m *metered) {
 	rc := p.pricer.card(m.id[idTenant], m.plan)
-	call := m.call
 	if rc == nil || !(call.Usage.Reported || m.status == usage.StatusPriced) || (m.status != usage.StatusPriced && rc.NeedsCost()) {
 		return
 	}

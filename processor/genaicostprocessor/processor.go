@@ -243,19 +243,19 @@ func (p *costProcessor) recognize(ctx context.Context, span ptrace.Span, scope g
 // span as metered — whether it is billable.
 func (p *costProcessor) meter(ctx context.Context, span ptrace.Span, call *genaiconv.Call, id *ancestry.Identity, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, t *tally) {
 	p.noteMetered(span, genaiconv.ScopeOf(ss.Scope()))
-	m := metered{call: call}
+	var m metered
 	p.attribute(&m, id, rs, t)
 	if reason := p.checkCall(span, call); reason != "" {
 		m.status = statusInvalid
 		p.countInvalid(span, call, reason, t)
-		writeMeter(span.Attributes(), &m, nil)
+		writeMeter(span.Attributes(), call, &m, nil)
 		return
 	}
-	p.price(span, &m)
+	p.price(span, call, &m)
 	m.plan = p.billing.plan(m.id[idTenant])
-	p.charge(&m)
-	p.countMetered(ctx, &m, t)
-	writeMeter(span.Attributes(), &m, func() *decision {
+	p.charge(call, &m)
+	p.countMetered(ctx, call, &m, t)
+	writeMeter(span.Attributes(), call, &m, func() *decision {
 		return p.billing.decide(ctx, rs, ss, span, m.partial, &t.bill)
 	})
 }

@@ -98,8 +98,7 @@ func (p *costProcessor) unpricedSeries(provider, model string) metric.Measuremen
 }
 
 // countMetered counts one metered call.
-func (p *costProcessor) countMetered(ctx context.Context, m *metered, t *tally) {
-	call := m.call
+func (p *costProcessor) countMetered(ctx context.Context, call *genaiconv.Call, m *metered, t *tally) {
 	if call.TokenConvention == genaiconv.ConvInclusiveUnverified {
 		// An emitter nobody verified: noticed before an invoice is.
 		p.telemetry.ProcessorGenaiCostCallsInclusiveUnverified.Add(ctx, 1, metric.WithAttributes(attribute.String("provider", call.Provider)))

@@ -34,8 +34,9 @@ func benchRecord(n, tenants int, start time.Time) usage.Record {
 }
 
 // BenchmarkInsertBalances measures what the balances cost the ledger: the
-// same 8,192-record batches (the exporter's default) into SQLite, without
-// and with the balances hook, for calls spread over 100 or 10,000 tenants.
+// same 8,192-record batches (the exporter's default) into SQLite and
+// PostgreSQL, without and with the balances hook, for calls spread over 100
+// or 10,000 tenants.
 func BenchmarkInsertBalances(b *testing.B) {
 	for _, tenants := range []int{100, 10000} {
 		for _, hooked := range []bool{false, true} {
@@ -58,29 +59,31 @@ func BenchmarkInsertBalances(b *testing.B) {
 			})
 		}
 	}
-	for _, hooked := range []bool{false, true} {
-		b.Run(fmt.Sprintf("postgres/tenants=10000/balances=%v", hooked), func(b *testing.B) {
-			pgstoretest.ServerURL(b)
-			cfg, err := pgxpool.ParseConfig(pgstoretest.NewDatabase(b))
-			if err != nil {
-				b.Fatal(err)
-			}
-			st, err := pgstore.Open(context.Background(), cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer st.Close()
-			if err := st.Migrate(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-			if hooked {
-				ForPostgres(st, plansSource(b), true)
-			}
-			benchInsert(b, 10000, 8192, func(recs []usage.Record) (int, error) {
-				n, _, err := st.Insert(context.Background(), recs)
-				return n, err
+	for _, tenants := range []int{100, 10000} {
+		for _, hooked := range []bool{false, true} {
+			b.Run(fmt.Sprintf("postgres/tenants=%d/balances=%v", tenants, hooked), func(b *testing.B) {
+				pgstoretest.ServerURL(b)
+				cfg, err := pgxpool.ParseConfig(pgstoretest.NewDatabase(b))
+				if err != nil {
+					b.Fatal(err)
+				}
+				st, err := pgstore.Open(context.Background(), cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer st.Close()
+				if err := st.Migrate(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				if hooked {
+					ForPostgres(st, plansSource(b), true)
+				}
+				benchInsert(b, tenants, 8192, func(recs []usage.Record) (int, error) {
+					n, _, err := st.Insert(context.Background(), recs)
+					return n, err
+				})
 			})
-		})
+		}
 	}
 }
 

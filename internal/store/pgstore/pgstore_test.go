@@ -302,7 +302,7 @@ func TestMigrateFromVersion5(t *testing.T) {
 	}
 	require.Equal(t, []string{"usage_records_pkey", "usage_records_seq_idx", "usage_records_tenant_time", "usage_records_time"}, indexes())
 	require.NoError(t, s.Migrate(ctx))
-	assert.Equal(t, []string{"usage_records_pkey", "usage_records_seq_idx", "usage_records_time"}, indexes())
+	assert.Equal(t, []string{"usage_records_pkey", "usage_records_seq_idx", "usage_records_time_tenant"}, indexes())
 	var spend, buckets, applied int64
 	require.NoError(t, s.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM genaimeter_spend), (SELECT count(*) FROM genaimeter_spend_buckets),
 		(SELECT applied_seq FROM genaimeter_balance_state)`).Scan(&spend, &buckets, &applied))

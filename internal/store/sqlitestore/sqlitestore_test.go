@@ -237,11 +237,11 @@ func TestMigrateCreatesSchemaOnceAndRunsForward(t *testing.T) {
 	assert.Equal(t, []sqlitestoretest.Row{
 		{"name": "schema_version", "type": "table"},
 		{"name": "usage_records", "type": "table"},
-		{"name": "usage_records_time", "type": "index"},
+		{"name": "usage_records_time_tenant", "type": "index"},
 	}, sqlitestoretest.Query(t, s.DB(), `SELECT name, type FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'genaimeter_%' ORDER BY name`))
 	assert.Equal(t, []sqlitestoretest.Row{
-		{"name": "time"},
-	}, sqlitestoretest.Query(t, s.DB(), `SELECT name FROM pragma_index_info('usage_records_time') ORDER BY seqno`))
+		{"name": "time"}, {"name": "tenant_id"},
+	}, sqlitestoretest.Query(t, s.DB(), `SELECT name FROM pragma_index_info('usage_records_time_tenant') ORDER BY seqno`))
 }
 
 // TestMigrateFromVersion6 opens a ledger of the schema before the
@@ -267,7 +267,7 @@ func TestMigrateFromVersion6(t *testing.T) {
 	require.Equal(t, []sqlitestoretest.Row{{"name": "usage_records_tenant_time"}, {"name": "usage_records_time"}},
 		sqlitestoretest.Query(t, s.DB(), `SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'usage_records' AND name NOT LIKE 'sqlite_%' ORDER BY name`))
 	require.NoError(t, s.Migrate(ctx))
-	assert.Equal(t, []sqlitestoretest.Row{{"name": "usage_records_time"}},
+	assert.Equal(t, []sqlitestoretest.Row{{"name": "usage_records_time_tenant"}},
 		sqlitestoretest.Query(t, s.DB(), `SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'usage_records' AND name NOT LIKE 'sqlite_%' ORDER BY name`))
 	assert.Equal(t, []sqlitestoretest.Row{{"n": int64(0)}}, sqlitestoretest.Query(t, s.DB(), `SELECT count(*) AS n FROM genaimeter_spend`))
 	assert.Equal(t, []sqlitestoretest.Row{{"n": int64(0)}}, sqlitestoretest.Query(t, s.DB(), `SELECT count(*) AS n FROM genaimeter_spend_buckets`))

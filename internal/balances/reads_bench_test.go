@@ -1,0 +1,132 @@
+package balances
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/genaimeter/genaimeter/internal/store/sqlitestore"
+	"github.com/genaimeter/genaimeter/internal/usage"
+)
+
+// readBenchRows and readBenchTenants size the readers' ledger: a month of
+// 1M calls of 1,000 tenants (one call every 2.6 s).
+const (
+	readBenchRows    = 1_000_000
+	readBenchTenants = 1000
+)
+
+var readBenchMonth = [2]time.Time{time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
+
+// readBenchLedger returns a SQLite ledger of readBenchRows calls, built once
+// per schema version in the temp directory (inserting 1M rows takes a
+// minute or two) and reused by later runs. The rows are inserted without
+// the balances hook (fast); the daily rollup is then filled with one SQL
+// aggregate and the ledger marked applied, as the hook would have left it
+// for what the readers use (which days a tenant has calls).
+func readBenchLedger(b *testing.B) *Ledger {
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("genaimeter-readbench-v%d-%d.db", sqlitestore.SchemaVersion, readBenchRows))
+	if _, err := os.Stat(path); err != nil {
+		b.Logf("building %s", path)
+		tmp := path + ".building"
+		for _, s := range []string{"", "-wal", "-shm"} {
+			_ = os.Remove(tmp + s)
+		}
+		st, err := sqlitestore.Open(tmp)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		if err := st.Migrate(ctx); err != nil {
+			b.Fatal(err)
+		}
+		step := readBenchMonth[1].Sub(readBenchMonth[0]) / readBenchRows
+		recs := make([]usage.Record, 0, 8192)
+		for n := range readBenchRows {
+			r := benchRecord(n, readBenchTenants, readBenchMonth[0])
+			r.Time = readBenchMonth[0].Add(time.Duration(n) * step)
+			recs = append(recs, r)
+			if len(recs) == cap(recs) || n == readBenchRows-1 {
+				if _, _, err := st.Insert(ctx, recs); err != nil {
+					b.Fatal(err)
+				}
+				recs = recs[:0]
+			}
+		}
+		if _, err := st.DB().ExecContext(ctx, `INSERT INTO genaimeter_daily_usage
+			SELECT tenant_id, CAST(unixepoch(substr(time, 1, 10)) AS INTEGER), COALESCE(feature, ''), provider, catalog_model,
+				count(*), 0, sum(input_tokens), sum(output_tokens), '0', '0'
+			FROM usage_records GROUP BY 1, 2, 3, 4, 5;
+			UPDATE genaimeter_balance_state SET applied_seq = (SELECT max(rowid) FROM usage_records);
+			PRAGMA wal_checkpoint(TRUNCATE);`); err != nil {
+			b.Fatal(err)
+		}
+		if err := st.Close(); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			b.Fatal(err)
+		}
+	}
+	st, err := sqlitestore.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = st.Close() })
+	return ForSQLite(st, plansSource(b), false)
+}
+
+// BenchmarkReadsAt1M measures the readers of raw records at 1M rows: a
+// tenant's month (an invoice's read, TenantRecords, period + 32 days as
+// finance reads it), every tenant's month (the margin report, reprice,
+// reconcile: Records), and a tenant's 25 latest calls read the way the web
+// page did before LatestRecords (the whole period, kept in Go).
+func BenchmarkReadsAt1M(b *testing.B) {
+	l := readBenchLedger(b)
+	ctx := context.Background()
+	tenant := fmt.Sprintf("tenant-%05d", 42)
+	b.Run("TenantRecords-month", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			n := 0
+			if err := l.TenantRecords(ctx, tenant, readBenchMonth[0], readBenchMonth[1].AddDate(0, 0, 32), func(*usage.Record) error {
+				n++
+				return nil
+			}); err != nil || n != readBenchRows/readBenchTenants {
+				b.Fatalf("%d records, %v", n, err)
+			}
+		}
+	})
+	b.Run("Records-month", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			n := 0
+			if err := l.Records(ctx, readBenchMonth[0], readBenchMonth[1], func(*usage.Record) error {
+				n++
+				return nil
+			}); err != nil || n != readBenchRows {
+				b.Fatalf("%d records, %v", n, err)
+			}
+		}
+	})
+	b.Run("LatestCalls-by-scanning-the-period", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var ring []usage.Record
+			if err := l.Records(ctx, readBenchMonth[0], readBenchMonth[1], func(r *usage.Record) error {
+				if r.TenantID == tenant {
+					ring = append(ring, *r)
+					if len(ring) > 50 {
+						ring = append(ring[:0], ring[len(ring)-25:]...)
+					}
+				}
+				return nil
+			}); err != nil || len(ring) < 25 {
+				b.Fatalf("%d records, %v", len(ring), err)
+			}
+		}
+	})
+}

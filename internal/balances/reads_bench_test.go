@@ -81,9 +81,10 @@ func readBenchLedger(b *testing.B) *Ledger {
 
 // BenchmarkReadsAt1M measures the readers of raw records at 1M rows: a
 // tenant's month (an invoice's read, TenantRecords, period + 32 days as
-// finance reads it), every tenant's month (the margin report, reprice,
-// reconcile: Records), and a tenant's 25 latest calls read the way the web
-// page did before LatestRecords (the whole period, kept in Go).
+// finance reads it) and every tenant's month (the margin report, reprice,
+// reconcile: Records). The web page's latest calls are
+// BenchmarkLatestRecordsAt1M; before LatestRecords the page read the whole
+// period (Records-month) and kept the tenant's last 25 in Go.
 func BenchmarkReadsAt1M(b *testing.B) {
 	l := readBenchLedger(b)
 	ctx := context.Background()
@@ -109,23 +110,6 @@ func BenchmarkReadsAt1M(b *testing.B) {
 				return nil
 			}); err != nil || n != readBenchRows {
 				b.Fatalf("%d records, %v", n, err)
-			}
-		}
-	})
-	b.Run("LatestCalls-by-scanning-the-period", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			var ring []usage.Record
-			if err := l.Records(ctx, readBenchMonth[0], readBenchMonth[1], func(r *usage.Record) error {
-				if r.TenantID == tenant {
-					ring = append(ring, *r)
-					if len(ring) > 50 {
-						ring = append(ring[:0], ring[len(ring)-25:]...)
-					}
-				}
-				return nil
-			}); err != nil || len(ring) < 25 {
-				b.Fatalf("%d records, %v", len(ring), err)
 			}
 		}
 	})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cockroachdb/apd/v3"
 
+	"github.com/genaimeter/genaimeter/internal/money"
 	"github.com/genaimeter/genaimeter/internal/printable"
 	"github.com/genaimeter/genaimeter/internal/store/sqlitestore"
 	usagerec "github.com/genaimeter/genaimeter/internal/usage"
@@ -169,12 +170,12 @@ func writeUsageTable(w io.Writer, rows []sqlitestore.SummaryRow) error {
 				return fmt.Errorf("total %s: %w", f.name, err)
 			}
 		}
-		c, _, err := apd.NewFromString(r.CostUSD)
+		c, err := money.Parse(r.CostUSD)
 		if err != nil {
 			return fmt.Errorf("cost %q of %s/%s: %w", r.CostUSD, r.TenantID, r.Model, err)
 		}
-		// BaseContext does not round (precision 0): the sum is exact.
-		if _, err := apd.BaseContext.Add(&totalCost, &totalCost, c); err != nil {
+		// Never a float: money.Add is exact.
+		if err := money.Add(&totalCost, &totalCost, &c); err != nil {
 			return fmt.Errorf("total cost: %w", err)
 		}
 	}

@@ -345,14 +345,14 @@ func (c *metricsConnector) aggregate(agg *aggregation, span ptrace.Span, attrs, 
 	// exponent overflow, and then the value is left out and counted, never
 	// added wrongly.
 	if hasCost {
-		if _, err := apd.BaseContext.Add(&s.cost, &s.cost, &cost); err != nil {
+		if err := money.Add(&s.cost, &s.cost, &cost); err != nil {
 			agg.invalid[numBuckets]++
 		} else {
 			s.hasCost = true
 		}
 	}
 	if rev, ok := c.decimal(agg, attrs, usage.AttrRevenueUSD, numBuckets+1); ok {
-		if _, err := apd.BaseContext.Add(&s.revenue, &s.revenue, &rev); err != nil {
+		if err := money.Add(&s.revenue, &s.revenue, &rev); err != nil {
 			agg.invalid[numBuckets+1]++
 		} else {
 			s.hasRev = true

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/apd/v3"
+	"github.com/genaimeter/genaimeter/internal/money"
 	"github.com/genaimeter/genaimeter/pkg/webhooksig"
 	"github.com/stretchr/testify/require"
 )
@@ -456,7 +457,7 @@ func (s *contractServer) ingest(evs []contractEvent) (int, []byte) {
 		}
 		k := e.customer + "/" + e.meter
 		sum := s.tally[k]
-		if _, err := exact.Add(&sum, &sum, &v); err != nil {
+		if err := money.Add(&sum, &sum, &v); err != nil {
 			s.t.Errorf("add: %v", err)
 		}
 		s.tally[k] = sum

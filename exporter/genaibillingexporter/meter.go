@@ -36,14 +36,6 @@ func parseConditions(conds []string, set component.TelemetrySettings) ([]*ottl.C
 	return parser.ParseConditions(conds)
 }
 
-// exact computes without rounding: Add and Mul are exact at precision 0, and
-// the traps turn any rounding into an error instead of a wrong amount.
-var exact = func() apd.Context {
-	c := apd.BaseContext
-	c.Traps |= apd.Inexact | apd.Rounded
-	return c
-}()
-
 // errNoValue is a billable record without the amount a meter needs (a cost
 // meter on an unpriced call): it is dead-lettered, never sent as 0.
 var errNoValue = errors.New("record has no value for this meter")
@@ -106,7 +98,7 @@ func (m *meter) amount(r *usage.Record, d *apd.Decimal) error {
 			// exceed int64 (2^63-1 + 2^63-1 was once sent as "-2").
 			var out apd.Decimal
 			out.SetInt64(r.OutputTokens)
-			if _, err := exact.Add(d, d, &out); err != nil {
+			if err := money.Add(d, d, &out); err != nil {
 				return fmt.Errorf("total tokens: %w", err)
 			}
 		}
@@ -118,16 +110,18 @@ func (m *meter) amount(r *usage.Record, d *apd.Decimal) error {
 		if s == "" {
 			return fmt.Errorf("%w: %s is empty (pricing status %q)", errNoValue, m.sourceField(), r.PricingStatus)
 		}
-		if _, _, err := d.SetString(s); err != nil || d.Form != apd.Finite {
+		v, err := money.Parse(s)
+		if err != nil {
 			return fmt.Errorf("%w: %s %q is not a decimal", errNoValue, m.sourceField(), s)
 		}
+		d.Set(&v)
 		if m.value == valueCredits {
-			if _, err := exact.Mul(d, d, &m.credits); err != nil {
+			if err := money.Mul(d, d, &m.credits); err != nil {
 				return fmt.Errorf("credits conversion: %w", err)
 			}
 		}
 	}
-	if _, err := exact.Mul(d, d, &m.scale); err != nil {
+	if err := money.Mul(d, d, &m.scale); err != nil {
 		return fmt.Errorf("scale: %w", err)
 	}
 	return nil
@@ -160,13 +154,7 @@ type event struct {
 func (e *event) valueText() string { return money.Format(&e.value) }
 
 // isInteger reports whether the value is a whole number.
-func (e *event) isInteger() bool {
-	var i apd.Decimal
-	if _, err := apd.BaseContext.RoundToIntegralExact(&i, &e.value); err != nil {
-		return false
-	}
-	return i.Cmp(&e.value) == 0
-}
+func (e *event) isInteger() bool { return money.IsInteger(&e.value) }
 
 // singleKey is the idempotency key of one record on one meter: the record's
 // event id (trace id + span id, stable across replays) and the meter name.
@@ -211,7 +199,7 @@ func aggregate(evs []*event, window time.Duration) ([]*event, error) {
 			idx[key] = a
 			out = append(out, a)
 		}
-		if _, err := exact.Add(&a.value, &a.value, &e.value); err != nil {
+		if err := money.Add(&a.value, &a.value, &e.value); err != nil {
 			return nil, fmt.Errorf("aggregate %s/%s: %w", e.tenant, e.meter, err)
 		}
 		a.records = append(a.records, e.records...)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/genaimeter/genaimeter/exporter/genaibillingexporter/internal/metadata"
 	"github.com/genaimeter/genaimeter/exporter/genaibillingexporter/internal/metadatatest"
+	"github.com/genaimeter/genaimeter/internal/money"
 	"github.com/genaimeter/genaimeter/internal/store/sqlitestore"
 	"github.com/genaimeter/genaimeter/internal/usage"
 )
@@ -93,9 +94,9 @@ func ledgerTotals(t testing.TB, recs []usage.Record) map[string][2]apd.Decimal {
 		tok.SetInt64(r.InputTokens + r.OutputTokens)
 		_, _, err := cost.SetString(r.CostUSD)
 		require.NoError(t, err)
-		_, err = exact.Add(&acc[0], &acc[0], &tok)
+		err = money.Add(&acc[0], &acc[0], &tok)
 		require.NoError(t, err)
-		_, err = exact.Add(&acc[1], &acc[1], &cost)
+		err = money.Add(&acc[1], &acc[1], &cost)
 		require.NoError(t, err)
 		out[r.TenantID] = acc
 	}
@@ -226,7 +227,7 @@ func runStorm(t *testing.T, backend string, window time.Duration, refuses bool) 
 	for tenant, cust := range stormCustomers {
 		tot := ledger[tenant]
 		var cost apd.Decimal
-		_, err := exact.Mul(&cost, &tot[1], &scale)
+		err := money.Mul(&cost, &tot[1], &scale)
 		require.NoError(t, err)
 		if tenant == stormTenantBad && refuses {
 			refused = [2]apd.Decimal{tot[0], cost}
@@ -285,7 +286,7 @@ func runStorm(t *testing.T, backend string, window time.Duration, refuses bool) 
 			if e.Meter == "genai_cost" {
 				i = 1
 			}
-			_, _ = exact.Add(&sum[i], &sum[i], &v)
+			_ = money.Add(&sum[i], &sum[i], &v)
 		}
 		return n >= wantDead && sum[0].Cmp(&refused[0]) == 0 && sum[1].Cmp(&refused[1]) == 0
 	}

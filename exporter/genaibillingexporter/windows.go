@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cockroachdb/apd/v3"
+	"github.com/genaimeter/genaimeter/internal/money"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 )
@@ -172,9 +172,11 @@ func (s *windowStore) settle(ctx context.Context, evs []*event) error {
 // eventOf rebuilds the event of a stored window.
 func (w *storedWindow) event(key string) (*event, error) {
 	ev := &event{key: key, meter: w.Meter, tenant: w.Tenant, customer: w.Customer, time: w.Time, ids: w.IDs}
-	if _, _, err := ev.value.SetString(w.Value); err != nil || ev.value.Form != apd.Finite {
+	v, err := money.Parse(w.Value)
+	if err != nil {
 		return nil, fmt.Errorf("stored window %s: value %q is not a decimal", key, w.Value)
 	}
+	ev.value = v
 	ev.props = map[string]string{"records": fmt.Sprint(len(w.IDs))}
 	return ev, nil
 }

@@ -120,7 +120,7 @@ func (ta *thresholdAlerts) check(book *entitlement.Book, seq int64, r *usage.Rec
 			}
 		}
 		var before apd.Decimal
-		_, _ = exact.Sub(&before, &bal.Used, &sp.Quantity)
+		_ = money.Sub(&before, &bal.Used, &sp.Quantity)
 		for _, th := range pl.Alerts.Crossed(&bal.Amount, &before, &bal.Used) { // none when thresholds are off
 			pct := entitlement.Percent(&th)
 			if err := ta.add(Alert{
@@ -139,7 +139,7 @@ func (ta *thresholdAlerts) check(book *entitlement.Book, seq int64, r *usage.Rec
 				continue
 			}
 			var gBefore apd.Decimal
-			_, _ = exact.Sub(&gBefore, &g.Used, &gu.Amount)
+			_ = money.Sub(&gBefore, &g.Used, &gu.Amount)
 			for _, th := range pl.Alerts.Crossed(&g.Amount, &gBefore, &g.Used) {
 				pct := entitlement.Percent(&th)
 				end := g.Expires

@@ -400,6 +400,4 @@ func (d *daily) save(ctx context.Context, q querier) error {
 	return nil
 }
 
-var exact = apd.BaseContext
-
-func add(dst, x *apd.Decimal) { _, _ = exact.Add(dst, dst, x) }
+func add(dst, x *apd.Decimal) { _ = money.Add(dst, dst, x) }

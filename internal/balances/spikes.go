@@ -196,8 +196,8 @@ func spikeCheck(ctx context.Context, q querier, k spikeKey, c *spikeCand, ta *th
 		windows = int64(start.Sub(first.UTC().Truncate(c.cfg.Window)) / c.cfg.Window)
 	}
 	var lhs, rhs apd.Decimal
-	_, _ = exact.Mul(&lhs, &spend, apd.New(windows, 0))
-	_, _ = exact.Mul(&rhs, &c.cfg.K, &baseline)
+	_ = money.Mul(&lhs, &spend, apd.New(windows, 0))
+	_ = money.Mul(&rhs, &c.cfg.K, &baseline)
 	if windows > 0 && lhs.Cmp(&rhs) <= 0 {
 		return nil
 	}

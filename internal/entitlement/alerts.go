@@ -104,12 +104,12 @@ func (al *Alerts) Crossed(amount, before, after *apd.Decimal) []apd.Decimal {
 	}
 	// Compared as use × 100 against t × amount: exact, no division.
 	var b100, a100 apd.Decimal
-	_, _ = exact.Mul(&b100, before, apd.New(100, 0))
-	_, _ = exact.Mul(&a100, after, apd.New(100, 0))
+	_ = money.Mul(&b100, before, apd.New(100, 0))
+	_ = money.Mul(&a100, after, apd.New(100, 0))
 	var out []apd.Decimal
 	for i := range al.Thresholds {
 		var level apd.Decimal
-		_, _ = exact.Mul(&level, amount, &al.Thresholds[i])
+		_ = money.Mul(&level, amount, &al.Thresholds[i])
 		if b100.Cmp(&level) < 0 && a100.Cmp(&level) >= 0 {
 			out = append(out, al.Thresholds[i])
 		}

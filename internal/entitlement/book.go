@@ -12,9 +12,6 @@ import (
 	"github.com/genaimeter/genaimeter/internal/usage"
 )
 
-// exact never rounds (Add, Sub, Mul of decimals are exact with precision 0).
-var exact = apd.BaseContext
-
 // prorate divides the revenue of a call that straddles the end of an
 // allowance; the only division in the book. 34 significant digits, then
 // rounded half-even to OverageScale fractional digits, deterministically, so
@@ -56,7 +53,7 @@ type Balance struct {
 // Remaining is the included amount not used yet (never negative).
 func (b *Balance) Remaining() apd.Decimal {
 	var r apd.Decimal
-	_, _ = exact.Sub(&r, &b.Amount, &b.Included)
+	_ = money.Sub(&r, &b.Amount, &b.Included)
 	if r.Negative {
 		r.SetInt64(0)
 	}
@@ -87,7 +84,7 @@ type Grant struct {
 // Remaining is Amount - Used.
 func (g *Grant) Remaining() apd.Decimal {
 	var r apd.Decimal
-	_, _ = exact.Sub(&r, &g.Amount, &g.Used)
+	_ = money.Sub(&r, &g.Amount, &g.Used)
 	return r
 }
 
@@ -308,7 +305,7 @@ func quantity(pl *Plan, a *Allowance, r *usage.Record) (q apd.Decimal, known boo
 		if err != nil {
 			return q, false, err
 		}
-		if _, err := exact.Mul(&q, &rev, &pl.CreditsPerUSD); err != nil {
+		if err := money.Mul(&q, &rev, &pl.CreditsPerUSD); err != nil {
 			return q, false, err
 		}
 	case MeterTokens:
@@ -339,7 +336,7 @@ func quantity(pl *Plan, a *Allowance, r *usage.Record) (q apd.Decimal, known boo
 func overageUSD(a *Allowance, r *usage.Record, over, q *apd.Decimal) (apd.Decimal, bool, error) {
 	var out apd.Decimal
 	if a.HasOveragePrice {
-		_, err := exact.Mul(&out, over, &a.OveragePrice)
+		err := money.Mul(&out, over, &a.OveragePrice)
 		return out, err == nil, err
 	}
 	if r.RevenueUSD == "" {
@@ -353,7 +350,7 @@ func overageUSD(a *Allowance, r *usage.Record, over, q *apd.Decimal) (apd.Decima
 		return rev, true, nil
 	}
 	var num apd.Decimal
-	if _, err := exact.Mul(&num, &rev, over); err != nil {
+	if err := money.Mul(&num, &rev, over); err != nil {
 		return out, false, err
 	}
 	if _, err := prorate.Quo(&out, &num, q); err != nil {
@@ -423,5 +420,5 @@ func minDec(a, b *apd.Decimal) apd.Decimal {
 	return out
 }
 
-func add(dst, x *apd.Decimal) { _, _ = exact.Add(dst, dst, x) }
-func sub(dst, x *apd.Decimal) { _, _ = exact.Sub(dst, dst, x) }
+func add(dst, x *apd.Decimal) { _ = money.Add(dst, dst, x) }
+func sub(dst, x *apd.Decimal) { _ = money.Sub(dst, dst, x) }

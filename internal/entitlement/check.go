@@ -6,6 +6,7 @@ import (
 
 	"github.com/cockroachdb/apd/v3"
 
+	"github.com/genaimeter/genaimeter/internal/money"
 	"github.com/genaimeter/genaimeter/internal/usage"
 )
 
@@ -78,7 +79,7 @@ func (b *Book) Check(req CheckRequest) CheckResult {
 			st.Amount, st.Used, st.Included, st.Granted, st.Overage = bal.Amount, bal.Used, bal.Included, bal.Granted, bal.Overage
 		}
 		var rem apd.Decimal
-		_, _ = exact.Sub(&rem, &st.Amount, &st.Included)
+		_ = money.Sub(&rem, &st.Amount, &st.Included)
 		if rem.Negative || (t != nil && !t.Ends.IsZero() && !req.At.Before(t.Ends)) {
 			rem.SetInt64(0)
 		}

@@ -153,12 +153,11 @@ type Margin struct {
 }
 
 var (
-	exact = apd.BaseContext
 	// ratio divides for percentages and medians only, never amounts billed.
 	ratio = apd.Context{Precision: 34, MaxExponent: apd.MaxExponent, MinExponent: apd.MinExponent, Rounding: apd.RoundHalfEven}
 )
 
-func add(dst, x *apd.Decimal) { _, _ = exact.Add(dst, dst, x) }
+func add(dst, x *apd.Decimal) { _ = money.Add(dst, dst, x) }
 
 // acc accumulates one tenant's period.
 type acc struct {
@@ -188,8 +187,8 @@ func MarginReport(ctx context.Context, l Ledger, p Period) (*Margin, error) {
 			// cost/prevCost > revenue/prevRevenue, without dividing.
 			if m.PrevCostUSD.Sign() > 0 && m.PrevRevenueUSD.Sign() > 0 {
 				var l, r apd.Decimal
-				_, _ = exact.Mul(&l, &m.CostUSD, &m.PrevRevenueUSD)
-				_, _ = exact.Mul(&r, &m.RevenueUSD, &m.PrevCostUSD)
+				_ = money.Mul(&l, &m.CostUSD, &m.PrevRevenueUSD)
+				_ = money.Mul(&r, &m.RevenueUSD, &m.PrevCostUSD)
 				if l.Cmp(&r) > 0 {
 					m.Flags = append(m.Flags, FlagCostOutgrewRevenue)
 				}
@@ -201,7 +200,7 @@ func MarginReport(ctx context.Context, l Ledger, p Period) (*Margin, error) {
 		rep.Calls += m.Calls
 		rep.UnpricedCalls += m.UnpricedCalls
 	}
-	_, _ = exact.Sub(&rep.MarginUSD, &rep.RevenueUSD, &rep.CostUSD)
+	_ = money.Sub(&rep.MarginUSD, &rep.RevenueUSD, &rep.CostUSD)
 	rep.MarginPct = pct(&rep.MarginUSD, &rep.RevenueUSD)
 	rep.Plans = segments(rep.Tenants)
 	for i := range rep.Tenants {
@@ -392,7 +391,7 @@ func finish(a *acc) {
 	default:
 		m.RevenueUSD.Set(&m.UsageRevenueUSD)
 	}
-	_, _ = exact.Sub(&m.MarginUSD, &m.RevenueUSD, &m.CostUSD)
+	_ = money.Sub(&m.MarginUSD, &m.RevenueUSD, &m.CostUSD)
 	m.MarginPct = pct(&m.MarginUSD, &m.RevenueUSD)
 	if m.MarginUSD.Sign() < 0 {
 		m.Flags = append(m.Flags, FlagNegativeMargin)
@@ -458,7 +457,7 @@ func segments(ts []TenantMargin) []PlanSegment {
 			add(&seg.CostUSD, &ts[i].CostUSD)
 			costs = append(costs, ts[i].CostUSD)
 		}
-		_, _ = exact.Sub(&seg.MarginUSD, &seg.RevenueUSD, &seg.CostUSD)
+		_ = money.Sub(&seg.MarginUSD, &seg.RevenueUSD, &seg.CostUSD)
 		seg.MarginPct = pct(&seg.MarginUSD, &seg.RevenueUSD)
 		sort.Slice(costs, func(i, j int) bool { return costs[i].Cmp(&costs[j]) < 0 })
 		k := len(costs)
@@ -466,13 +465,13 @@ func segments(ts []TenantMargin) []PlanSegment {
 			seg.MedianCostUSD = costs[k/2]
 		} else {
 			var s apd.Decimal
-			_, _ = exact.Add(&s, &costs[k/2-1], &costs[k/2])
+			_ = money.Add(&s, &costs[k/2-1], &costs[k/2])
 			_, _ = ratio.Quo(&seg.MedianCostUSD, &s, apd.New(2, 0)) // halving a decimal is exact
 		}
 		// Heavy: above twice the median, among at least three tenants.
 		if k >= 3 {
 			var twice apd.Decimal
-			_, _ = exact.Add(&twice, &seg.MedianCostUSD, &seg.MedianCostUSD)
+			_ = money.Add(&twice, &seg.MedianCostUSD, &seg.MedianCostUSD)
 			for _, i := range idx {
 				if ts[i].CostUSD.Cmp(&twice) > 0 {
 					seg.HeavyUsers = append(seg.HeavyUsers, ts[i].Tenant)

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"math/big"
-	"strings"
 
+	"github.com/cockroachdb/apd/v3"
+	"github.com/genaimeter/genaimeter/internal/money"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
@@ -115,44 +115,15 @@ func langfuseCostTotal(text string) string {
 	return exactDecimal(ns)
 }
 
-// exactDecimal sums decimal numbers exactly and formats the sum without
-// trailing zeros; "" if any is negative or not a plain number.
+// exactDecimal sums decimal numbers exactly (money.Add) and formats the sum
+// in canonical form; "" if any is negative or not a decimal.
 func exactDecimal(ns []json.Number) string {
-	var sum big.Rat
-	scale := 0
+	var sum apd.Decimal
 	for _, n := range ns {
-		s := string(n)
-		var r big.Rat
-		if _, ok := r.SetString(s); !ok || r.Sign() < 0 {
+		d, err := money.ParseNonNegative(string(n))
+		if err != nil || money.Add(&sum, &sum, &d) != nil {
 			return ""
 		}
-		sum.Add(&sum, &r)
-		// digits after the point, including those an exponent adds
-		if d := decimalPlaces(s); d > scale {
-			scale = d
-		}
 	}
-	out := sum.FloatString(scale)
-	if strings.Contains(out, ".") {
-		out = strings.TrimRight(strings.TrimRight(out, "0"), ".")
-	}
-	return out
-}
-
-// decimalPlaces is the number of fractional digits needed to print a JSON
-// number exactly.
-func decimalPlaces(s string) int {
-	mant, exp := s, 0
-	if i := strings.IndexAny(s, "eE"); i >= 0 {
-		mant = s[:i]
-		fmt.Sscanf(s[i+1:], "%d", &exp)
-	}
-	frac := 0
-	if i := strings.IndexByte(mant, '.'); i >= 0 {
-		frac = len(mant) - i - 1
-	}
-	if d := frac - exp; d > 0 {
-		return d
-	}
-	return 0
+	return money.Format(&sum)
 }

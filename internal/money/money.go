@@ -11,10 +11,45 @@ import (
 	"github.com/cockroachdb/apd/v3"
 )
 
-// exact is the context for operations that must never round: with precision 0
-// apd performs Add, Sub and Mul exactly (and reports an error for Quo, which is
-// the point: division by a non-power of ten has no exact result).
-var exact = apd.BaseContext
+// exact is the one context for money arithmetic, used through Add, Sub, Mul
+// and Sum: with precision 0 apd performs Add, Sub and Mul exactly (and
+// reports an error for Quo, which is the point: division by a non-power of
+// ten has no exact result). The Inexact and Rounded traps turn any rounding
+// that could still happen into an error instead of a wrong amount.
+var exact = func() apd.Context {
+	c := apd.BaseContext
+	c.Traps |= apd.Inexact | apd.Rounded
+	return c
+}()
+
+// Add sets d = x + y exactly; an error (exponent out of range) leaves no
+// rounded amount behind silently.
+func Add(d, x, y *apd.Decimal) error {
+	_, err := exact.Add(d, x, y)
+	return err
+}
+
+// Sub sets d = x - y exactly.
+func Sub(d, x, y *apd.Decimal) error {
+	_, err := exact.Sub(d, x, y)
+	return err
+}
+
+// Mul sets d = x × y exactly.
+func Mul(d, x, y *apd.Decimal) error {
+	_, err := exact.Mul(d, x, y)
+	return err
+}
+
+// IsInteger reports whether d is a whole number (12, 12.000, 1.2E+3).
+func IsInteger(d *apd.Decimal) bool {
+	if d.Form != apd.Finite {
+		return false
+	}
+	var r apd.Decimal
+	r.Reduce(d)
+	return r.Exponent >= 0
+}
 
 // Format renders d in canonical form: plain notation, no exponent, trailing
 // zeros removed, "0" for any zero ("-0" is never produced). It does not modify d.
@@ -48,6 +83,22 @@ func Parse(s string) (apd.Decimal, error) {
 	return d, nil
 }
 
+// ParseNonNegative is Parse for amounts that cannot be negative (prices,
+// costs, rates): "-0" reads as 0, anything below zero is an error.
+func ParseNonNegative(s string) (apd.Decimal, error) {
+	d, err := Parse(s)
+	if err != nil {
+		return d, err
+	}
+	if d.Negative {
+		if !d.IsZero() {
+			return d, fmt.Errorf("negative decimal %q", s)
+		}
+		d.Negative = false
+	}
+	return d, nil
+}
+
 // MustParse is Parse for literals known to be valid (tests, constants).
 func MustParse(s string) apd.Decimal {
 	d, err := Parse(s)
@@ -61,7 +112,7 @@ func MustParse(s string) apd.Decimal {
 func Sum(xs ...*apd.Decimal) (apd.Decimal, error) {
 	var s apd.Decimal
 	for _, x := range xs {
-		if _, err := exact.Add(&s, &s, x); err != nil {
+		if err := Add(&s, &s, x); err != nil {
 			return s, err
 		}
 	}

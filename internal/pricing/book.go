@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/genaimeter/genaimeter/internal/money"
 )
 
 // Book prices calls from layered catalogs: a later layer overrides an
@@ -256,7 +258,7 @@ func (b *Book) priceChain(br *bookRes, q *Query, r *Result, ex *Explanation) boo
 						ex.Discount = d.percent + "% off (" + d.ref + ")"
 						ex.BeforeDiscount.Set(&r.Cost)
 					}
-					if _, err := exactCtx.Mul(&r.Cost, &r.Cost, &d.factor); err != nil {
+					if err := money.Mul(&r.Cost, &r.Cost, &d.factor); err != nil {
 						r.Status, r.Detail = InvalidUsage, err.Error()
 						r.Cost.SetInt64(0)
 						return true

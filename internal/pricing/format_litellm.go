@@ -188,7 +188,7 @@ func liteLLMModel(key string, entry map[string]any, at string) (*model, string, 
 		if spec.mul != 0 {
 			var f apd.Decimal
 			f.SetInt64(spec.mul)
-			if _, err := exactCtx.Mul(&d, &d, &f); err != nil {
+			if err := money.Mul(&d, &d, &f); err != nil {
 				fail(k, false, "%v", err)
 				continue
 			}

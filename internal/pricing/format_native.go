@@ -512,7 +512,7 @@ func (np *nativeParser) discount(di int, n *yaml.Node) *discount {
 	d.percent = money.Format(&pct)
 	pct.Exponent -= 2
 	d.factor.SetInt64(1)
-	if _, err := exactCtx.Sub(&d.factor, &d.factor, &pct); err != nil {
+	if err := money.Sub(&d.factor, &d.factor, &pct); err != nil {
 		np.fail(pn, "%s.percent: %v", where, err)
 		return nil
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/apd/v3"
+	"github.com/genaimeter/genaimeter/internal/money"
 )
 
 // Status says whether a call was priced.
@@ -99,9 +100,6 @@ func (r *Result) reset() {
 // the reference (JavaScript numbers) represents exactly. It also keeps sums of
 // counts far from int64 overflow.
 const maxCount = 1<<53 - 1
-
-// exactCtx performs Add and Mul without rounding (precision 0).
-var exactCtx = apd.BaseContext
 
 // quoCtx divides by a divisor that is not a power of ten (3600 seconds per
 // audio hour), whose quotient generally has no finite decimal expansion: it
@@ -388,7 +386,7 @@ func (it *priceItem) add(cost, term *apd.Decimal, n, tierInput int64, ex *Explan
 		}
 	}
 	term.SetInt64(n)
-	if _, err := exactCtx.Mul(term, term, price); err != nil {
+	if err := money.Mul(term, term, price); err != nil {
 		return err
 	}
 	if it.inexact {
@@ -398,7 +396,7 @@ func (it *priceItem) add(cost, term *apd.Decimal, n, tierInput int64, ex *Explan
 			return err
 		}
 	}
-	if _, err := exactCtx.Add(cost, cost, term); err != nil {
+	if err := money.Add(cost, cost, term); err != nil {
 		return err
 	}
 	if ex != nil {

@@ -10,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/cockroachdb/apd/v3"
+	"github.com/genaimeter/genaimeter/internal/money"
 )
 
 // parsePriceSet parses one price object; numbers are read from their JSON
@@ -212,8 +213,8 @@ func parsePriceValue(ui int, v any) (priceItem, error) {
 }
 
 func parseNonNeg(s string) (apd.Decimal, error) {
-	var d apd.Decimal
-	if _, _, err := d.SetString(s); err != nil || d.Form != apd.Finite {
+	d, err := money.Parse(s)
+	if err != nil {
 		return d, fmt.Errorf("invalid price %q", s)
 	}
 	if d.Negative && !d.IsZero() {

@@ -50,8 +50,8 @@ func NewRateCard(s RateCardSpec) (*RateCard, error) {
 		return nil, fmt.Errorf("usd_per_credit needs rates (in credits)")
 	}
 	if hasMarkup {
-		var pct apd.Decimal
-		if _, _, err := pct.SetString(strings.TrimSpace(s.MarkupPercent)); err != nil || pct.Form != apd.Finite {
+		pct, err := money.Parse(s.MarkupPercent)
+		if err != nil {
 			return nil, fmt.Errorf("markup_percent: %q is not a number", s.MarkupPercent)
 		}
 		var minus100 apd.Decimal
@@ -62,7 +62,7 @@ func NewRateCard(s RateCardSpec) (*RateCard, error) {
 		rc.markup = true
 		pct.Exponent -= 2
 		rc.factor.SetInt64(1)
-		if _, err := exactCtx.Add(&rc.factor, &rc.factor, &pct); err != nil {
+		if err := money.Add(&rc.factor, &rc.factor, &pct); err != nil {
 			return nil, fmt.Errorf("markup_percent: %v", err)
 		}
 		return rc, nil
@@ -110,7 +110,7 @@ func (rc *RateCard) NeedsCost() bool { return rc.markup }
 // allocation for ordinary amounts.
 func (rc *RateCard) Revenue(u *Usage, cost, out *apd.Decimal) error {
 	if rc.markup {
-		if _, err := exactCtx.Mul(out, cost, &rc.factor); err != nil {
+		if err := money.Mul(out, cost, &rc.factor); err != nil {
 			return err
 		}
 	} else {
@@ -118,7 +118,7 @@ func (rc *RateCard) Revenue(u *Usage, cost, out *apd.Decimal) error {
 			return err
 		}
 		if rc.credit {
-			if _, err := exactCtx.Mul(out, out, &rc.usdPer); err != nil {
+			if err := money.Mul(out, out, &rc.usdPer); err != nil {
 				return err
 			}
 		}

@@ -516,9 +516,7 @@ func New(provider string, cfg *Config, book *pricing.Book, lines []Line) (*Recon
 // Range is the days the provider's lines cover: [from, to).
 func (rc *Reconciler) Range() (time.Time, time.Time) { return rc.from, rc.to }
 
-var exact = apd.BaseContext
-
-func add(dst, x *apd.Decimal) { _, _ = exact.Add(dst, dst, x) }
+func add(dst, x *apd.Decimal) { _ = money.Add(dst, dst, x) }
 
 func (rc *Reconciler) row(day time.Time, model string) *Row {
 	k := [2]string{day.UTC().Format(time.DateOnly), model}
@@ -590,7 +588,7 @@ func (rc *Reconciler) Rows() []Row {
 	out := make([]Row, 0, len(rc.rows))
 	for _, r := range rc.rows {
 		row := *r
-		_, _ = exact.Sub(&row.DiffUSD, &row.ProviderUSD, &row.MeteredUSD)
+		_ = money.Sub(&row.DiffUSD, &row.ProviderUSD, &row.MeteredUSD)
 		if row.MeteredUSD.Sign() != 0 {
 			var p apd.Decimal
 			_, _ = ratio.Quo(&p, &row.DiffUSD, &row.MeteredUSD)
@@ -624,9 +622,9 @@ func (rc *Reconciler) tokensWithin(metered, provider int64) bool {
 	}
 	var diff, lim apd.Decimal
 	diff.SetInt64(d)
-	_, _ = exact.Mul(&diff, &diff, hundred)
+	_ = money.Mul(&diff, &diff, hundred)
 	lim.SetInt64(metered)
-	_, _ = exact.Mul(&lim, &lim, &rc.cfg.pct)
+	_ = money.Mul(&lim, &lim, &rc.cfg.pct)
 	return diff.Cmp(&lim) <= 0
 }
 
@@ -637,9 +635,9 @@ func (rc *Reconciler) status(r *Row) string {
 	if !within && r.MeteredUSD.Sign() != 0 {
 		// |diff| <= metered × pct / 100, without dividing.
 		var lim apd.Decimal
-		_, _ = exact.Mul(&lim, &r.MeteredUSD, &rc.cfg.pct)
+		_ = money.Mul(&lim, &r.MeteredUSD, &rc.cfg.pct)
 		var abs100 apd.Decimal
-		_, _ = exact.Mul(&abs100, &abs, hundred)
+		_ = money.Mul(&abs100, &abs, hundred)
 		within = abs100.Cmp(&lim) <= 0
 	}
 	switch {

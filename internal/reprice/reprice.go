@@ -49,8 +49,8 @@ type Line struct {
 
 // Diff returns CostAlt - CostNow and RevenueAlt - RevenueNow.
 func (l *Line) Diff() (cost, revenue apd.Decimal) {
-	_, _ = exact.Sub(&cost, &l.CostAlt, &l.CostNow)
-	_, _ = exact.Sub(&revenue, &l.RevenueAlt, &l.RevenueNow)
+	_ = money.Sub(&cost, &l.CostAlt, &l.CostNow)
+	_ = money.Sub(&revenue, &l.RevenueAlt, &l.RevenueNow)
 	return cost, revenue
 }
 
@@ -97,9 +97,7 @@ func New(opts Options) (*Repricer, error) {
 	return &Repricer{opts: opts, lines: map[Key]*Line{}, Skipped: map[string]int64{}}, nil
 }
 
-var exact = apd.BaseContext
-
-func add(dst, x *apd.Decimal) { _, _ = exact.Add(dst, dst, x) }
+func add(dst, x *apd.Decimal) { _ = money.Add(dst, dst, x) }
 
 // Add re-prices one record.
 func (rp *Repricer) Add(r *usage.Record) (Outcome, error) {

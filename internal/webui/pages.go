@@ -332,7 +332,7 @@ func pct(d *apd.Decimal) string {
 	return money.Format(d) + " %"
 }
 
-func addDec(dst, x *apd.Decimal) { _, _ = apd.BaseContext.Add(dst, dst, x) }
+func addDec(dst, x *apd.Decimal) { _ = money.Add(dst, dst, x) }
 
 func sumGroup(m map[string]*finance.Group, g finance.Group) {
 	s := m[g.Key]
@@ -376,7 +376,7 @@ func moneyChart(ds []string, byDay map[string]*dayMoney) chartData {
 		if v := byDay[d]; v != nil {
 			cost, rev = v.cost, v.rev
 		}
-		_, _ = apd.BaseContext.Sub(&m, &rev, &cost)
+		_ = money.Sub(&m, &rev, &cost)
 		c.Series[0].Values = append(c.Series[0].Values, money.Format(&cost))
 		c.Series[1].Values = append(c.Series[1].Values, money.Format(&rev))
 		c.Series[2].Values = append(c.Series[2].Values, money.Format(&m))

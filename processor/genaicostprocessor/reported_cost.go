@@ -127,8 +127,6 @@ type costDecision struct {
 	note string
 }
 
-var reconcileCtx = apd.BaseContext
-
 // reconcile compares the catalog price in priced (when priced) with the
 // call's reported cost, and, for a trusted provider, replaces priced.Cost by
 // the reported cost: the caller then records it as the billed cost with
@@ -137,14 +135,14 @@ func (r *reconciler) reconcile(call *genaiconv.Call, priced *pricing.Result, rep
 	d := costDecision{status: usage.ReconcileNone}
 	hasReported := false
 	if call.ReportedCost != "" {
-		if _, _, err := reported.SetString(call.ReportedCost); err == nil && reported.Form == apd.Finite {
-			hasReported = true
+		if d, err := money.Parse(call.ReportedCost); err == nil {
+			*reported, hasReported = d, true
 		}
 	}
 	ours := priced.Status == pricing.Priced
 	if hasReported && ours {
 		var diff apd.Decimal
-		if _, err := reconcileCtx.Sub(&diff, &priced.Cost, reported); err == nil {
+		if err := money.Sub(&diff, &priced.Cost, reported); err == nil {
 			diff.Abs(&diff)
 			d.status = usage.ReconcileMatches
 			if diff.Cmp(&r.tolerance) > 0 {

@@ -28,6 +28,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/genaimeter/genaimeter/internal/money"
 	"github.com/genaimeter/genaimeter/internal/usage"
 )
 
@@ -343,17 +344,14 @@ func (s *Store) Migrate(ctx context.Context) error {
 }
 
 func parseCost(s string) (*apd.Decimal, error) {
-	d, _, err := apd.NewFromString(s)
+	d, err := money.Parse(s)
 	if err != nil {
 		return nil, fmt.Errorf("not a decimal: %q", s)
-	}
-	if d.Form != apd.Finite {
-		return nil, fmt.Errorf("not a finite decimal: %q", s)
 	}
 	if d.Negative && !d.IsZero() {
 		return nil, fmt.Errorf("must be >= 0, got %q", s)
 	}
-	return d, nil
+	return &d, nil
 }
 
 // insertColumns is the column list of an insert; insertValues has one

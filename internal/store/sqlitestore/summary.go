@@ -9,6 +9,7 @@ import (
 
 	"github.com/cockroachdb/apd/v3"
 
+	"github.com/genaimeter/genaimeter/internal/money"
 	"github.com/genaimeter/genaimeter/internal/usage"
 )
 
@@ -52,14 +53,6 @@ type SummaryRow struct {
 	// tokens, and not among UnpricedCalls.
 	InvalidCalls int64
 }
-
-// sumContext adds decimals without rounding (Precision 0) and turns any
-// rounding into an error, so that a sum is exact or fails loudly.
-var sumContext = func() apd.Context {
-	c := apd.BaseContext
-	c.Traps |= apd.Inexact | apd.Rounded
-	return c
-}()
 
 // summedColumns are the token columns Summary sums, in scan order.
 var summedColumns = [...]string{"input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
@@ -137,7 +130,7 @@ func (s *Store) Summary(ctx context.Context, f SummaryFilter) ([]SummaryRow, err
 		if err != nil {
 			return nil, fmt.Errorf("sqlitestore: summary: stored cost_usd: %w", err)
 		}
-		if _, err := sumContext.Add(&g.cost, &g.cost, d); err != nil {
+		if err := money.Add(&g.cost, &g.cost, d); err != nil {
 			return nil, fmt.Errorf("sqlitestore: summary: add cost %q: %w", cost.String, err)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -208,4 +210,42 @@ func TestUsageRefusesTokenSumsBeyondInt64(t *testing.T) {
 			assert.Equal(t, tc.wantErr, errOut)
 		})
 	}
+}
+
+// TestUsageTotalIsExact: the TOTAL cost adds the rows' decimals with
+// money.Add. The values are ones a float64 sum gets wrong (0.1 + 0.2 is
+// 0.30000000000000004; next to 1e16 the tenths vanish), which the test
+// checks first, so a float total cannot pass it.
+func TestUsageTotalIsExact(t *testing.T) {
+	costs := map[string]string{"t1": "0.1", "t2": "0.2", "t3": "10000000000000000", "t4": "0.000000000000000001"}
+	const want = "10000000000000000.300000000000000001"
+	var float float64
+	for _, tenant := range []string{"t1", "t2", "t3", "t4"} {
+		f, err := strconv.ParseFloat(costs[tenant], 64)
+		require.NoError(t, err)
+		float += f
+	}
+	require.NotEqual(t, want, strconv.FormatFloat(float, 'f', -1, 64), "the values must defeat a float sum")
+
+	path := filepath.Join(t.TempDir(), "usage.db")
+	s, err := sqlitestore.Open(path)
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, s.Migrate(ctx))
+	at := time.Date(2026, 3, 1, 1, 0, 0, 0, time.UTC)
+	var recs []usagerec.Record
+	for tenant, cost := range costs {
+		recs = append(recs, usagerec.Record{EventID: fmt.Sprintf("%048x", tenant), Time: at, TenantID: tenant, RequestModel: "m",
+			CatalogModel: "m", InputTokens: 1, CostUSD: cost, PricingStatus: usagerec.StatusPriced})
+	}
+	_, _, err = s.Insert(ctx, recs)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+
+	code, out, errOut := runCLI(t, "", "usage", "--db", path)
+	require.Equal(t, 0, code, errOut)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	total := strings.Fields(lines[len(lines)-1])
+	require.Equal(t, "TOTAL", total[0], out)
+	assert.Equal(t, want, total[len(total)-3], out)
 }

@@ -350,6 +350,11 @@ func TestMetricsTemporality(t *testing.T) {
 // TestMetricsExactDecimalSum: ten calls of 0.1 sum to exactly 1, which float
 // addition does not give (0.1+0.1+... = 0.9999999999999999).
 func TestMetricsExactDecimalSum(t *testing.T) {
+	var float float64
+	for range 10 {
+		float += dec("0.1")
+	}
+	require.NotEqual(t, 1.0, float, "the values must defeat a float sum")
 	h := newMetricsHarness(t, createDefaultConfig().(*Config))
 	td := ptrace.NewTraces()
 	spans := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()

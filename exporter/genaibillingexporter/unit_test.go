@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -341,4 +342,31 @@ func (h withoutHeader) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Del(h.name)
 	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestWindowSumIsExact: a window's value adds its records' amounts with
+// money.Add. Ten 0.1 next to 1e16 are lost by a float64 sum (checked first,
+// so a float sum cannot pass); the window bills exactly 10000000000000001.
+func TestWindowSumIsExact(t *testing.T) {
+	start := time.Unix(1_800_000_000, 0)
+	values := []string{"10000000000000000"}
+	for range 10 {
+		values = append(values, "0.1")
+	}
+	const want = "10000000000000001"
+	var float float64
+	var evs []*event
+	for i, v := range values {
+		f, err := strconv.ParseFloat(v, 64)
+		require.NoError(t, err)
+		float += f
+		id := strconv.Itoa(i)
+		evs = append(evs, &event{key: id, meter: "m", tenant: "t1", customer: "c", time: start.Add(time.Duration(i) * time.Second), ids: []string{id}, value: dec(t, v)})
+	}
+	require.NotEqual(t, want, strconv.FormatFloat(float, 'f', -1, 64), "the values must defeat a float sum")
+	out, err := aggregate(evs, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, out, 1)
+	assert.Equal(t, want, out[0].valueText())
+	assert.Equal(t, "11", out[0].props["records"])
 }

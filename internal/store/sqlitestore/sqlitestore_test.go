@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -544,4 +545,37 @@ func TestVersion(t *testing.T) {
 	defer empty.Close()
 	_, err = empty.Version(context.Background())
 	assert.EqualError(t, err, fmt.Sprintf("sqlitestore: %q is not a usage ledger: SQL logic error: no such table: schema_version (1)", empty.Path()))
+}
+
+// TestSummarySumIsExactAtScale: the summary adds stored costs with
+// money.Add; next to 1e16 a float64 sum drops ten 0.1 amounts (checked
+// first, so a float sum cannot pass).
+func TestSummarySumIsExactAtScale(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	costs := []string{"10000000000000000"}
+	for range 10 {
+		costs = append(costs, "0.1")
+	}
+	const want = "10000000000000001.0"
+	var float float64
+	var recs []usage.Record
+	for i, c := range costs {
+		f, err := strconv.ParseFloat(c, 64)
+		require.NoError(t, err)
+		float += f
+		r := pricedRecord()
+		setID(&r, fmt.Sprintf("s%04d", i))
+		r.Time = base.Add(time.Duration(i) * time.Second)
+		r.CostUSD = c
+		recs = append(recs, r)
+	}
+	require.NotEqual(t, "10000000000000001", strconv.FormatFloat(float, 'f', -1, 64), "the values must defeat a float sum")
+	_, _, err := s.Insert(ctx, recs)
+	require.NoError(t, err)
+	got, err := s.Summary(ctx, SummaryFilter{})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.Equal(t, want, got[0].CostUSD)
 }

@@ -1,9 +1,6 @@
 package genaibillingexporter
 
 import (
-	"encoding/json"
-	"time"
-
 	"github.com/genaimeter/genaimeter/internal/deadletter"
 )
 
@@ -18,29 +15,11 @@ const (
 	reasonRejected       = "rejected"         // the backend refused the event (4xx)
 )
 
-// deadLetter is one line of the dead-letter file. Every record or event that
-// is not delivered lands here with the reason, so that nothing is dropped
-// silently and an operator can fix the cause and replay the line.
-type deadLetter struct {
-	Time     time.Time         `json:"time"`
-	Exporter string            `json:"exporter"`
-	Backend  string            `json:"backend"`
-	Reason   string            `json:"reason"`
-	Error    string            `json:"error,omitempty"`
-	Status   int               `json:"status,omitempty"`   // HTTP status of a refusal
-	Response string            `json:"response,omitempty"` // response body of a refusal
-	Key      string            `json:"idempotency_key,omitempty"`
-	Meter    string            `json:"meter,omitempty"`
-	Tenant   string            `json:"tenant,omitempty"`
-	Customer string            `json:"customer,omitempty"`
-	Value    string            `json:"value,omitempty"`
-	EventIDs []string          `json:"event_ids,omitempty"`
-	Record   map[string]any    `json:"record,omitempty"` // the log record's attributes, for record-level reasons
-	Props    map[string]string `json:"properties,omitempty"`
-}
-
-// deadLetterFile appends the entries as JSON lines, synced once per write, so
-// that an export reports success only after its dead letters are on disk.
+// deadLetterFile appends entries in the format of package deadletter (the
+// same as genai_ledger's), synced once per write, so that an export reports
+// success only after its dead letters are on disk. Every record or event
+// that is not delivered lands there with the reason: nothing is dropped
+// silently, and an operator can fix the cause and replay the line.
 type deadLetterFile struct{ file *deadletter.File }
 
 func openDeadLetter(path string) (*deadLetterFile, error) {
@@ -51,22 +30,10 @@ func openDeadLetter(path string) (*deadLetterFile, error) {
 	return &deadLetterFile{file: f}, nil
 }
 
-func (d *deadLetterFile) write(entries []deadLetter) error {
+func (d *deadLetterFile) write(entries []deadletter.Entry) error {
 	var buf []byte
 	for i := range entries {
-		b, err := json.Marshal(&entries[i])
-		if err != nil {
-			// A record attribute JSON cannot carry (a NaN or infinite
-			// double): keep the line without the attributes. Failing would
-			// retry the batch forever and hold up all billing behind it.
-			e := entries[i]
-			e.Record = nil
-			e.Error += " (record attributes not encodable: " + err.Error() + ")"
-			if b, err = json.Marshal(&e); err != nil {
-				return err
-			}
-		}
-		buf = append(append(buf, b...), '\n')
+		buf = append(buf, deadletter.Line(&entries[i])...)
 	}
 	return d.file.Append(buf)
 }

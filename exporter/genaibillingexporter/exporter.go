@@ -20,6 +20,7 @@ import (
 
 	"github.com/genaimeter/genaimeter/exporter/genaibillingexporter/internal/metadata"
 	"github.com/genaimeter/genaimeter/internal/configcheck"
+	"github.com/genaimeter/genaimeter/internal/deadletter"
 	"github.com/genaimeter/genaimeter/internal/filemap"
 	"github.com/genaimeter/genaimeter/internal/plogselect"
 	"github.com/genaimeter/genaimeter/internal/usage"
@@ -131,7 +132,7 @@ func (e *billingExporter) shutdown(context.Context) error {
 // batch is what one export derives from its log records.
 type batch struct {
 	events []*event
-	dead   []deadLetter
+	dead   []deadletter.Entry
 	held   int64
 	// resent are stored windows not yet settled that calls of this batch
 	// went into; replayed counts calls of settled windows (not sent again).
@@ -139,9 +140,9 @@ type batch struct {
 	replayed int64
 }
 
-func (e *billingExporter) deadRecord(lr plog.LogRecord, r *usage.Record, reason string, err error) deadLetter {
-	d := deadLetter{Time: e.now().UTC(), Exporter: e.id, Backend: e.cfg.Backend, Reason: reason,
-		Tenant: r.TenantID, Record: lr.Attributes().AsRaw()}
+// deadRecord is the entry of a log record that is not billed, as received.
+func (e *billingExporter) deadRecord(rl plog.ResourceLogs, lr plog.LogRecord, r *usage.Record, reason string, err error) deadletter.Entry {
+	d := deadletter.Entry{Time: e.now(), Exporter: e.id, Reason: reason, LogRecord: deadletter.LogRecordOf(rl.Resource(), lr)}
 	if err != nil {
 		d.Error = err.Error()
 	}
@@ -151,10 +152,12 @@ func (e *billingExporter) deadRecord(lr plog.LogRecord, r *usage.Record, reason 
 	return d
 }
 
-func (e *billingExporter) deadEvent(ev *event, reason string, o outcome) deadLetter {
-	d := deadLetter{Time: e.now().UTC(), Exporter: e.id, Backend: e.cfg.Backend, Reason: reason, Key: ev.key,
-		Meter: ev.meter, Tenant: ev.tenant, Customer: ev.customer, Value: ev.valueText(), EventIDs: ev.ids,
-		Status: o.status, Response: o.body, Props: ev.props}
+// deadEvent is the entry of an event that a backend refused or that cannot
+// be sent.
+func (e *billingExporter) deadEvent(ev *event, reason string, o outcome) deadletter.Entry {
+	d := deadletter.Entry{Time: e.now(), Exporter: e.id, Reason: reason, EventIDs: ev.ids,
+		Event: &deadletter.Event{Backend: e.cfg.Backend, Key: ev.key, Meter: ev.meter, Tenant: ev.tenant, Customer: ev.customer,
+			Value: ev.valueText(), Properties: ev.props, Status: o.status, Response: o.body}}
 	if o.err != nil {
 		d.Error = o.err.Error()
 	}
@@ -195,14 +198,14 @@ func (e *billingExporter) derive(ctx context.Context, ld plog.Logs) (*batch, err
 					if errors.Is(err, usage.ErrNotUsageRecord) {
 						reason = reasonNotUsageRecord
 					}
-					b.dead = append(b.dead, e.deadRecord(lr, &r, reason, err))
+					b.dead = append(b.dead, e.deadRecord(rl, lr, &r, reason, err))
 					continue
 				}
 				tctx := ottllog.NewTransformContext(rl, sl, lr)
 				ok, err := e.cond.eval(ctx, tctx)
 				tctx.Close()
 				if err != nil {
-					b.dead = append(b.dead, e.deadRecord(lr, &r, reasonConditionError, err))
+					b.dead = append(b.dead, e.deadRecord(rl, lr, &r, reasonConditionError, err))
 					continue
 				}
 				if !ok {
@@ -211,7 +214,7 @@ func (e *billingExporter) derive(ctx context.Context, ld plog.Logs) (*batch, err
 				customer, ok := e.customers.Lookup(r.TenantID)
 				if !ok {
 					b.held++
-					b.dead = append(b.dead, e.deadRecord(lr, &r, reasonUnmappedTenant,
+					b.dead = append(b.dead, e.deadRecord(rl, lr, &r, reasonUnmappedTenant,
 						fmt.Errorf("tenant %q has no customer id in %s", r.TenantID, e.cfg.Customers.File)))
 					continue
 				}
@@ -224,8 +227,8 @@ func (e *billingExporter) derive(ctx context.Context, ld plog.Logs) (*batch, err
 					ev := &event{key: singleKey(r.EventID, m.name), meter: m.name, tenant: r.TenantID,
 						customer: customer, time: r.Time, records: []int{i}, ids: []string{r.EventID}}
 					if err := m.amount(&r, &ev.value); err != nil {
-						d := e.deadRecord(lr, &r, reasonNoValue, err)
-						d.Meter, d.Key = m.name, ev.key
+						d := e.deadRecord(rl, lr, &r, reasonNoValue, err)
+						d.Event = &deadletter.Event{Backend: e.cfg.Backend, Key: ev.key, Meter: m.name, Tenant: ev.tenant, Customer: ev.customer}
 						b.dead = append(b.dead, d)
 						continue
 					}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/genaimeter/genaimeter/exporter/genaibillingexporter/internal/metadata"
 	"github.com/genaimeter/genaimeter/exporter/genaibillingexporter/internal/metadatatest"
+	"github.com/genaimeter/genaimeter/internal/deadletter"
 	"github.com/genaimeter/genaimeter/internal/money"
 	"github.com/genaimeter/genaimeter/internal/store/sqlitestore"
 	"github.com/genaimeter/genaimeter/internal/usage"
@@ -157,21 +158,26 @@ func stormConfig(t testing.TB, backend string, srv *contractServer, window time.
 
 // readDeadLetters reads the complete lines of the dead-letter file. The
 // storm reads it while the exporter appends: a last line without its newline
-// is still being written and is left for the next read.
-func readDeadLetters(t testing.TB, path string) []deadLetter {
+// is still being written and is left for the next read. Each line must be
+// exactly package deadletter's format: it decodes without unknown fields and
+// encodes back to the same bytes.
+func readDeadLetters(t testing.TB, path string) []deadletter.Entry {
 	b, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
 		return nil
 	}
 	require.NoError(t, err)
 	b = b[:bytes.LastIndexByte(b, '\n')+1]
-	var out []deadLetter
+	var out []deadletter.Entry
 	for _, line := range bytes.Split(bytes.TrimSuffix(b, []byte("\n")), []byte("\n")) {
 		if len(line) == 0 {
 			continue
 		}
-		var d deadLetter
-		require.NoError(t, json.Unmarshal(line, &d))
+		var d deadletter.Entry
+		dec := json.NewDecoder(bytes.NewReader(line))
+		dec.DisallowUnknownFields()
+		require.NoError(t, dec.Decode(&d))
+		require.Equal(t, string(line)+"\n", string(deadletter.Line(&d)))
 		out = append(out, d)
 	}
 	return out
@@ -281,9 +287,9 @@ func runStorm(t *testing.T, backend string, window time.Duration, refuses bool) 
 				n++
 				continue
 			}
-			v := dec(t, e.Value)
+			v := dec(t, e.Event.Value)
 			i := 0
-			if e.Meter == "genai_cost" {
+			if e.Event.Meter == "genai_cost" {
 				i = 1
 			}
 			_ = money.Add(&sum[i], &sum[i], &v)
@@ -337,8 +343,8 @@ func runStorm(t *testing.T, backend string, window time.Duration, refuses bool) 
 	for _, d := range dead {
 		byReason[d.Reason]++
 		if d.Reason == reasonRejected {
-			require.Equal(t, "cus_bad", d.Customer)
-			require.NotEmpty(t, d.Response, "a refusal keeps the response body")
+			require.Equal(t, "cus_bad", d.Event.Customer)
+			require.NotEmpty(t, d.Event.Response, "a refusal keeps the response body")
 		}
 	}
 	require.Equal(t, unmapped, byReason[reasonUnmappedTenant])

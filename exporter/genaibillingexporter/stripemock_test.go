@@ -112,8 +112,8 @@ func TestStripeMockV1(t *testing.T) {
 	require.Len(t, dead2, 2)
 	for _, d := range dead2 {
 		require.Equal(t, reasonRejected, d.Reason)
-		require.Equal(t, http.StatusUnauthorized, d.Status)
-		require.Contains(t, d.Response, "error")
+		require.Equal(t, http.StatusUnauthorized, d.Event.Status)
+		require.Contains(t, d.Event.Response, "error")
 	}
 }
 

@@ -132,8 +132,8 @@ func TestStripeRefusesLossyValues(t *testing.T) {
 	assert.Equal(t, reasonNoValue, dead[0].Reason)
 	assert.Equal(t, []string{eid("c")}, dead[0].EventIDs)
 	assert.Equal(t, reasonInexactValue, dead[1].Reason)
-	assert.Equal(t, "0.1", dead[1].Value)
-	assert.Equal(t, eid("b")+":cost_micro_usd", dead[1].Key)
+	assert.Equal(t, "0.1", dead[1].Event.Value)
+	assert.Equal(t, eid("b")+":cost_micro_usd", dead[1].Event.Key)
 }
 
 // A no_usage or invalid_usage record is never sent as 0 on a token meter:
@@ -171,7 +171,7 @@ func TestTokenMeterDeadLettersCallsWithoutUsage(t *testing.T) {
 	type line struct{ reason, meter, id, err string }
 	var got []line
 	for _, d := range dead {
-		got = append(got, line{d.Reason, d.Meter, d.EventIDs[0], d.Error})
+		got = append(got, line{d.Reason, d.Event.Meter, d.EventIDs[0], d.Error})
 	}
 	assert.Equal(t, []line{
 		{reasonNoValue, "input", eid("b"), `record has no value for this meter: the call has no token counts to bill (pricing status "no_usage": the span reports no token usage; the call was stopped before its end)`},
@@ -233,8 +233,8 @@ func TestDeadLetterWithUnencodableAttributes(t *testing.T) {
 	dead := readDeadLetters(t, cfg.DeadLetter.Path)
 	require.Len(t, dead, 1)
 	assert.Equal(t, reasonNotUsageRecord, dead[0].Reason)
-	assert.Nil(t, dead[0].Record)
-	assert.Contains(t, dead[0].Error, "record attributes not encodable: json: unsupported value: NaN")
+	assert.Nil(t, dead[0].LogRecord)
+	assert.Contains(t, dead[0].Error, "(log record not encodable: json: unsupported value: NaN)")
 }
 
 // TestStripeV2SessionRefusedIsNotARefusalOfTheEvents: concurrent senders can

@@ -105,7 +105,7 @@ func TestPostgresSink(t *testing.T) {
 	assert.Equal(t, `{"time":"2026-03-05T00:00:00Z","exporter":"genai_ledger/pg","reason":"not_usage_record",`+
 		`"error":"not a genaimeter usage record: missing genaimeter.event_id","log_record":{"body":"hello"}}`+"\n"+
 		`{"time":"2026-03-05T00:00:00Z","exporter":"genai_ledger/pg","reason":"store_rejected","error":"`+pgErr+`",`+
-		`"event_id":"`+bad.EventID+`","record":`+string(usagejson.Append(nil, &bad))+"}\n", readFile(t, dl))
+		`"event_ids":["`+bad.EventID+`"],"record":`+string(usagejson.Append(nil, &bad))+"}\n", readFile(t, dl))
 
 	sink := attribute.String("sink", "postgres")
 	metadatatest.AssertEqualExporterGenaiLedgerRecordsWritten(t, tel, []metricdata.DataPoint[int64]{sumPoint(2, sink)}, ignore()...)
@@ -226,7 +226,7 @@ func TestKafkaSink(t *testing.T) {
 	// franz-go refuses the record before sending it: it alone exceeds max_message_bytes.
 	assert.Equal(t, `{"time":"2026-03-05T00:00:00Z","exporter":"genai_ledger/kafka","reason":"store_rejected",`+
 		`"error":"kafka: MESSAGE_TOO_LARGE: The request included a message larger than the max message size the server will accept (uncompressed_bytes=5893)",`+
-		`"event_id":"`+huge.EventID+`","record":`+string(usagejson.Append(nil, &huge))+"}\n", readFile(t, dl))
+		`"event_ids":["`+huge.EventID+`"],"record":`+string(usagejson.Append(nil, &huge))+"}\n", readFile(t, dl))
 
 	sink := attribute.String("sink", "kafka")
 	metadatatest.AssertEqualExporterGenaiLedgerRecordsWritten(t, tel, []metricdata.DataPoint[int64]{sumPoint(4, sink)}, ignore()...)

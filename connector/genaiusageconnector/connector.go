@@ -2,7 +2,6 @@ package genaiusageconnector // import "github.com/genaimeter/genaimeter/connecto
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"time"
 
@@ -71,6 +70,7 @@ func (*logsConnector) Capabilities() consumer.Capabilities {
 // idempotent (Kafka, files, billing APIs) gets each call once.
 func (c *logsConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	ld := plog.NewLogs()
+	var rec usage.Record // reused by every record of the batch
 	var n, dups, evicted int64
 	var marked []seenCall
 	now := c.now().UnixNano()
@@ -106,7 +106,7 @@ func (c *logsConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) err
 					sl = rl.ScopeLogs().AppendEmpty()
 					sl.Scope().SetName(scopeName)
 				}
-				writeRecord(sl.LogRecords().AppendEmpty(), span, service, env, contentID)
+				writeRecord(&rec, sl.LogRecords().AppendEmpty(), span, service, env, contentID)
 				n++
 			}
 		}
@@ -133,54 +133,52 @@ func (c *logsConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) err
 	return nil
 }
 
-// writeRecord builds the usage record of a metered span: the processor's
-// genaimeter.* attributes, plus the identity and time that only the span knows.
+// writeRecord writes the usage record of a metered span into lr: the
+// processor's genaimeter.* attributes read into rec (reused across the
+// batch), plus the identity and time that only the span knows, written by
+// usage.Record.ToLogRecord, the one writer of the log record form.
 // contentID is the event id of a span without usable ids (see keyOf), ""
 // otherwise: such a record is flagged invalid_id in its pricing_detail.
-func writeRecord(lr plog.LogRecord, span ptrace.Span, service, env, contentID string) {
-	lr.SetEventName(usage.EventName)
-	lr.SetTimestamp(usage.CallTime(span))
-	lr.SetTraceID(span.TraceID())
-	lr.SetSpanID(span.SpanID())
-	a := lr.Attributes()
-	a.EnsureCapacity(usage.RecordAttrs)
+func writeRecord(rec *usage.Record, lr plog.LogRecord, span ptrace.Span, service, env, contentID string) {
+	*rec = usage.Record{}
+	attrs := span.Attributes()
+	untaken, _ := rec.SetFromAttributes(attrs)
+	rec.Time = usage.CallTime(span).AsTime()
 	id := usage.EventID(span.TraceID(), span.SpanID())
+	rec.EventID = id
 	if contentID != "" {
-		a.PutStr(usage.AttrEventID, contentID)
-	} else {
-		a.PutStr(usage.AttrEventID, id)
+		rec.EventID = contentID
 	}
-	span.Attributes().Range(func(k string, v pcommon.Value) bool {
-		if strings.HasPrefix(k, usage.Prefix) {
-			v.CopyTo(a.PutEmpty(k))
-		}
-		return true
-	})
 	if service != "" {
-		a.PutStr(usage.AttrServiceName, service)
+		rec.ServiceName = service
 	}
 	if env != "" {
-		a.PutStr(usage.AttrEnvironment, env)
+		rec.Environment = env
 	}
 	// The event id is the trace id's 32 hex digits then the span id's 16, in
 	// the same lowercase hex as TraceID.String and SpanID.String: slicing it
 	// saves two encodings and two allocations per record. An empty id stays
 	// "" as String gives it.
-	var traceID, spanID string
+	rec.TraceID, rec.SpanID = "", ""
 	if !span.TraceID().IsEmpty() {
-		traceID = id[:32]
+		rec.TraceID = id[:32]
 	}
 	if !span.SpanID().IsEmpty() {
-		spanID = id[32:]
+		rec.SpanID = id[32:]
 	}
-	a.PutStr(usage.AttrTraceID, traceID)
-	a.PutStr(usage.AttrSpanID, spanID)
 	if contentID != "" {
 		flag := usage.InvalidIDDetail(span)
-		if d, ok := a.Get(usage.AttrPricingDetail); ok && d.Str() != "" {
-			flag += "; " + d.Str()
+		if rec.PricingDetail != "" {
+			flag += "; " + rec.PricingDetail
 		}
-		a.PutStr(usage.AttrPricingDetail, flag)
+		rec.PricingDetail = flag
+	}
+	rec.ToLogRecord(lr)
+	if untaken {
+		// A genaimeter.* attribute of the span that is no field of the record,
+		// or of the wrong type, goes on as it is: the ledger then refuses the
+		// record with the reason instead of storing it with a field dropped.
+		usage.CopyUntaken(lr.Attributes(), attrs)
 	}
 }
 

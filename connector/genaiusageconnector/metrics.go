@@ -362,7 +362,7 @@ func (c *metricsConnector) aggregate(agg *aggregation, span ptrace.Span, attrs, 
 	if c.cfg.Metrics.Exemplars.Enabled {
 		s.exemplar = true
 		s.exTrace, s.exSpan = span.TraceID(), span.SpanID()
-		s.exTime = span.EndTimestamp()
+		s.exTime = usage.CallTime(span)
 		if s.exTime == 0 {
 			s.exTime = now
 		}

@@ -22,7 +22,7 @@ import (
 )
 
 // defaultCondition bills the records the processor marked billable.
-const defaultCondition = `attributes["genaimeter.billable"] == true`
+const defaultCondition = `attributes["` + usage.AttrBillable + `"] == true`
 
 func nopSettings() component.TelemetrySettings {
 	return component.TelemetrySettings{Logger: zap.NewNop()}

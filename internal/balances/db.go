@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/genaimeter/genaimeter/internal/store/sqlitestore"
 	"github.com/genaimeter/genaimeter/internal/usage"
 )
 
@@ -235,7 +234,7 @@ func readRecords(ctx context.Context, q querier, after, before int64, limit int,
 		case time.Time:
 			r.Time = v.UTC()
 		case string:
-			t, err := time.Parse(sqlitestore.TimeLayout, v)
+			t, err := time.Parse(usage.TimeLayout, v)
 			if err != nil {
 				return fmt.Errorf("event %s: time %q: %w", r.EventID, v, err)
 			}

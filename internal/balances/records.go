@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/genaimeter/genaimeter/internal/entitlement"
-	"github.com/genaimeter/genaimeter/internal/store/sqlitestore"
 	"github.com/genaimeter/genaimeter/internal/usage"
 )
 
@@ -40,7 +39,7 @@ func (l *Ledger) TenantRecords(ctx context.Context, tenant string, since, until 
 func timeArgs(q querier, since, until time.Time) []any {
 	if q.sqlite() {
 		// The time column is fixed-width RFC 3339 text in UTC: it sorts as text.
-		return []any{since.UTC().Format(sqlitestore.TimeLayout), until.UTC().Format(sqlitestore.TimeLayout)}
+		return []any{since.UTC().Format(usage.TimeLayout), until.UTC().Format(usage.TimeLayout)}
 	}
 	return []any{since.UTC(), until.UTC()}
 }
@@ -140,7 +139,7 @@ func queryRecords(ctx context.Context, q querier, stmt string, args []any, fn fu
 			case time.Time:
 				r.Time = v.UTC()
 			case string:
-				t, err := time.Parse(sqlitestore.TimeLayout, v)
+				t, err := time.Parse(usage.TimeLayout, v)
 				if err != nil {
 					return fmt.Errorf("event %s: time %q: %w", r.EventID, v, err)
 				}

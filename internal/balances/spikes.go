@@ -11,7 +11,7 @@ import (
 
 	"github.com/genaimeter/genaimeter/internal/entitlement"
 	"github.com/genaimeter/genaimeter/internal/money"
-	"github.com/genaimeter/genaimeter/internal/store/sqlitestore"
+	"github.com/genaimeter/genaimeter/internal/usage"
 )
 
 // AlertSpike: a tenant's AI cost (or a feature's within a tenant) in one
@@ -250,7 +250,7 @@ func scanTime(v any) (time.Time, error) {
 	case time.Time:
 		return v.UTC(), nil
 	case string:
-		return time.Parse(sqlitestore.TimeLayout, v)
+		return time.Parse(usage.TimeLayout, v)
 	}
 	return time.Time{}, fmt.Errorf("time of type %T", v)
 }

@@ -3,14 +3,17 @@ package usage
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 )
 
 // ToLogRecord writes r into lr: the record's fields become attributes under the
-// genaimeter. prefix, the call's time becomes the timestamp and the span identity
-// the log record's trace context, so a record can be followed back to its trace.
+// genaimeter. prefix (see Fields: a field that is not LogAlways is written only
+// when set), the call's time becomes the timestamp and the span identity the
+// log record's trace context, so a record can be followed back to its trace.
+// The genai_usage connector writes every usage record with it.
 func (r *Record) ToLogRecord(lr plog.LogRecord) {
 	lr.SetEventName(EventName)
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(r.Time))
@@ -22,48 +25,20 @@ func (r *Record) ToLogRecord(lr plog.LogRecord) {
 	}
 	a := lr.Attributes()
 	a.EnsureCapacity(RecordAttrs)
-	a.PutStr(AttrEventID, r.EventID)
-	a.PutStr(AttrTenantID, r.TenantID)
-	putNonEmpty(a, AttrUserID, r.UserID)
-	putNonEmpty(a, AttrSessionID, r.SessionID)
-	putNonEmpty(a, AttrFeature, r.Feature)
-	putNonEmpty(a, AttrServiceName, r.ServiceName)
-	putNonEmpty(a, AttrEnvironment, r.Environment)
-	putNonEmpty(a, AttrProvider, r.Provider)
-	putNonEmpty(a, AttrOperation, r.Operation)
-	putNonEmpty(a, AttrRequestModel, r.RequestModel)
-	putNonEmpty(a, AttrResponseModel, r.ResponseModel)
-	putNonEmpty(a, AttrCatalogProvider, r.CatalogProvider)
-	putNonEmpty(a, AttrCatalogModel, r.CatalogModel)
-	a.PutInt(AttrInputTokens, r.InputTokens)
-	a.PutInt(AttrOutputTokens, r.OutputTokens)
-	a.PutInt(AttrCacheReadTokens, r.CacheReadTokens)
-	a.PutInt(AttrCacheWriteTokens, r.CacheWriteTokens)
-	a.PutInt(AttrReasoningTokens, r.ReasoningTokens)
-	a.PutInt(AttrInputAudioTokens, r.InputAudioTokens)
-	a.PutInt(AttrOutputAudioTokens, r.OutputAudioTokens)
-	a.PutInt(AttrCacheWrite1hTokens, r.CacheWrite1hTokens)
-	putNonEmpty(a, AttrCostUSD, r.CostUSD)
-	putNonEmpty(a, AttrReportedCostUSD, r.ReportedCostUSD)
-	putNonEmpty(a, AttrCostReconciliation, r.CostReconciliation)
-	putNonEmpty(a, AttrCostSource, r.CostSource)
-	putNonEmpty(a, AttrRevenueUSD, r.RevenueUSD)
-	putNonEmpty(a, AttrPriceRef, r.PriceRef)
-	putNonEmpty(a, AttrServiceTier, r.ServiceTier)
-	putNonEmpty(a, AttrPlan, r.Plan)
-	putNonEmpty(a, AttrTokenConvention, r.TokenConvention)
-	a.PutStr(AttrPricingStatus, r.PricingStatus)
-	putNonEmpty(a, AttrCompletion, r.Completion)
-	putNonEmpty(a, AttrPricingDetail, r.PricingDetail)
-	a.PutBool(AttrBillable, r.Billable)
-	putNonEmpty(a, AttrBillableReason, r.BillableReason)
-	a.PutStr(AttrTraceID, r.TraceID)
-	a.PutStr(AttrSpanID, r.SpanID)
-}
-
-func putNonEmpty(a pcommon.Map, k, v string) {
-	if v != "" {
-		a.PutStr(k, v)
+	for i := range fields {
+		f := &fields[i]
+		switch f.Kind {
+		case KindText, KindDecimal:
+			if v := *f.Str(r); v != "" || f.LogAlways {
+				a.PutStr(f.Key, v)
+			}
+		case KindCount:
+			if v := *f.Int(r); v != 0 || f.LogAlways {
+				a.PutInt(f.Key, v)
+			}
+		case KindFlag:
+			a.PutBool(f.Key, *f.Bool(r))
+		}
 	}
 }
 
@@ -76,78 +51,91 @@ var ErrNotUsageRecord = errors.New("not a genaimeter usage record: missing " + A
 // wrong type, so that the exporter can refuse it as bad data instead of storing
 // a wrong row. It does not check the values: callers then call ValidateRecord.
 func FromLogRecord(lr plog.LogRecord) (Record, error) {
-	a := lr.Attributes()
 	var r Record
-	var errs []error
-	str := func(k string) string {
-		v, ok := a.Get(k)
-		if !ok {
-			return ""
-		}
-		if v.Type() != pcommon.ValueTypeStr {
-			errs = append(errs, fmt.Errorf("%s: want a string, got %s", k, v.Type()))
-			return ""
-		}
-		return v.Str()
-	}
-	num := func(k string) int64 {
-		v, ok := a.Get(k)
-		if !ok {
-			return 0
-		}
-		if v.Type() != pcommon.ValueTypeInt {
-			errs = append(errs, fmt.Errorf("%s: want an int, got %s", k, v.Type()))
-			return 0
-		}
-		return v.Int()
-	}
-	r.EventID = str(AttrEventID)
-	if r.EventID == "" && len(errs) == 0 {
+	a := lr.Attributes()
+	if v, ok := a.Get(AttrEventID); !ok || (v.Type() == pcommon.ValueTypeStr && v.Str() == "") {
 		return r, ErrNotUsageRecord
 	}
+	_, err := r.SetFromAttributes(a)
 	r.Time = lr.Timestamp().AsTime().UTC()
-	r.TenantID = str(AttrTenantID)
-	r.UserID = str(AttrUserID)
-	r.SessionID = str(AttrSessionID)
-	r.Feature = str(AttrFeature)
-	r.ServiceName = str(AttrServiceName)
-	r.Environment = str(AttrEnvironment)
-	r.Provider = str(AttrProvider)
-	r.Operation = str(AttrOperation)
-	r.RequestModel = str(AttrRequestModel)
-	r.ResponseModel = str(AttrResponseModel)
-	r.CatalogProvider = str(AttrCatalogProvider)
-	r.CatalogModel = str(AttrCatalogModel)
-	r.InputTokens = num(AttrInputTokens)
-	r.OutputTokens = num(AttrOutputTokens)
-	r.CacheReadTokens = num(AttrCacheReadTokens)
-	r.CacheWriteTokens = num(AttrCacheWriteTokens)
-	r.ReasoningTokens = num(AttrReasoningTokens)
-	r.InputAudioTokens = num(AttrInputAudioTokens)
-	r.OutputAudioTokens = num(AttrOutputAudioTokens)
-	r.CacheWrite1hTokens = num(AttrCacheWrite1hTokens)
-	r.CostUSD = str(AttrCostUSD)
-	r.ReportedCostUSD = str(AttrReportedCostUSD)
-	r.CostReconciliation = str(AttrCostReconciliation)
-	r.CostSource = str(AttrCostSource)
-	r.RevenueUSD = str(AttrRevenueUSD)
-	r.PriceRef = str(AttrPriceRef)
-	r.ServiceTier = str(AttrServiceTier)
-	r.Plan = str(AttrPlan)
-	r.TokenConvention = str(AttrTokenConvention)
-	r.PricingStatus = str(AttrPricingStatus)
-	r.Completion = str(AttrCompletion)
-	r.PricingDetail = str(AttrPricingDetail)
-	if v, ok := a.Get(AttrBillable); ok {
-		if v.Type() != pcommon.ValueTypeBool {
-			errs = append(errs, fmt.Errorf("%s: want a bool, got %s", AttrBillable, v.Type()))
+	return r, err
+}
+
+// SetFromAttributes sets r's fields from the record's attributes in m: a
+// usage log record's, or a metered span's (the processor writes the same
+// keys with the same types). Other attributes are ignored; fields without an
+// attribute in m are left as they are. It returns an error naming every
+// attribute of the record whose value has another type than its field (that
+// field is left as it is), and whether m holds genaimeter.* attributes that
+// it did not take, unknown or of the wrong type (see CopyUntaken).
+func (r *Record) SetFromAttributes(m pcommon.Map) (untaken bool, err error) {
+	var errs []error
+	m.Range(func(k string, v pcommon.Value) bool {
+		if !strings.HasPrefix(k, Prefix) {
+			return true
 		}
-		r.Billable = v.Bool()
+		f, ok := byKey[k]
+		if !ok {
+			untaken = true
+			return true
+		}
+		if !f.fits(v.Type()) {
+			untaken = true
+			errs = append(errs, fmt.Errorf("%s: want %s, got %s", k, f.Kind.attrType(), v.Type()))
+			return true
+		}
+		switch f.Kind {
+		case KindText, KindDecimal:
+			*f.Str(r) = v.Str()
+		case KindCount:
+			*f.Int(r) = v.Int()
+		case KindFlag:
+			*f.Bool(r) = v.Bool()
+		}
+		return true
+	})
+	return untaken, errors.Join(errs...)
+}
+
+// CopyUntaken copies into dst the genaimeter.* attributes of src that
+// SetFromAttributes does not take: keys that are no field of the record, and
+// fields whose value has the wrong type. The connector carries them onto the
+// log record as they are, so that the ledger refuses such a record with the
+// reason (and dead-letters it) rather than storing it with a field dropped.
+func CopyUntaken(dst, src pcommon.Map) {
+	src.Range(func(k string, v pcommon.Value) bool {
+		if !strings.HasPrefix(k, Prefix) {
+			return true
+		}
+		if f, ok := byKey[k]; !ok || !f.fits(v.Type()) {
+			v.CopyTo(dst.PutEmpty(k))
+		}
+		return true
+	})
+}
+
+// fits reports whether an attribute of type t is of f's kind.
+func (f *Field) fits(t pcommon.ValueType) bool {
+	switch f.Kind {
+	case KindText, KindDecimal:
+		return t == pcommon.ValueTypeStr
+	case KindCount:
+		return t == pcommon.ValueTypeInt
+	case KindFlag:
+		return t == pcommon.ValueTypeBool
 	}
-	r.BillableReason = str(AttrBillableReason)
-	r.TraceID = str(AttrTraceID)
-	r.SpanID = str(AttrSpanID)
-	return r, errors.Join(errs...)
+	return false
+}
+
+// attrType names the attribute type of a kind, for errors.
+func (k Kind) attrType() string {
+	switch k {
+	case KindCount:
+		return "an int"
+	case KindFlag:
+		return "a bool"
+	}
+	return "a string"
 }
 
 func parseTraceID(s string) (pcommon.TraceID, bool) {

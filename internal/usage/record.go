@@ -65,10 +65,6 @@ const (
 	AttrCostSource = Prefix + "cost_source"
 )
 
-// RecordAttrs is how many attributes a usage record carries at most: every
-// Attr* key above. Writers size the attribute map with it once.
-const RecordAttrs = 37
-
 // EventName is the log record event name of a usage record.
 const EventName = "genaimeter.usage"
 

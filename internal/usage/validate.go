@@ -31,10 +31,11 @@ var ErrInvalidRecord = errors.New("invalid usage record")
 //   - pricing_status is one of the statuses; a cost is present exactly on a
 //     priced call; a call with invalid usage is never billable and has no
 //     revenue (a rate card that needs no cost may give an unpriced call one);
-//   - token counts are >= 0, cache reads + writes <= input and reasoning <=
+//   - token counts (every KindCount field) are >= 0, cache reads + writes <= input and reasoning <=
 //     output (input and output are totals in the OTel GenAI conventions);
-//   - cost_usd, revenue_usd and reported_cost_usd are finite, non-negative
-//     decimals in plain notation;
+//   - every decimal field (cost_usd, reported_cost_usd, revenue_usd, ...: the
+//     KindDecimal fields of Fields) is a finite, non-negative decimal in plain
+//     notation, and every enumerated field one of its values;
 //   - the time's year is within [0, 9999] (the text and SQL time types).
 func ValidateRecord(r *Record) error {
 	var errs []error
@@ -83,15 +84,22 @@ func ValidateRecord(r *Record) error {
 		bad("pricing_status: must be one of %s, got %q", strings.Join(Statuses, ", "), clip(r.PricingStatus))
 	}
 
-	for _, c := range [...]struct {
-		name string
-		n    int64
-	}{{"input_tokens", r.InputTokens}, {"output_tokens", r.OutputTokens}, {"cache_read_tokens", r.CacheReadTokens},
-		{"cache_write_tokens", r.CacheWriteTokens}, {"reasoning_tokens", r.ReasoningTokens},
-		{"input_audio_tokens", r.InputAudioTokens}, {"output_audio_tokens", r.OutputAudioTokens},
-		{"cache_write_1h_tokens", r.CacheWrite1hTokens}} {
-		if c.n < 0 {
-			bad("%s: must be >= 0, got %d", c.name, c.n)
+	// Every count, every decimal and every enumerated field of the table.
+	for i := range fields {
+		f := &fields[i]
+		switch f.Kind {
+		case KindCount:
+			if n := *f.Int(r); n < 0 {
+				bad("%s: must be >= 0, got %d", f.Name, n)
+			}
+		case KindDecimal:
+			if v := *f.Str(r); v != "" && !money.IsPlain(v) {
+				bad("%s: want a non-negative decimal in plain notation, got %q", f.Name, clip(v))
+			}
+		case KindText:
+			if v := *f.Str(r); f.Values != nil && v != "" && !slices.Contains(f.Values, v) {
+				bad("%s: must be one of %s, got %q", f.Name, strings.Join(f.Values, ", "), clip(v))
+			}
 		}
 	}
 	for _, p := range [...]struct {
@@ -104,15 +112,6 @@ func ValidateRecord(r *Record) error {
 			bad("%s: %d above %s %d (a part of it)", p.part, p.n, p.whole, p.of)
 		}
 	}
-	for _, e := range [...]struct {
-		name, v string
-		allowed []string
-	}{{"completion", r.Completion, completions}, {"cost_reconciliation", r.CostReconciliation, reconciliations},
-		{"cost_source", r.CostSource, costSources}} {
-		if e.v != "" && !slices.Contains(e.allowed, e.v) {
-			bad("%s: must be one of %s, got %q", e.name, strings.Join(e.allowed, ", "), clip(e.v))
-		}
-	}
 	if r.CacheReadTokens >= 0 && r.CacheWriteTokens >= 0 {
 		if r.CacheReadTokens > math.MaxInt64-r.CacheWriteTokens || r.CacheReadTokens+r.CacheWriteTokens > r.InputTokens {
 			bad("cache_read_tokens: cache read %d + cache write %d above input_tokens %d (input includes the cache tokens)",
@@ -123,13 +122,6 @@ func ValidateRecord(r *Record) error {
 		bad("reasoning_tokens: %d above output_tokens %d (output includes reasoning)", r.ReasoningTokens, r.OutputTokens)
 	}
 
-	for _, a := range [...]struct{ name, v string }{
-		{"cost_usd", r.CostUSD}, {"revenue_usd", r.RevenueUSD}, {"reported_cost_usd", r.ReportedCostUSD},
-	} {
-		if a.v != "" && !money.IsPlain(a.v) {
-			bad("%s: want a non-negative decimal in plain notation, got %q", a.name, clip(a.v))
-		}
-	}
 	if y := r.Time.UTC().Year(); y < 0 || y > 9999 {
 		bad("time: year %d out of range [0, 9999]", y)
 	}

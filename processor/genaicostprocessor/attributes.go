@@ -41,11 +41,6 @@ type metered struct {
 // statusInvalid marks a call that cannot be metered (checkCall).
 const statusInvalid = usage.StatusInvalidUsage
 
-// maxMeterAttrs bounds how many genaimeter.* attributes writeMeter writes on
-// one span: the span's attribute slice is grown once, not doubled several
-// times per call.
-const maxMeterAttrs = 34
-
 // writeMeter is the one writer of the genaimeter.* attributes. A span metered
 // again (a replay) loses the values that no longer apply. decide makes the
 // billing decision: the billing rules read the span as metered, so it is
@@ -57,7 +52,9 @@ const maxMeterAttrs = 34
 // span claimed), no cost, no revenue, and is not billable: finance finds it
 // under pricing_status invalid_usage instead of nowhere. decide is not called.
 func writeMeter(attrs pcommon.Map, call *genaiconv.Call, m *metered, decide func() *decision) {
-	attrs.EnsureCapacity(attrs.Len() + maxMeterAttrs)
+	// At most usage.SpanAttrs attributes follow: the span's attribute slice
+	// is grown once, not doubled several times per call.
+	attrs.EnsureCapacity(attrs.Len() + usage.SpanAttrs)
 	attrs.PutStr(usage.AttrTenantID, m.id[idTenant])
 	putNonEmpty(attrs, usage.AttrUserID, m.id[idUser])
 	putNonEmpty(attrs, usage.AttrSessionID, m.id[idSession])

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/genaimeter/genaimeter/internal/store/sqlitestore"
+	"github.com/genaimeter/genaimeter/internal/usage"
 )
 
 // The bare insert: what SQLite itself takes to store today's usage_records
@@ -100,7 +101,7 @@ func bareValue(c column, n, tenants int, t time.Time) any {
 	case "event_id":
 		return fmt.Sprintf("%016x%016x%016x", uint64(n)*0x9e3779b97f4a7c15, n, n+1)
 	case "time":
-		return t.Add(time.Duration(n) * time.Microsecond).UTC().Format(sqlitestore.TimeLayout)
+		return t.Add(time.Duration(n) * time.Microsecond).UTC().Format(usage.TimeLayout)
 	case "tenant_id":
 		return fmt.Sprintf("tenant-%05d", (n*7919)%tenants)
 	case "user_id":

@@ -94,16 +94,15 @@ var migrations = []string{
 	rollupSchema,
 }
 
-// columns are the columns of usage_records in table order, which is also the
+// columns are the columns of the record's fields (usage.Fields), in the
 // order of the values copyRow returns.
-var columns = []string{
-	"event_id", "time", "tenant_id", "user_id", "session_id", "feature", "service_name", "environment", "provider", "operation",
-	"request_model", "response_model", "catalog_provider", "catalog_model",
-	"input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
-	"cost_usd", "reported_cost_usd", "token_convention", "pricing_status", "pricing_detail", "billable", "billable_reason",
-	"trace_id", "span_id", "plan", "revenue_usd", "price_ref", "service_tier",
-	"input_audio_tokens", "output_audio_tokens", "cache_write_1h_tokens", "completion", "cost_reconciliation", "cost_source",
-}
+var columns = func() []string {
+	c := make([]string, len(usage.Fields()))
+	for i, f := range usage.Fields() {
+		c[i] = f.Name
+	}
+	return c
+}()
 
 // migrationLock is the advisory lock key that serialises Migrate across
 // collectors starting at the same time against one database.
@@ -259,18 +258,18 @@ func (s *Store) Insert(ctx context.Context, recs []usage.Record) (inserted, dupl
 // copyRow fills row (reused across rows: CopyFrom encodes it before asking
 // for the next) with r's values in column order. Empty optional text is NULL.
 func copyRow(row []any, r *usage.Record) []any {
-	row[0] = r.EventID
-	row[1] = r.Time.UTC().Truncate(time.Microsecond)
-	row[2], row[3], row[4], row[5] = null(r.TenantID), null(r.UserID), null(r.SessionID), null(r.Feature)
-	row[6], row[7], row[8], row[9] = null(r.ServiceName), null(r.Environment), null(r.Provider), null(r.Operation)
-	row[10], row[11], row[12], row[13] = null(r.RequestModel), null(r.ResponseModel), null(r.CatalogProvider), null(r.CatalogModel)
-	row[14], row[15], row[16], row[17], row[18] = r.InputTokens, r.OutputTokens, r.CacheReadTokens, r.CacheWriteTokens, r.ReasoningTokens
-	row[19], row[20], row[21], row[22] = null(r.CostUSD), null(r.ReportedCostUSD), null(r.TokenConvention), r.PricingStatus
-	row[23], row[24], row[25] = null(r.PricingDetail), r.Billable, null(r.BillableReason)
-	row[26], row[27], row[28], row[29] = null(r.TraceID), null(r.SpanID), null(r.Plan), null(r.RevenueUSD)
-	row[30], row[31] = null(r.PriceRef), null(r.ServiceTier)
-	row[32], row[33], row[34] = r.InputAudioTokens, r.OutputAudioTokens, r.CacheWrite1hTokens
-	row[35], row[36], row[37] = null(r.Completion), null(r.CostReconciliation), null(r.CostSource)
+	for i, f := range usage.Fields() {
+		switch f.Kind {
+		case usage.KindText, usage.KindDecimal:
+			row[i] = null(*f.Str(r))
+		case usage.KindCount:
+			row[i] = *f.Int(r)
+		case usage.KindFlag:
+			row[i] = *f.Bool(r)
+		case usage.KindTime:
+			row[i] = f.Time(r).UTC().Truncate(time.Microsecond)
+		}
+	}
 	return row
 }
 

@@ -49,12 +49,6 @@ const BusyTimeout = 5 * time.Second
 // pages are used.
 const CacheSizeKiB = 64 << 10
 
-// TimeLayout is how the time column is written: RFC 3339 in UTC with a fixed
-// nine-digit fraction. time.RFC3339Nano would trim trailing zeros, and then
-// "…:05Z" sorts after "…:05.5Z" as text; with a fixed width, text order is time
-// order, so range filters and the (time) indexes work on plain string compares.
-const TimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
-
 // Store is an open ledger database. It is safe for concurrent use; writes are
 // serialised inside the process so that concurrent batches queue on a mutex
 // instead of failing on SQLite's single-writer lock.
@@ -354,22 +348,23 @@ func parseCost(s string) (*apd.Decimal, error) {
 	return &d, nil
 }
 
-// insertColumns is the column list of an insert; insertValues has one
-// placeholder per column, in the same order as the arguments appendArgs adds.
-const (
-	insertColumns = `event_id, time, tenant_id, user_id, session_id, feature, service_name, environment, provider, operation,
-	request_model, response_model, catalog_provider, catalog_model,
-	input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-	cost_usd, reported_cost_usd, token_convention, pricing_status, pricing_detail, billable, billable_reason,
-	trace_id, span_id, plan, revenue_usd, price_ref, service_tier,
-	input_audio_tokens, output_audio_tokens, cache_write_1h_tokens, completion, cost_reconciliation, cost_source`
-	insertValues   = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	insertArgCount = 38
+// insertColumns is the column list of an insert: every field of the record
+// (usage.Fields), in its order; insertValues has one placeholder per column,
+// in the same order as the arguments appendArgs adds.
+var (
+	insertColumns, insertValues = func() (string, string) {
+		cols, vals := make([]string, len(usage.Fields())), make([]string, len(usage.Fields()))
+		for i, f := range usage.Fields() {
+			cols[i], vals[i] = f.Name, "?"
+		}
+		return strings.Join(cols, ", "), "(" + strings.Join(vals, ", ") + ")"
+	}()
+	insertArgCount = len(usage.Fields())
 )
 
 // RowsPerStatement is how many records one multi-row INSERT carries. One
 // statement per row spent most of its time crossing the database/sql and
-// driver layers per row; 128 rows (4,864 bound values, far below SQLite's
+// driver layers per row; 128 rows (under 5,000 bound values, far below SQLite's
 // 32,766 limit) amortise that while keeping the statement text small enough
 // to prepare once per batch.
 const RowsPerStatement = 128
@@ -400,18 +395,22 @@ const returning = " RETURNING rowid, event_id"
 
 var fullInsertReturningSQL = fullInsertSQL + returning
 
-// appendArgs appends the 38 bound values of r, in insertColumns order.
+// appendArgs appends the bound values of r, in insertColumns order: empty
+// text is NULL, the time is text in usage.TimeLayout.
 func appendArgs(args []any, r *usage.Record) []any {
-	return append(args,
-		r.EventID, r.Time.UTC().Format(TimeLayout), nullable(r.TenantID), nullable(r.UserID),
-		nullable(r.SessionID), nullable(r.Feature), nullable(r.ServiceName), nullable(r.Environment), nullable(r.Provider), nullable(r.Operation),
-		nullable(r.RequestModel), nullable(r.ResponseModel), nullable(r.CatalogProvider), nullable(r.CatalogModel),
-		r.InputTokens, r.OutputTokens, r.CacheReadTokens, r.CacheWriteTokens, r.ReasoningTokens,
-		nullable(r.CostUSD), nullable(r.ReportedCostUSD), nullable(r.TokenConvention), r.PricingStatus, nullable(r.PricingDetail), r.Billable, nullable(r.BillableReason),
-		nullable(r.TraceID), nullable(r.SpanID), nullable(r.Plan), nullable(r.RevenueUSD),
-		nullable(r.PriceRef), nullable(r.ServiceTier),
-		r.InputAudioTokens, r.OutputAudioTokens, r.CacheWrite1hTokens, nullable(r.Completion),
-		nullable(r.CostReconciliation), nullable(r.CostSource))
+	for _, f := range usage.Fields() {
+		switch f.Kind {
+		case usage.KindText, usage.KindDecimal:
+			args = append(args, nullable(*f.Str(r)))
+		case usage.KindCount:
+			args = append(args, *f.Int(r))
+		case usage.KindFlag:
+			args = append(args, *f.Bool(r))
+		case usage.KindTime:
+			args = append(args, f.Time(r).UTC().Format(usage.TimeLayout))
+		}
+	}
+	return args
 }
 
 // Insert stores recs in one transaction, RowsPerStatement rows per INSERT,

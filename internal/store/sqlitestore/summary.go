@@ -72,11 +72,11 @@ func (s *Store) Summary(ctx context.Context, f SummaryFilter) ([]SummaryRow, err
 	var args []any
 	if !f.Since.IsZero() {
 		q += ` AND time >= ?`
-		args = append(args, f.Since.UTC().Format(TimeLayout))
+		args = append(args, f.Since.UTC().Format(usage.TimeLayout))
 	}
 	if !f.Until.IsZero() {
 		q += ` AND time < ?`
-		args = append(args, f.Until.UTC().Format(TimeLayout))
+		args = append(args, f.Until.UTC().Format(usage.TimeLayout))
 	}
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {

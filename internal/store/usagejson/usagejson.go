@@ -37,68 +37,46 @@ import (
 )
 
 // SchemaVersion is the version of the schema above. Kafka messages carry it in
-// the genaimeter.schema_version header.
+// the genaimeter.schema_version header. A field's usage.Field.Since is the
+// version that added it.
 const SchemaVersion = 2
 
-// TimeLayout is the layout of "time" (the ledger's, see sqlitestore.TimeLayout).
-const TimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+// keys are the `,"name":` prefixes of the fields, built once.
+var keys = func() []string {
+	k := make([]string, len(usage.Fields()))
+	for i, f := range usage.Fields() {
+		k[i] = `,"` + f.Name + `":`
+	}
+	return k
+}()
 
-// Append appends the JSON object of r to dst, without a trailing newline. It
-// is hand-written rather than encoding/json to stay off reflection on the hot
-// path; Unmarshal reads it back with encoding/json, and a test holds the two
-// together.
+// Append appends the JSON object of r to dst, without a trailing newline: the
+// fields of usage.Fields in order, a required one always, any other when set.
+// It is hand-written rather than encoding/json to stay off reflection on the
+// hot path; Unmarshal reads it back with encoding/json, and a test holds the
+// two together.
 func Append(dst []byte, r *usage.Record) []byte {
-	dst = append(dst, `{"event_id":`...)
-	dst = appendString(dst, r.EventID)
-	dst = append(dst, `,"time":"`...)
-	dst = r.Time.UTC().AppendFormat(dst, TimeLayout)
-	dst = append(dst, '"')
-	dst = appendOpt(dst, `,"tenant_id":`, r.TenantID)
-	dst = appendOpt(dst, `,"user_id":`, r.UserID)
-	dst = appendOpt(dst, `,"session_id":`, r.SessionID)
-	dst = appendOpt(dst, `,"feature":`, r.Feature)
-	dst = appendOpt(dst, `,"service_name":`, r.ServiceName)
-	dst = appendOpt(dst, `,"environment":`, r.Environment)
-	dst = appendOpt(dst, `,"provider":`, r.Provider)
-	dst = appendOpt(dst, `,"operation":`, r.Operation)
-	dst = appendOpt(dst, `,"request_model":`, r.RequestModel)
-	dst = appendOpt(dst, `,"response_model":`, r.ResponseModel)
-	dst = appendOpt(dst, `,"catalog_provider":`, r.CatalogProvider)
-	dst = appendOpt(dst, `,"catalog_model":`, r.CatalogModel)
-	dst = append(dst, `,"input_tokens":`...)
-	dst = strconv.AppendInt(dst, r.InputTokens, 10)
-	dst = append(dst, `,"output_tokens":`...)
-	dst = strconv.AppendInt(dst, r.OutputTokens, 10)
-	dst = append(dst, `,"cache_read_tokens":`...)
-	dst = strconv.AppendInt(dst, r.CacheReadTokens, 10)
-	dst = append(dst, `,"cache_write_tokens":`...)
-	dst = strconv.AppendInt(dst, r.CacheWriteTokens, 10)
-	dst = append(dst, `,"reasoning_tokens":`...)
-	dst = strconv.AppendInt(dst, r.ReasoningTokens, 10)
-	dst = append(dst, `,"input_audio_tokens":`...)
-	dst = strconv.AppendInt(dst, r.InputAudioTokens, 10)
-	dst = append(dst, `,"output_audio_tokens":`...)
-	dst = strconv.AppendInt(dst, r.OutputAudioTokens, 10)
-	dst = append(dst, `,"cache_write_1h_tokens":`...)
-	dst = strconv.AppendInt(dst, r.CacheWrite1hTokens, 10)
-	dst = appendOpt(dst, `,"cost_usd":`, r.CostUSD)
-	dst = appendOpt(dst, `,"reported_cost_usd":`, r.ReportedCostUSD)
-	dst = appendOpt(dst, `,"cost_reconciliation":`, r.CostReconciliation)
-	dst = appendOpt(dst, `,"cost_source":`, r.CostSource)
-	dst = appendOpt(dst, `,"revenue_usd":`, r.RevenueUSD)
-	dst = appendOpt(dst, `,"price_ref":`, r.PriceRef)
-	dst = appendOpt(dst, `,"service_tier":`, r.ServiceTier)
-	dst = appendOpt(dst, `,"plan":`, r.Plan)
-	dst = appendOpt(dst, `,"token_convention":`, r.TokenConvention)
-	dst = append(dst, `,"pricing_status":`...)
-	dst = appendString(dst, r.PricingStatus)
-	dst = appendOpt(dst, `,"completion":`, r.Completion)
-	dst = appendOpt(dst, `,"pricing_detail":`, r.PricingDetail)
-	dst = append(dst, `,"billable":`...)
-	dst = strconv.AppendBool(dst, r.Billable)
-	dst = appendOpt(dst, `,"billable_reason":`, r.BillableReason)
-	dst = appendOpt(dst, `,"trace_id":`, r.TraceID)
-	dst = appendOpt(dst, `,"span_id":`, r.SpanID)
+	dst = append(dst, '{')
+	for i, f := range usage.Fields() {
+		key := keys[i]
+		if i == 0 {
+			key = key[1:] // no comma before the first
+		}
+		switch f.Kind {
+		case usage.KindText, usage.KindDecimal:
+			if v := *f.Str(r); v != "" || f.Required {
+				dst = appendString(append(dst, key...), v)
+			}
+		case usage.KindCount:
+			dst = strconv.AppendInt(append(dst, key...), *f.Int(r), 10)
+		case usage.KindFlag:
+			dst = strconv.AppendBool(append(dst, key...), *f.Bool(r))
+		case usage.KindTime:
+			dst = append(append(dst, key...), '"')
+			dst = f.Time(r).UTC().AppendFormat(dst, usage.TimeLayout)
+			dst = append(dst, '"')
+		}
+	}
 	return append(dst, '}')
 }
 
@@ -163,83 +141,60 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// wire is the decoding shape of the schema.
-type wire struct {
-	EventID          string `json:"event_id"`
-	Time             string `json:"time"`
-	TenantID         string `json:"tenant_id"`
-	UserID           string `json:"user_id"`
-	SessionID        string `json:"session_id"`
-	Feature          string `json:"feature"`
-	ServiceName      string `json:"service_name"`
-	Environment      string `json:"environment"`
-	Provider         string `json:"provider"`
-	Operation        string `json:"operation"`
-	RequestModel     string `json:"request_model"`
-	ResponseModel    string `json:"response_model"`
-	CatalogProvider  string `json:"catalog_provider"`
-	CatalogModel     string `json:"catalog_model"`
-	InputTokens      *int64 `json:"input_tokens"`
-	OutputTokens     *int64 `json:"output_tokens"`
-	CacheReadTokens  *int64 `json:"cache_read_tokens"`
-	CacheWriteTokens *int64 `json:"cache_write_tokens"`
-	ReasoningTokens  *int64 `json:"reasoning_tokens"`
-	// Version 2; absent (0) in a version-1 object.
-	InputAudioTokens   int64  `json:"input_audio_tokens"`
-	OutputAudioTokens  int64  `json:"output_audio_tokens"`
-	CacheWrite1hTokens int64  `json:"cache_write_1h_tokens"`
-	CostReconciliation string `json:"cost_reconciliation"`
-	CostSource         string `json:"cost_source"`
-	Completion         string `json:"completion"`
-	CostUSD            string `json:"cost_usd"`
-	ReportedCostUSD    string `json:"reported_cost_usd"`
-	RevenueUSD         string `json:"revenue_usd"`
-	PriceRef           string `json:"price_ref"`
-	ServiceTier        string `json:"service_tier"`
-	Plan               string `json:"plan"`
-	TokenConvention    string `json:"token_convention"`
-	PricingStatus      string `json:"pricing_status"`
-	PricingDetail      string `json:"pricing_detail"`
-	Billable           *bool  `json:"billable"`
-	BillableReason     string `json:"billable_reason"`
-	TraceID            string `json:"trace_id"`
-	SpanID             string `json:"span_id"`
-}
-
 // Unmarshal reads a record written by Append. It fails when a key that is
-// always written is missing, so that a truncated or foreign message is not
-// read as a zero-token call.
+// always written is missing (names first, then counts and flags, then the
+// time), so that a truncated or foreign message is not read as a zero-token
+// call. A required key of a later schema version than 1 may be missing: it
+// reads as 0.
 func Unmarshal(data []byte) (usage.Record, error) {
-	var w wire
-	if err := json.Unmarshal(data, &w); err != nil {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(data, &obj); err != nil {
 		return usage.Record{}, fmt.Errorf("usagejson: %w", err)
 	}
-	switch {
-	case w.EventID == "":
-		return usage.Record{}, fmt.Errorf("usagejson: missing event_id")
-	case w.PricingStatus == "":
-		return usage.Record{}, fmt.Errorf("usagejson: missing pricing_status")
-	case w.InputTokens == nil || w.OutputTokens == nil || w.CacheReadTokens == nil ||
-		w.CacheWriteTokens == nil || w.ReasoningTokens == nil:
-		return usage.Record{}, fmt.Errorf("usagejson: missing a token count")
-	case w.Billable == nil:
-		return usage.Record{}, fmt.Errorf("usagejson: missing billable")
+	fields := usage.Fields()
+	for _, k := range [...]usage.Kind{usage.KindText, usage.KindCount, usage.KindFlag} {
+		for _, f := range fields {
+			if f.Kind != k || !f.Required || f.Since > 1 {
+				continue
+			}
+			if v, ok := obj[f.Name]; ok && string(v) != "null" && (k != usage.KindText || string(v) != `""`) {
+				continue
+			}
+			if k == usage.KindCount {
+				return usage.Record{}, fmt.Errorf("usagejson: missing a token count")
+			}
+			return usage.Record{}, fmt.Errorf("usagejson: missing %s", f.Name)
+		}
 	}
-	t, err := time.Parse(time.RFC3339Nano, w.Time)
-	if err != nil {
-		return usage.Record{}, fmt.Errorf("usagejson: time: %w", err)
+	var r usage.Record
+	for _, f := range fields {
+		v, ok := obj[f.Name]
+		if f.Kind == usage.KindTime && (!ok || string(v) == "null") {
+			v, ok = json.RawMessage(`""`), true // fails to parse: a record has a time
+		}
+		if !ok || string(v) == "null" {
+			continue
+		}
+		var err error
+		switch f.Kind {
+		case usage.KindText, usage.KindDecimal:
+			err = json.Unmarshal(v, f.Str(&r))
+		case usage.KindCount:
+			err = json.Unmarshal(v, f.Int(&r))
+		case usage.KindFlag:
+			err = json.Unmarshal(v, f.Bool(&r))
+		case usage.KindTime:
+			var s string
+			if err = json.Unmarshal(v, &s); err == nil {
+				var t time.Time
+				if t, err = time.Parse(time.RFC3339Nano, s); err == nil {
+					*f.Time(&r) = t.UTC()
+				}
+			}
+		}
+		if err != nil {
+			return usage.Record{}, fmt.Errorf("usagejson: %s: %w", f.Name, err)
+		}
 	}
-	return usage.Record{
-		EventID: w.EventID, Time: t.UTC(), TenantID: w.TenantID, UserID: w.UserID, SessionID: w.SessionID,
-		Feature: w.Feature, ServiceName: w.ServiceName, Environment: w.Environment, Provider: w.Provider,
-		Operation: w.Operation, RequestModel: w.RequestModel, ResponseModel: w.ResponseModel,
-		CatalogProvider: w.CatalogProvider, CatalogModel: w.CatalogModel,
-		InputTokens: *w.InputTokens, OutputTokens: *w.OutputTokens, CacheReadTokens: *w.CacheReadTokens,
-		CacheWriteTokens: *w.CacheWriteTokens, ReasoningTokens: *w.ReasoningTokens,
-		InputAudioTokens: w.InputAudioTokens, OutputAudioTokens: w.OutputAudioTokens, CacheWrite1hTokens: w.CacheWrite1hTokens,
-		CostUSD: w.CostUSD, ReportedCostUSD: w.ReportedCostUSD, CostReconciliation: w.CostReconciliation, CostSource: w.CostSource, RevenueUSD: w.RevenueUSD, PriceRef: w.PriceRef,
-		ServiceTier: w.ServiceTier, Plan: w.Plan, TokenConvention: w.TokenConvention,
-		PricingStatus: w.PricingStatus, Completion: w.Completion, PricingDetail: w.PricingDetail, Billable: *w.Billable,
-		BillableReason: w.BillableReason, TraceID: w.TraceID, SpanID: w.SpanID,
-	}, nil
+	return r, nil
 }

@@ -1,6 +1,7 @@
 package usagejson
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/genaimeter/genaimeter/internal/usage"
+	"github.com/genaimeter/genaimeter/internal/usage/usagetest"
 )
 
 func priced() usage.Record {
@@ -104,4 +106,37 @@ func BenchmarkAppend(b *testing.B) {
 		buf = Append(buf[:0], &r)
 	}
 	b.ReportMetric(float64(len(buf)), "bytes/record")
+}
+
+func TestUnmarshalRefusesMissingTime(t *testing.T) {
+	_, err := Unmarshal([]byte(`{"event_id":"e","pricing_status":"priced","input_tokens":1,"output_tokens":1,` +
+		`"cache_read_tokens":1,"cache_write_tokens":1,"reasoning_tokens":1,"billable":true}`))
+	assert.EqualError(t, err, `usagejson: time: parsing time "" as "2006-01-02T15:04:05.999999999Z07:00": cannot parse "" as "2006"`)
+}
+
+// TestEveryFieldHasAKey: the JSON object of the full record (every field set)
+// has exactly one key per field of usage.Fields, in its order, and reads back
+// equal.
+func TestEveryFieldHasAKey(t *testing.T) {
+	full := usagetest.Full()
+	data := Append(nil, &full)
+	dec := json.NewDecoder(bytes.NewReader(data))
+	_, err := dec.Token() // {
+	require.NoError(t, err)
+	var keys []string
+	for dec.More() {
+		k, err := dec.Token()
+		require.NoError(t, err)
+		keys = append(keys, k.(string))
+		var skip json.RawMessage
+		require.NoError(t, dec.Decode(&skip))
+	}
+	var want []string
+	for _, f := range usage.Fields() {
+		want = append(want, f.Name)
+	}
+	assert.Equal(t, want, keys)
+	back, err := Unmarshal(data)
+	require.NoError(t, err)
+	assert.Equal(t, full, back)
 }

@@ -27,9 +27,9 @@ func (l *Ledger) Records(ctx context.Context, since, until time.Time, fn func(r 
 
 // TenantRecords is Records of one tenant's calls. The ledger has no index
 // by tenant (a random-order index on the hot table cost two thirds of the
-// insert rate, see sqlitestore's migration 7): this scans the (time) index
-// over the range and keeps the tenant's rows, so it costs what Records of
-// the range costs, less the decoding of other tenants' rows. Per-tenant
+// insert rate, see sqlitestore's migration 7): this walks the (time,
+// tenant_id) index over the days the daily rollup shows the tenant active
+// (activeRanges) and reads only the tenant's rows from the table. Per-tenant
 // totals come from the rollups (Usage, PeriodBalances) instead.
 func (l *Ledger) TenantRecords(ctx context.Context, tenant string, since, until time.Time, fn func(r *usage.Record) error) error {
 	return l.records(ctx, tenant, since, until, fn)
@@ -46,19 +46,80 @@ func timeArgs(q querier, since, until time.Time) []any {
 
 func (l *Ledger) records(ctx context.Context, tenant string, since, until time.Time, fn func(r *usage.Record) error) error {
 	q := l.be.read()
-	args := timeArgs(q, since, until)
-	stmt := `SELECT ` + fullColumns + ` FROM usage_records WHERE time >= $1 AND time < $2 ORDER BY time, event_id`
-	if tenant != "" {
+	if tenant == "" {
+		if err := queryRecords(ctx, q, `SELECT `+fullColumns+` FROM usage_records WHERE time >= $1 AND time < $2 ORDER BY time, event_id`,
+			timeArgs(q, since, until), fn); err != nil {
+			return fmt.Errorf("balances: records: %w", err)
+		}
+		return nil
+	}
+	ranges, err := activeRanges(ctx, q, tenant, since, until)
+	if err != nil {
+		return fmt.Errorf("balances: records: %w", err)
+	}
+	for _, rg := range ranges {
 		// The processor stores unattributed calls under the tenant
 		// "unattributed"; rows without a tenant_id (written by hand) match
 		// no tenant here.
-		stmt = `SELECT ` + fullColumns + ` FROM usage_records WHERE time >= $1 AND time < $2 AND tenant_id = $3 ORDER BY time, event_id`
-		args = append(args, tenant)
-	}
-	if err := queryRecords(ctx, q, stmt, args, fn); err != nil {
-		return fmt.Errorf("balances: records: %w", err)
+		if err := queryRecords(ctx, q, `SELECT `+fullColumns+` FROM usage_records WHERE time >= $1 AND time < $2 AND tenant_id = $3 ORDER BY time, event_id`,
+			append(timeArgs(q, rg[0], rg[1]), tenant), fn); err != nil {
+			return fmt.Errorf("balances: records: %w", err)
+		}
 	}
 	return nil
+}
+
+// activeRanges narrows [since, until) to the runs of days on which the daily
+// rollup has calls of the tenant, in time order, so that a tenant who called
+// on a few days of a month costs a scan of those days only. While the
+// rollups lag the records it returns [since, until) whole.
+func activeRanges(ctx context.Context, q querier, tenant string, since, until time.Time) ([][2]time.Time, error) {
+	if !since.Before(until) {
+		return nil, nil
+	}
+	current, err := rollupsCurrent(ctx, q)
+	if err != nil || !current {
+		return [][2]time.Time{{since, until}}, err
+	}
+	var out [][2]time.Time
+	err = q.query(ctx, `SELECT DISTINCT day FROM genaimeter_daily_usage WHERE tenant_id = $1 AND day >= $2 AND day < $3 ORDER BY day`,
+		[]any{tenant, dayOf(since), until.Unix()}, func(scan func(...any) error) error {
+			var day int64
+			if err := scan(&day); err != nil {
+				return err
+			}
+			from := time.Unix(day, 0).UTC()
+			to := from.AddDate(0, 0, 1)
+			if n := len(out); n > 0 && !out[n-1][1].Before(from) {
+				out[n-1][1] = to
+				return nil
+			}
+			out = append(out, [2]time.Time{from, to})
+			return nil
+		})
+	for i := range out {
+		if out[i][0].Before(since) {
+			out[i][0] = since
+		}
+		if out[i][1].After(until) {
+			out[i][1] = until
+		}
+	}
+	return out, err
+}
+
+// rollupsCurrent reports whether every stored record is applied to the
+// rollups (no writer without the balances hook left records behind).
+func rollupsCurrent(ctx context.Context, q querier) (bool, error) {
+	var applied, last int64
+	stmt := `SELECT (SELECT applied_seq FROM genaimeter_balance_state), (SELECT COALESCE(max(seq), 0) FROM usage_records)`
+	if q.sqlite() {
+		stmt = `SELECT (SELECT applied_seq FROM genaimeter_balance_state), (SELECT COALESCE(max(rowid), 0) FROM usage_records)`
+	}
+	if err := q.query(ctx, stmt, nil, func(scan func(...any) error) error { return scan(&applied, &last) }); err != nil {
+		return false, err
+	}
+	return applied >= last, nil
 }
 
 // LatestRecords returns the tenant's n latest calls in [since, until),
@@ -103,19 +164,12 @@ func (l *Ledger) LatestRecords(ctx context.Context, tenant string, since, until 
 // the rollups are current (every stored record applied), without which the
 // answer means nothing.
 func lastActiveDay(ctx context.Context, q querier, tenant string, since, until time.Time) (bool, *int64, error) {
-	var applied, last int64
-	stmt := `SELECT (SELECT applied_seq FROM genaimeter_balance_state), (SELECT COALESCE(max(seq), 0) FROM usage_records)`
-	if q.sqlite() {
-		stmt = `SELECT (SELECT applied_seq FROM genaimeter_balance_state), (SELECT COALESCE(max(rowid), 0) FROM usage_records)`
-	}
-	if err := q.query(ctx, stmt, nil, func(scan func(...any) error) error { return scan(&applied, &last) }); err != nil {
+	current, err := rollupsCurrent(ctx, q)
+	if err != nil || !current {
 		return false, nil, err
 	}
-	if applied < last {
-		return false, nil, nil
-	}
 	var day *int64
-	err := q.query(ctx, `SELECT max(day) FROM genaimeter_daily_usage WHERE tenant_id = $1 AND day >= $2 AND day < $3`,
+	err = q.query(ctx, `SELECT max(day) FROM genaimeter_daily_usage WHERE tenant_id = $1 AND day >= $2 AND day < $3`,
 		[]any{tenant, dayOf(since), until.Unix()}, func(scan func(...any) error) error { return scan(&day) })
 	return true, day, err
 }

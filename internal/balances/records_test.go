@@ -103,3 +103,66 @@ func TestLatestRecords(t *testing.T) {
 			latest("beta", month[0], month[1], 1))
 	})
 }
+
+// TestTenantRecordsOverActiveDays: a tenant's records read over the days the
+// daily rollup shows it active are the range's records of that tenant, in
+// order, for ranges that cut days in the middle, and still all of them while
+// the rollups lag (a writer without the hook).
+func TestTenantRecordsOverActiveDays(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e env) {
+		ctx := context.Background()
+		start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+		call := func(id int, tenant string, at time.Time) usage.Record {
+			r := benchRecord(id, 1, at)
+			r.Time, r.TenantID = at, tenant
+			return r
+		}
+		var recs []usage.Record
+		for d := range 20 {
+			for h := 0; h < 24; h += 5 {
+				recs = append(recs, call(d*100+h, "dense", start.AddDate(0, 0, d).Add(time.Duration(h)*time.Hour)))
+			}
+		}
+		for i, d := range []int{2, 3, 4, 9, 17} { // runs of days: 2-4, 9, 17
+			for h := 1; h < 24; h += 11 {
+				recs = append(recs, call(5000+i*100+h, "sparse", start.AddDate(0, 0, d).Add(time.Duration(h)*time.Hour)))
+			}
+		}
+		_, err := e.insert(recs)
+		require.NoError(t, err)
+		read := func(tenant string, since, until time.Time) (byTenant, byScan []string) {
+			require.NoError(t, e.l.TenantRecords(ctx, tenant, since, until, func(r *usage.Record) error {
+				byTenant = append(byTenant, r.Time.Format(time.RFC3339)+" "+r.EventID)
+				return nil
+			}))
+			require.NoError(t, e.l.Records(ctx, since, until, func(r *usage.Record) error {
+				if r.TenantID == tenant {
+					byScan = append(byScan, r.Time.Format(time.RFC3339)+" "+r.EventID)
+				}
+				return nil
+			}))
+			return byTenant, byScan
+		}
+		check := func() {
+			for _, rg := range [][2]time.Time{
+				{start, start.AddDate(0, 1, 0)},
+				{start.AddDate(0, 0, 3).Add(6 * time.Hour), start.AddDate(0, 0, 9).Add(6 * time.Hour)}, // cuts days 3 and 9
+				{start.AddDate(0, 0, 5), start.AddDate(0, 0, 9)},                                     // no sparse call
+				{start.AddDate(0, 0, 17).Add(12 * time.Hour), start.AddDate(0, 0, 17).Add(13 * time.Hour)},
+			} {
+				for _, tenant := range []string{"dense", "sparse", "nobody"} {
+					got, want := read(tenant, rg[0], rg[1])
+					assert.Equal(t, want, got, "%s %v", tenant, rg)
+				}
+			}
+		}
+		check()
+		got, _ := read("sparse", start, start.AddDate(0, 1, 0))
+		assert.Len(t, got, 15)
+		_, err = e.bare([]usage.Record{call(9999, "sparse", start.AddDate(0, 0, 12))})
+		require.NoError(t, err)
+		check()
+		got, _ = read("sparse", start, start.AddDate(0, 1, 0))
+		assert.Len(t, got, 16)
+	})
+}

@@ -147,7 +147,7 @@ func TestTenantRecordsOverActiveDays(t *testing.T) {
 			for _, rg := range [][2]time.Time{
 				{start, start.AddDate(0, 1, 0)},
 				{start.AddDate(0, 0, 3).Add(6 * time.Hour), start.AddDate(0, 0, 9).Add(6 * time.Hour)}, // cuts days 3 and 9
-				{start.AddDate(0, 0, 5), start.AddDate(0, 0, 9)},                                     // no sparse call
+				{start.AddDate(0, 0, 5), start.AddDate(0, 0, 9)},                                       // no sparse call
 				{start.AddDate(0, 0, 17).Add(12 * time.Hour), start.AddDate(0, 0, 17).Add(13 * time.Hour)},
 			} {
 				for _, tenant := range []string{"dense", "sparse", "nobody"} {

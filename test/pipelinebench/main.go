@@ -242,9 +242,9 @@ func configFor(p pipeline, extraExt bool) string {
 }
 
 // maxAhead is how many calls the load generator may have sent beyond those
-// stored, in the full pipeline: a few of the exporter's batches (8,192
-// records) in flight.
-const maxAhead = 40000
+// stored, in the full pipeline: two of the ledger's batches (8,192 records),
+// so that the exporter always has a full batch to write.
+const maxAhead = 2 * 8192
 
 // measure runs one pipeline on one shape: start, warm up, measure, stop.
 func measure(o options, p pipeline, s shape, templates []*template, round int) (run, error) {
@@ -260,18 +260,19 @@ func measure(o options, p pipeline, s shape, templates []*template, round int) (
 	defer c.stop()
 	g := &loadgen{templates: templates, streams: o.streams}
 	var db *sql.DB
+	var stored *atomic.Int64
 	if p.stores() {
 		if db, err = sql.Open("sqlite", "file:"+c.dbPath+"?mode=ro&_pragma=busy_timeout(5000)"); err != nil {
 			return run{}, err
 		}
 		defer db.Close()
 		// The full pipeline acknowledges calls into its sending queue (in
-		// memory, thousands of batches) far faster than the store takes
-		// them; the queue would take minutes to fill and push back. The
-		// load generator stays at most maxAhead calls ahead of the store
-		// instead, so that the window measures the steady state: the
-		// store's rate, with no CPU spent on calls that only wait.
-		var stored atomic.Int64
+		// memory, a thousand batches) far faster than the store takes them;
+		// the queue would take minutes to fill and push back. The load
+		// generator stays at most maxAhead calls ahead of the store instead,
+		// so that the window measures the steady state: the store's rate,
+		// with no CPU spent on calls that only wait in the queue.
+		stored = new(atomic.Int64)
 		pollCtx, stopPoll := context.WithCancel(context.Background())
 		defer stopPoll()
 		go func() {
@@ -289,6 +290,17 @@ func measure(o options, p pipeline, s shape, templates []*template, round int) (
 	}
 	defer g.stop()
 	time.Sleep(o.warmup)
+	if stored != nil {
+		// The window starts at the steady state: once the generator has
+		// caught up with the cap (calls accepted = calls stored from then
+		// on, give or take a request per stream), so that the collector's
+		// CPU in the window goes to the calls the window stores.
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if g.calls.Load()-stored.Load() >= maxAhead-int64(o.streams*templates[0].calls) {
+				break
+			}
+		}
+	}
 	s0, err := take(c, g, db)
 	if err != nil {
 		return run{}, err

@@ -342,3 +342,19 @@ func TestBareInsert(t *testing.T) {
 	require.NoError(t, err)
 	assert.Positive(t, rate)
 }
+
+// A soak whose store falls behind says so: its RSS is the queue's backlog.
+func TestVerdictBacklog(t *testing.T) {
+	curve := make([]soakSample, 8)
+	for i := range curve {
+		curve[i] = soakSample{sent: int64(i) * 10000, stored: int64(i) * 10000, rssKiB: 100 << 10, goroutines: 40}
+	}
+	var out strings.Builder
+	verdict(&out, curve)
+	assert.Equal(t, "RSS: FLAT (peak 100 MiB in the first half, 100 MiB in the second, after the first quarter; flat = within 10%)\n"+
+		"goroutines: FLAT (peak 40 in the first half, 40 in the second, after the first quarter; flat = within 10%)\n", out.String())
+	curve[5].stored -= 40000
+	out.Reset()
+	verdict(&out, curve)
+	assert.Contains(t, out.String(), "NOT A LEAK TEST: the store fell behind the offered rate (backlog up to 40000 calls, more than 32768)")
+}

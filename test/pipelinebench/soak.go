@@ -79,8 +79,8 @@ func soak(o options) error {
 		fmt.Println(s.line())
 		return nil
 	}
-	fmt.Println("| elapsed | calls sent | calls stored | RSS MiB | Go heap MiB | goroutines |")
-	fmt.Println("|---|---|---|---|---|---|")
+	fmt.Println("| elapsed | calls sent | calls stored | backlog | RSS MiB | Go heap MiB | goroutines |")
+	fmt.Println("|---|---|---|---|---|---|---|")
 	tick := time.NewTicker(o.soakInterval)
 	defer tick.Stop()
 	want := requests * int64(perRequest)
@@ -111,7 +111,7 @@ func soak(o options) error {
 }
 
 func (s soakSample) line() string {
-	return fmt.Sprintf("| %v | %d | %d | %.0f | %.0f | %d |", s.elapsed, s.sent, s.stored,
+	return fmt.Sprintf("| %v | %d | %d | %d | %.0f | %.0f | %d |", s.elapsed, s.sent, s.stored, s.sent-s.stored,
 		float64(s.rssKiB)/1024, s.heapBytes/(1<<20), s.goroutines)
 }
 
@@ -166,4 +166,20 @@ func verdict(w io.Writer, curve []soakSample) {
 	}
 	say("RSS", flatCheck(rss, soakTolerance), " MiB")
 	say("goroutines", flatCheck(gor, soakTolerance), "")
+	if b := maxBacklog(curve); b > soakBacklogLimit {
+		fmt.Fprintf(w, "NOT A LEAK TEST: the store fell behind the offered rate (backlog up to %d calls, more than %d): the RSS above is mostly the sending queue's backlog, and a plateau is the queue being full, not a flat collector. Lower the rate (SOAK_CALLS or a longer SOAK_DURATION) until the backlog stays small.\n", b, soakBacklogLimit)
+	}
+}
+
+// soakBacklogLimit is the backlog (calls accepted, not yet stored) up to
+// which the store counts as keeping up: the ledger's batch (8,192) and a
+// sample interval's worth of jitter.
+const soakBacklogLimit = 4 * 8192
+
+func maxBacklog(curve []soakSample) int64 {
+	var m int64
+	for _, s := range curve {
+		m = max(m, s.sent-s.stored)
+	}
+	return m
 }

@@ -46,7 +46,7 @@ type ledgerExporter struct {
 	logger *zap.Logger
 
 	sinkName string
-	sink     Sink
+	sink     recordSink
 	// deadLetter is nil unless dead_letter is configured.
 	deadLetter *deadLetter
 
@@ -229,7 +229,7 @@ func (e *ledgerExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		}
 	}
 
-	var res WriteResult
+	var res writeResult
 	err := e.write(ctx, recs, 0, &res)
 	if len(res.Rejected) > 0 {
 		if derr := e.storeRejected(ctx, recs, res.Rejected); derr != nil {
@@ -276,13 +276,13 @@ func (e *ledgerExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 // are stored. Rewriting records already stored is safe (idempotent inserts;
 // Kafka and file consumers deduplicate on the event id); the split costs
 // O(bad × log(batch)) writes, and bad records are rare.
-func (e *ledgerExporter) write(ctx context.Context, recs []usage.Record, base int, res *WriteResult) error {
+func (e *ledgerExporter) write(ctx context.Context, recs []usage.Record, base int, res *writeResult) error {
 	r, err := e.sink.Write(ctx, recs)
 	if err == nil {
 		res.Written += r.Written
 		res.Duplicates += r.Duplicates
 		for _, rr := range r.Rejected {
-			res.Rejected = append(res.Rejected, RejectedRecord{Index: base + rr.Index, Err: rr.Err})
+			res.Rejected = append(res.Rejected, rejectedRecord{Index: base + rr.Index, Err: rr.Err})
 		}
 		return nil
 	}
@@ -292,7 +292,7 @@ func (e *ledgerExporter) write(ctx context.Context, recs []usage.Record, base in
 	}
 	e.telemetry.ExporterGenaiLedgerWriteFailures.Add(ctx, 1, e.failedPermanent)
 	if len(recs) == 1 {
-		res.Rejected = append(res.Rejected, RejectedRecord{Index: base, Err: err})
+		res.Rejected = append(res.Rejected, rejectedRecord{Index: base, Err: err})
 		return nil
 	}
 	mid := len(recs) / 2
@@ -303,7 +303,7 @@ func (e *ledgerExporter) write(ctx context.Context, recs []usage.Record, base in
 }
 
 // storeRejected dead-letters, counts and logs the records the sink refused.
-func (e *ledgerExporter) storeRejected(ctx context.Context, recs []usage.Record, rejected []RejectedRecord) error {
+func (e *ledgerExporter) storeRejected(ctx context.Context, recs []usage.Record, rejected []rejectedRecord) error {
 	if e.deadLetter != nil {
 		var lines []byte
 		for _, rr := range rejected {

@@ -13,10 +13,10 @@ import (
 	"github.com/genaimeter/genaimeter/internal/usage"
 )
 
-// Sink is one store of usage records. The exporter decodes and validates a
+// recordSink is one store of usage records. The exporter decodes and validates a
 // batch, hands the good records to its sink's Write, and does the error
 // handling common to all sinks (dead letters, telemetry, retries).
-type Sink interface {
+type recordSink interface {
 	// Start opens the store (connections, files, schema migrations). Its
 	// failure fails the collector's start: a ledger that cannot be written
 	// must not look healthy.
@@ -28,13 +28,13 @@ type Sink interface {
 	// (consumererror.IsPermanent) when retrying the same records cannot help
 	// — then the exporter splits the batch to find the bad records — and
 	// retryable otherwise. Writing the same records again is always safe.
-	Write(ctx context.Context, recs []usage.Record) (WriteResult, error)
+	Write(ctx context.Context, recs []usage.Record) (writeResult, error)
 	// Shutdown closes the store. It is nil-safe and idempotent.
 	Shutdown(ctx context.Context) error
 }
 
-// WriteResult is what a successful Write did.
-type WriteResult struct {
+// writeResult is what a successful Write did.
+type writeResult struct {
 	// Written counts the records stored (or sent) by this call.
 	Written int
 	// Duplicates counts the records the store already had (replays) or that
@@ -42,17 +42,17 @@ type WriteResult struct {
 	// and file consumers deduplicate on the event id.
 	Duplicates int
 	// Rejected are the records the store refused as bad data.
-	Rejected []RejectedRecord
+	Rejected []rejectedRecord
 }
 
-// RejectedRecord is a record a store refused: Index is its position in the
+// rejectedRecord is a record a store refused: Index is its position in the
 // slice given to Write.
-type RejectedRecord struct {
+type rejectedRecord struct {
 	Index int
 	Err   error
 }
 
-func newSink(cfg *Config) Sink {
+func newSink(cfg *Config) recordSink {
 	switch cfg.sinkName() {
 	case sinkPostgres:
 		return &postgresSink{cfg: cfg.Postgres.Get(), balances: cfg.Balances}
@@ -94,19 +94,19 @@ func (s *sqliteSink) Start(ctx context.Context, host component.Host) error {
 	return nil
 }
 
-func (s *sqliteSink) Write(ctx context.Context, recs []usage.Record) (WriteResult, error) {
+func (s *sqliteSink) Write(ctx context.Context, recs []usage.Record) (writeResult, error) {
 	ins, dup, err := s.store.Insert(ctx, recs)
 	switch {
 	case err == nil:
-		return WriteResult{Written: ins, Duplicates: dup}, nil
+		return writeResult{Written: ins, Duplicates: dup}, nil
 	case errors.Is(err, usage.ErrInvalidRecord):
 		// Unreachable while the exporter filters with usage.ValidateRecord; a
 		// retry would fail the same way.
-		return WriteResult{}, consumererror.NewPermanent(err)
+		return writeResult{}, consumererror.NewPermanent(err)
 	case sqlitestore.IsTransient(err):
-		return WriteResult{}, fmt.Errorf("genai_ledger: database busy, will retry: %w", err)
+		return writeResult{}, fmt.Errorf("genai_ledger: database busy, will retry: %w", err)
 	}
-	return WriteResult{}, err
+	return writeResult{}, err
 }
 
 func (s *sqliteSink) Shutdown(context.Context) error {

@@ -97,13 +97,13 @@ func (s *fileSink) rotate() error {
 	return s.open()
 }
 
-func (s *fileSink) Write(_ context.Context, recs []usage.Record) (WriteResult, error) {
+func (s *fileSink) Write(_ context.Context, recs []usage.Record) (writeResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.f == nil {
 		// A failed rotation left no file open: try again.
 		if err := s.open(); err != nil {
-			return WriteResult{}, err
+			return writeResult{}, err
 		}
 	}
 	s.buf = s.buf[:0]
@@ -116,20 +116,20 @@ func (s *fileSink) Write(_ context.Context, recs []usage.Record) (WriteResult, e
 	tooOld := s.cfg.MaxAge > 0 && s.now().Sub(s.opened) >= s.cfg.MaxAge
 	if (tooBig || tooOld) && s.size > 0 {
 		if err := s.rotate(); err != nil {
-			return WriteResult{}, err
+			return writeResult{}, err
 		}
 	}
 	if _, err := s.f.Write(s.buf); err != nil {
 		// Cut a partly written batch off (best effort), so that the retry
 		// does not follow a torn line.
 		_ = s.f.Truncate(s.size)
-		return WriteResult{}, fmt.Errorf("file: write: %w", err)
+		return writeResult{}, fmt.Errorf("file: write: %w", err)
 	}
 	s.size += int64(len(s.buf))
 	if err := s.f.Sync(); err != nil {
-		return WriteResult{}, fmt.Errorf("file: sync: %w", err)
+		return writeResult{}, fmt.Errorf("file: sync: %w", err)
 	}
-	return WriteResult{Written: len(recs)}, nil
+	return writeResult{Written: len(recs)}, nil
 }
 
 func (s *fileSink) Shutdown(context.Context) error {

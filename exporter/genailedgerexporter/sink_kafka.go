@@ -17,13 +17,13 @@ import (
 
 // Kafka message headers of a usage record.
 const (
-	// HeaderEventID carries the record's event id, so that consumers
+	// headerEventID carries the record's event id, so that consumers
 	// deduplicate (the producer is idempotent within a session, but a batch
 	// retried after a collector restart is produced again) without parsing
 	// the value.
-	HeaderEventID = "genaimeter.event_id"
-	// HeaderSchemaVersion is usagejson.SchemaVersion, as decimal text.
-	HeaderSchemaVersion = "genaimeter.schema_version"
+	headerEventID = "genaimeter.event_id"
+	// headerSchemaVersion is usagejson.SchemaVersion, as decimal text.
+	headerSchemaVersion = "genaimeter.schema_version"
 )
 
 var schemaVersionHeader = []byte(strconv.Itoa(usagejson.SchemaVersion))
@@ -67,7 +67,7 @@ func (s *kafkaSink) Start(ctx context.Context, _ component.Host) error {
 	return nil
 }
 
-func (s *kafkaSink) Write(ctx context.Context, recs []usage.Record) (WriteResult, error) {
+func (s *kafkaSink) Write(ctx context.Context, recs []usage.Record) (writeResult, error) {
 	msgs := make([]*kgo.Record, len(recs))
 	// One buffer for all values: one allocation per batch instead of one per
 	// record; each value is a sub-slice of it.
@@ -80,8 +80,8 @@ func (s *kafkaSink) Write(ctx context.Context, recs []usage.Record) (WriteResult
 			Key:   []byte(r.TenantID),
 			Value: buf[start:len(buf):len(buf)],
 			Headers: []kgo.RecordHeader{
-				{Key: HeaderEventID, Value: []byte(r.EventID)},
-				{Key: HeaderSchemaVersion, Value: schemaVersionHeader},
+				{Key: headerEventID, Value: []byte(r.EventID)},
+				{Key: headerSchemaVersion, Value: schemaVersionHeader},
 			},
 		}
 	}
@@ -91,7 +91,7 @@ func (s *kafkaSink) Write(ctx context.Context, recs []usage.Record) (WriteResult
 	for i, m := range msgs {
 		index[m] = i
 	}
-	var res WriteResult
+	var res writeResult
 	var retry error
 	for _, pr := range results {
 		i := index[pr.Record]
@@ -102,7 +102,7 @@ func (s *kafkaSink) Write(ctx context.Context, recs []usage.Record) (WriteResult
 			errors.Is(pr.Err, kerr.InvalidRecord), errors.Is(pr.Err, kerr.CorruptMessage):
 			// The broker (or the client's size check) refuses this record
 			// itself: no retry can send it.
-			res.Rejected = append(res.Rejected, RejectedRecord{Index: i, Err: fmt.Errorf("kafka: %w", pr.Err)})
+			res.Rejected = append(res.Rejected, rejectedRecord{Index: i, Err: fmt.Errorf("kafka: %w", pr.Err)})
 		case retry == nil:
 			retry = fmt.Errorf("kafka: produce to %s: %w", s.cfg.Topic, pr.Err)
 		}
@@ -111,7 +111,7 @@ func (s *kafkaSink) Write(ctx context.Context, recs []usage.Record) (WriteResult
 	if retry != nil {
 		// Some records were produced and will be produced again by the
 		// retry: consumers deduplicate on the event id header.
-		return WriteResult{}, retry
+		return writeResult{}, retry
 	}
 	return res, nil
 }

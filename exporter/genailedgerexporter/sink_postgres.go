@@ -174,25 +174,25 @@ func (s *postgresSink) setHealthy(ok bool, err error) {
 	}
 }
 
-func (s *postgresSink) Write(ctx context.Context, recs []usage.Record) (WriteResult, error) {
+func (s *postgresSink) Write(ctx context.Context, recs []usage.Record) (writeResult, error) {
 	st := s.store.Load()
 	if st == nil {
 		why := "not started"
 		if m := s.unconnected.Load(); m != nil {
 			why = *m
 		}
-		return WriteResult{}, fmt.Errorf("genai_ledger: PostgreSQL not connected yet, the batch stays queued: %s", why)
+		return writeResult{}, fmt.Errorf("genai_ledger: PostgreSQL not connected yet, the batch stays queued: %s", why)
 	}
 	ins, dup, err := st.Insert(ctx, recs)
 	if err != nil {
 		if pgstore.IsPermanent(err) {
-			return WriteResult{}, consumererror.NewPermanent(err)
+			return writeResult{}, consumererror.NewPermanent(err)
 		}
 		s.setHealthy(false, err)
-		return WriteResult{}, err
+		return writeResult{}, err
 	}
 	s.setHealthy(true, nil)
-	return WriteResult{Written: ins, Duplicates: dup}, nil
+	return writeResult{Written: ins, Duplicates: dup}, nil
 }
 
 func (s *postgresSink) Shutdown(context.Context) error {

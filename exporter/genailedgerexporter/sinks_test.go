@@ -271,7 +271,7 @@ func TestFileSinkRotates(t *testing.T) {
 	write := func(recs []usage.Record) {
 		res, err := s.Write(context.Background(), recs)
 		require.NoError(t, err)
-		assert.Equal(t, WriteResult{Written: len(recs)}, res)
+		assert.Equal(t, writeResult{Written: len(recs)}, res)
 	}
 	write(batch(0, 2))
 	now = now.Add(59 * time.Minute)

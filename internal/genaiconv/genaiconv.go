@@ -200,16 +200,15 @@ const (
 	numFields
 
 	// markers: attributes that classify a span or carry dialect data.
-	mOIKind       // openinference.span.kind
-	mLFType       // langfuse.observation.type
-	mLFUsage      // langfuse.observation.usage_details (JSON)
-	mLFCost       // langfuse.observation.cost_details (JSON)
-	mAIOperation  // ai.operationId (Vercel AI SDK)
-	mTLSpanKind   // traceloop.span.kind (decorator spans)
-	mSDKName      // telemetry.sdk.name (OpenLIT writes it on spans)
-	mServerAddr   // server.address (provider fallback)
-	mAIProvMeta   // ai.response.providerMetadata (Vercel AI SDK, JSON)
-	mAggregateUse // gen_ai.aggregated_usage.* (Pydantic AI agent totals)
+	mOIKind      // openinference.span.kind
+	mLFType      // langfuse.observation.type
+	mLFUsage     // langfuse.observation.usage_details (JSON)
+	mLFCost      // langfuse.observation.cost_details (JSON)
+	mAIOperation // ai.operationId (Vercel AI SDK)
+	mTLSpanKind  // traceloop.span.kind (decorator spans)
+	mSDKName     // telemetry.sdk.name (OpenLIT writes it on spans)
+	mServerAddr  // server.address (provider fallback)
+	mAIProvMeta  // ai.response.providerMetadata (Vercel AI SDK, JSON)
 )
 
 const numStrFields = fCost + 1

@@ -3,7 +3,6 @@ package pricing
 import (
 	"encoding/json"
 	"fmt"
-	"math/bits"
 	"sort"
 
 	"github.com/genaimeter/genaimeter/internal/pricing/genaiprices"
@@ -211,5 +210,3 @@ func UsageKeys() []string {
 	}
 	return out
 }
-
-func popcount(m uint64) int { return bits.OnesCount64(m) }

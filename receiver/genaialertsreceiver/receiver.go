@@ -17,14 +17,14 @@ import (
 	"github.com/genaimeter/genaimeter/internal/balances"
 )
 
-// Ledger is what the receiver needs of the extension's ledger.
-type Ledger interface {
+// alertLedger is what the receiver needs of the extension's ledger.
+type alertLedger interface {
 	ClaimAlertLogs(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]balances.Alert, error)
 	AlertsLogged(ctx context.Context, ids []string, at time.Time) error
 }
 
-// AlertSource is implemented by the genai_usage_service extension.
-type AlertSource interface {
+// alertSource is implemented by the genai_usage_service extension.
+type alertSource interface {
 	AlertLedger() *balances.Ledger
 }
 
@@ -37,7 +37,7 @@ type alertsReceiver struct {
 	set  receiver.Settings
 	next consumer.Logs
 
-	ledger Ledger
+	ledger alertLedger
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -47,7 +47,7 @@ func (r *alertsReceiver) Start(_ context.Context, host component.Host) error {
 	if !ok {
 		return fmt.Errorf("service: extension %q is not configured (add it to service.extensions)", r.cfg.Service)
 	}
-	src, ok := ext.(AlertSource)
+	src, ok := ext.(alertSource)
 	if !ok || src.AlertLedger() == nil {
 		return fmt.Errorf("service: extension %q is not a genai_usage_service extension", r.cfg.Service)
 	}
@@ -88,7 +88,7 @@ func (r *alertsReceiver) emit(ctx context.Context) error {
 		if err != nil || len(as) == 0 {
 			return err
 		}
-		ld, err := Logs(as)
+		ld, err := logsOf(as)
 		if err != nil {
 			return err
 		}
@@ -105,10 +105,10 @@ func (r *alertsReceiver) emit(ctx context.Context) error {
 	}
 }
 
-// Logs renders alerts as log records: the body says what fired, the
+// logsOf renders alerts as log records: the body says what fired, the
 // attributes carry the numbers (genaimeter.alert.*), the time is when it
 // fired.
-func Logs(as []balances.Alert) (plog.Logs, error) {
+func logsOf(as []balances.Alert) (plog.Logs, error) {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
 	rl.Resource().Attributes().PutStr("service.name", "genaimeter")

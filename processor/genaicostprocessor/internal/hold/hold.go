@@ -112,8 +112,8 @@ func (h *Holder[M]) Hold(c *Call[M]) (evicted *Call[M]) {
 // acknowledged. An error is retryable: the caller refuses the batch (and
 // Unholds its calls), and its sender sends it again.
 func (h *Holder[M]) Persist(ctx context.Context, held []*Call[M]) error {
-	if h.store == nil {
-		return nil
+	if h.store == nil || !h.set.Durable {
+		return nil // in memory only: nothing to write
 	}
 	var calls []*Call[M]
 	var tds []ptrace.Traces

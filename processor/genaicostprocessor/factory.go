@@ -50,7 +50,7 @@ func createDefaultConfig() component.Config {
 			ErrorMode: ottl.IgnoreError,
 			Plans:     PlansConfig{ReloadInterval: defaultPlansReloadInterval},
 		},
-		Limits: LimitsConfig{MaxTokenCount: DefaultMaxTokenCount},
+		Limits: LimitsConfig{MaxTokenCount: defaultMaxTokenCount},
 	}
 }
 

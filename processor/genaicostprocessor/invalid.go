@@ -24,10 +24,10 @@ const (
 
 var invalidReasons = []string{invalidTokenCount, invalidAboveBound, invalidTime}
 
-// DefaultMaxTokenCount is limits.max_token_count's default: 10^12 tokens in
+// defaultMaxTokenCount is limits.max_token_count's default: 10^12 tokens in
 // one count of one call, a thousand times the largest context window offered
 // today, and small enough that no sum of a call's counts can overflow.
-const DefaultMaxTokenCount int64 = 1_000_000_000_000
+const defaultMaxTokenCount int64 = 1_000_000_000_000
 
 // maxTokenCountLimit bounds limits.max_token_count: with every count of a call
 // at most 2^61, input + output (a meter's total_tokens) and input + cache

@@ -115,7 +115,7 @@ func TestLimitsValidate(t *testing.T) {
 		math.MaxInt64:        "limits.max_token_count: must be between 1 and 2305843009213693952, got 9223372036854775807",
 		1:                    "",
 		maxTokenCountLimit:   "",
-		DefaultMaxTokenCount: "",
+		defaultMaxTokenCount: "",
 	} {
 		cfg := createDefaultConfig().(*Config)
 		cfg.Limits.MaxTokenCount = v

@@ -161,21 +161,47 @@ var fields = []Field{
 // order. The slice is shared: callers must not modify it.
 func Fields() []Field { return fields }
 
-// byKey finds a field by its attribute key (FromLogRecord, the connector).
-var byKey = func() map[string]*Field {
-	m := make(map[string]*Field, len(fields))
+// keyTable finds a field by its attribute key (FromLogRecord, the
+// connector): an open-addressing table on a hash of the key's length and
+// three of its bytes, probed linearly and confirmed by comparing the keys.
+// A map lookup per attribute was most of the cost of reading a span's
+// attributes; this is one probe and one compare for almost every key.
+var keyTable = func() (t [keyTableSize]*Field) {
 	for i := range fields {
-		if fields[i].Key != "" {
-			m[fields[i].Key] = &fields[i]
+		if k := fields[i].Key; k != "" {
+			h := keyHash(k)
+			for t[h] != nil {
+				h = (h + 1) % keyTableSize
+			}
+			t[h] = &fields[i]
 		}
 	}
-	return m
+	return t
 }()
+
+// keyTableSize is a power of two over twice the number of keys.
+const keyTableSize = 128
+
+// keyHash hashes a key of the "genaimeter." prefix.
+func keyHash(k string) uint32 {
+	n := len(k)
+	return (uint32(n)*31 + uint32(k[len(Prefix)])*7 + uint32(k[n-1])*3 + uint32(k[n-3])) % keyTableSize
+}
 
 // FieldByKey returns the field whose attribute key is k.
 func FieldByKey(k string) (*Field, bool) {
-	f, ok := byKey[k]
-	return f, ok
+	if len(k) < len(Prefix)+3 || k[:len(Prefix)] != Prefix {
+		return nil, false
+	}
+	for h := keyHash(k); ; h = (h + 1) % keyTableSize {
+		f := keyTable[h]
+		if f == nil {
+			return nil, false
+		}
+		if f.Key == k {
+			return f, true
+		}
+	}
 }
 
 // RecordAttrs is how many attributes a usage record carries at most: one per

@@ -204,7 +204,6 @@ func EventID(traceID pcommon.TraceID, spanID pcommon.SpanID) string {
 	return string(buf[:])
 }
 
-func hexDecode(dst []byte, s string) (int, error) { return hex.Decode(dst, []byte(s)) }
 
 // CallTime is when a call happened, for pricing and for its record: the span's
 // end, as providers bill at completion; a span without an end time falls back

@@ -20,9 +20,10 @@ type BillingConfig struct {
 	// Rules are evaluated in order on each metered call; the first whose
 	// condition is true decides, and its name is the billable_reason. A call
 	// no rule matches is billable with the reason "default". The conditions
-	// see the span after metering, so besides the span's and the resource's
-	// own attributes they can use attributes["genaimeter.tenant_id"],
-	// ["genaimeter.plan"], ["genaimeter.user_id"], ["genaimeter.cost_usd"]...
+	// see the span after metering (every genaimeter.* attribute but the
+	// decision), so besides the span's and the resource's own attributes
+	// they can use attributes["genaimeter.tenant_id"], ["genaimeter.plan"],
+	// ["genaimeter.user_id"], ["genaimeter.cost_usd"], ["genaimeter.revenue_usd"]...
 	// Setting rules replaces the default list; `rules: []` bills every call.
 	// Default: one rule, failed_call (status error or error.type set: not
 	// billable; its cost is still recorded).

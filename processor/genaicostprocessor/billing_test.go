@@ -521,3 +521,25 @@ func BenchmarkMeterWithRules(b *testing.B) {
 		})
 	}
 }
+
+// TestRulesSeeTheMeteredSpan: the billing rules run once every other
+// genaimeter.* attribute is on the span (writeMeter), revenue and price
+// reference included, and their decision is written last.
+func TestRulesSeeTheMeteredSpan(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Pricing.Revenue.Default = &RateCardConfig{MarkupPercent: "20"}
+	cfg.Billing.Rules = []BillingRule{{
+		Name:      "charged_and_priced",
+		Condition: `attributes["genaimeter.revenue_usd"] == "0.02106" and attributes["genaimeter.price_ref"] != nil and attributes["genaimeter.cost_usd"] == "0.01755"`,
+	}}
+	p, sink := newTestProcessor(t, cfg, nil)
+	require.NoError(t, p.ConsumeTraces(context.Background(), spanBatch(map[string]any{
+		"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
+		"gen_ai.usage.input_tokens": 4100, "gen_ai.usage.output_tokens": 730,
+	})))
+	a := spanAttrs(sink.AllTraces()[0], 0)
+	// gpt-4o: 0.01755 × 1.2 = 0.02106
+	assert.Equal(t, "0.02106", a[usage.AttrRevenueUSD])
+	assert.Equal(t, false, a[usage.AttrBillable])
+	assert.Equal(t, "charged_and_priced", a[usage.AttrBillableReason])
+}

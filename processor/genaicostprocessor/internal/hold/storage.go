@@ -33,8 +33,8 @@ type Stored struct {
 	Pos    Position
 }
 
-// memoryStorage keeps nothing: held calls live in memory only and a restart
-// lets go of none of them (nor keeps them).
+// memoryStorage keeps nothing: held calls live in memory only. Shutdown lets
+// them go; a crash loses them.
 type memoryStorage struct{}
 
 // Memory is the storage of held calls kept in memory only.

@@ -280,7 +280,9 @@ func saveBook(ctx context.Context, q querier, book *entitlement.Book) error {
 	}
 	if err := upsert(ctx, q, `genaimeter_balances`, `tenant_id, period_start, allowance, period_end, plan, meter, amount, used, included,
 		granted, overage, overage_usd, calls, unmetered, overage_unpriced`, `tenant_id, period_start, allowance`,
-		`used = excluded.used, included = excluded.included, granted = excluded.granted, overage = excluded.overage,
+		// plan and amount follow the latest call (entitlement.Book.balance).
+		`period_end = excluded.period_end, plan = excluded.plan, meter = excluded.meter, amount = excluded.amount,
+		used = excluded.used, included = excluded.included, granted = excluded.granted, overage = excluded.overage,
 		overage_usd = excluded.overage_usd, calls = excluded.calls, unmetered = excluded.unmetered, overage_unpriced = excluded.overage_unpriced`,
 		15, rows); err != nil {
 		return fmt.Errorf("balances: save: %w", err)

@@ -264,23 +264,38 @@ func (b *Book) Apply(seq int64, r *usage.Record) ([]Split, error) {
 	return splits, nil
 }
 
-// balance returns the balance of k, created empty when missing. Its plan and
-// amount are those of the call being applied: after a change of plan within
-// a period (an upgrade) the new amount applies from the next call on, and
-// what was used so far still counts.
+// balance returns the balance of k, created empty when missing, set to the
+// plan of the call being applied: a change of plan within a period applies
+// from the next call on. Rule: each call is allocated against the amount of
+// the plan in effect for it (AmountOf); what an earlier plan of the period
+// included stays included (never re-billed as overage). The balance's
+// Amount is that plan's amount raised to Included, so Included <= Amount
+// always holds and Remaining is what the next call under that plan would
+// get: after a downgrade below what is already included nothing more is
+// included, and further usage is overage (soft) or refused by the check
+// (hard). It depends only on the calls in ledger order, so a rebuild gives
+// the same balance.
 func (b *Book) balance(k BalanceKey, end time.Time, pl *Plan, t *Tenant, a *Allowance) *Balance {
 	bal := b.Balances[k]
 	if bal == nil {
 		bal = &Balance{BalanceKey: k}
 		b.Balances[k] = bal
 	}
-	bal.End, bal.Plan, bal.Meter, bal.Amount = end, pl.Name, a.Meter, a.Amount
-	if t != nil {
-		if amt, ok := t.Amounts[a.Name]; ok {
-			bal.Amount = amt
-		}
+	bal.End, bal.Plan, bal.Meter, bal.Amount = end, pl.Name, a.Meter, AmountOf(t, a)
+	if bal.Amount.Cmp(&bal.Included) < 0 {
+		bal.Amount.Set(&bal.Included)
 	}
 	return bal
+}
+
+// AmountOf is the allowance's amount for tenant t (its override, if any).
+func AmountOf(t *Tenant, a *Allowance) apd.Decimal {
+	if t != nil {
+		if amt, ok := t.Amounts[a.Name]; ok {
+			return amt
+		}
+	}
+	return a.Amount
 }
 
 // quantity is how much of the allowance's meter the call used; known is false

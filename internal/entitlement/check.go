@@ -69,14 +69,16 @@ func (b *Book) Check(req CheckRequest) CheckResult {
 		RequestModel: req.Model, CatalogModel: req.Model, Billable: true}
 	for i := range pl.Allowances {
 		a := &pl.Allowances[i]
-		st := AllowanceStatus{Name: a.Name, Meter: a.Meter, Limit: a.Limit, Amount: a.Amount}
-		if t != nil {
-			if amt, ok := t.Amounts[a.Name]; ok {
-				st.Amount = amt
-			}
-		}
+		planAmount := AmountOf(t, a)
+		st := AllowanceStatus{Name: a.Name, Meter: a.Meter, Limit: a.Limit, Amount: planAmount}
 		if bal := b.Balances[BalanceKey{Tenant: req.Tenant, Period: start, Allowance: a.Name}]; bal != nil {
-			st.Amount, st.Used, st.Included, st.Granted, st.Overage = bal.Amount, bal.Used, bal.Included, bal.Granted, bal.Overage
+			// The amount of the plan asked about, not the one the balance
+			// was last kept under, raised to what is already included (see
+			// Book.balance).
+			st.Used, st.Included, st.Granted, st.Overage = bal.Used, bal.Included, bal.Granted, bal.Overage
+			if st.Amount.Cmp(&st.Included) < 0 {
+				st.Amount.Set(&st.Included)
+			}
 		}
 		var rem apd.Decimal
 		_ = money.Sub(&rem, &st.Amount, &st.Included)
@@ -94,7 +96,7 @@ func (b *Book) Check(req CheckRequest) CheckResult {
 		st.Matches = matchesProbe(&a.Filter, &probe, req)
 		if res.Allowed && st.Matches && a.Limit == LimitHard && rem.Sign() <= 0 {
 			res.Allowed, res.Reason = false, ReasonLimitReached
-			res.Detail = fmt.Sprintf("allowance %q (hard limit %s %s) is used up until %s", a.Name, st.Amount.Text('f'), a.Meter, end.Format(time.RFC3339))
+			res.Detail = fmt.Sprintf("allowance %q (hard limit %s %s) is used up until %s", a.Name, planAmount.Text('f'), a.Meter, end.Format(time.RFC3339))
 		}
 		res.Allowances = append(res.Allowances, st)
 	}

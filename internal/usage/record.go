@@ -204,7 +204,6 @@ func EventID(traceID pcommon.TraceID, spanID pcommon.SpanID) string {
 	return string(buf[:])
 }
 
-
 // CallTime is when a call happened, for pricing and for its record: the span's
 // end, as providers bill at completion; a span without an end time falls back
 // to its start. The processor and the connector share it so that a record's

@@ -203,6 +203,14 @@ func TestIncrementalEqualsRebuild(t *testing.T) {
 		ctx := context.Background()
 		rng := rand.New(rand.NewPCG(1, 2))
 		all := genRecords(rng, 0, 3000)
+		// Every third priced call carries its rate card's exact credits, which
+		// the credits allowances count instead of revenue × credits_per_usd:
+		// the rebuild must read them back from the ledger to agree.
+		for i := range all {
+			if i%3 == 0 && all[i].RevenueUSD != "" {
+				all[i].Credits = fmt.Sprintf("%d.%019d", i%7, i)
+			}
+		}
 		for _, tenant := range []string{"t00", "t01", "t03", "t05"} {
 			require.NoError(t, e.l.CreateGrant(ctx, &entitlement.Grant{Tenant: tenant, Amount: money.MustParse("700.5"), Priority: 1,
 				Effective: base.AddDate(0, 0, -30)}, "test"))

@@ -207,7 +207,7 @@ type item struct {
 // usage_records (catch-up, rebuild), after the sequence.
 const recordColumns = `event_id, tenant_id, plan, feature, provider, operation, request_model, response_model,
 	catalog_provider, catalog_model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-	cost_usd::text, revenue_usd::text, pricing_status`
+	cost_usd::text, revenue_usd::text, pricing_status, credits::text`
 
 // readRecords calls fn with the records after seq `after` and before
 // `before` (0: no bound), at most limit, in ledger order.
@@ -222,12 +222,12 @@ func readRecords(ctx context.Context, q querier, after, before int64, limit int,
 		var it item
 		r := &usage.Record{}
 		it.r = r
-		var tenant, plan, feature, provider, op, reqModel, respModel, catProv, catModel, cost, rev sql.NullString
+		var tenant, plan, feature, provider, op, reqModel, respModel, catProv, catModel, cost, rev, credits sql.NullString
 		var when any
 		var billable any
 		if err := scan(&it.seq, &when, &billable, &r.EventID, &tenant, &plan, &feature, &provider, &op, &reqModel, &respModel,
 			&catProv, &catModel, &r.InputTokens, &r.OutputTokens, &r.CacheReadTokens, &r.CacheWriteTokens, &r.ReasoningTokens,
-			&cost, &rev, &r.PricingStatus); err != nil {
+			&cost, &rev, &r.PricingStatus, &credits); err != nil {
 			return err
 		}
 		switch v := when.(type) {
@@ -250,7 +250,7 @@ func readRecords(ctx context.Context, q querier, after, before int64, limit int,
 		}
 		r.TenantID, r.Plan, r.Feature, r.Provider, r.Operation = tenant.String, plan.String, feature.String, provider.String, op.String
 		r.RequestModel, r.ResponseModel, r.CatalogProvider, r.CatalogModel = reqModel.String, respModel.String, catProv.String, catModel.String
-		r.CostUSD, r.RevenueUSD = cost.String, rev.String
+		r.CostUSD, r.RevenueUSD, r.Credits = cost.String, rev.String, credits.String
 		return fn(it)
 	})
 }

@@ -17,7 +17,7 @@ const fullColumns = `time, billable, event_id, tenant_id, plan, feature, service
 	request_model, response_model, catalog_provider, catalog_model, input_tokens, output_tokens, cache_read_tokens,
 	cache_write_tokens, reasoning_tokens, input_audio_tokens, output_audio_tokens, cache_write_1h_tokens,
 	cost_usd::text, reported_cost_usd::text, revenue_usd::text, price_ref, service_tier, pricing_status,
-	cost_reconciliation, cost_source, billable_reason`
+	cost_reconciliation, cost_source, billable_reason, credits::text`
 
 // Records calls fn with every stored record whose call time is in
 // [since, until), in time order. The record passed is reused between calls.
@@ -180,13 +180,13 @@ func queryRecords(ctx context.Context, q querier, stmt string, args []any, fn fu
 	r := &usage.Record{}
 	return q.query(ctx, stmt, args,
 		func(scan func(...any) error) error {
-			var s [19]sql.NullString
+			var s [20]sql.NullString
 			var when, billable any
 			*r = usage.Record{}
 			if err := scan(&when, &billable, &r.EventID, &s[0], &s[1], &s[2], &s[3], &s[4], &s[5], &s[6],
 				&s[7], &s[8], &s[9], &s[10], &r.InputTokens, &r.OutputTokens, &r.CacheReadTokens,
 				&r.CacheWriteTokens, &r.ReasoningTokens, &r.InputAudioTokens, &r.OutputAudioTokens, &r.CacheWrite1hTokens,
-				&s[11], &s[12], &s[13], &s[14], &s[15], &r.PricingStatus, &s[16], &s[17], &s[18]); err != nil {
+				&s[11], &s[12], &s[13], &s[14], &s[15], &r.PricingStatus, &s[16], &s[17], &s[18], &s[19]); err != nil {
 				return err
 			}
 			switch v := when.(type) {
@@ -211,7 +211,7 @@ func queryRecords(ctx context.Context, q querier, stmt string, args []any, fn fu
 			r.Provider, r.Operation, r.RequestModel, r.ResponseModel = s[5].String, s[6].String, s[7].String, s[8].String
 			r.CatalogProvider, r.CatalogModel = s[9].String, s[10].String
 			r.CostUSD, r.ReportedCostUSD, r.RevenueUSD, r.PriceRef, r.ServiceTier = s[11].String, s[12].String, s[13].String, s[14].String, s[15].String
-			r.CostReconciliation, r.CostSource, r.BillableReason = s[16].String, s[17].String, s[18].String
+			r.CostReconciliation, r.CostSource, r.BillableReason, r.Credits = s[16].String, s[17].String, s[18].String, s[19].String
 			return fn(r)
 		})
 }

@@ -313,6 +313,13 @@ func quantity(pl *Plan, a *Allowance, r *usage.Record) (q apd.Decimal, known boo
 			return q, false, err
 		}
 	case MeterCredits:
+		if r.Credits != "" {
+			// The rate card's own credits, exact, as the record keeps them.
+			q, err = money.Parse(r.Credits)
+			return q, err == nil, err
+		}
+		// A record without credits (a card in USD, or written before
+		// records kept them): its revenue at the plan's rate.
 		if r.RevenueUSD == "" {
 			return q, false, nil
 		}

@@ -11,7 +11,7 @@
 //	  pro:
 //	    monthly_fee: "99"
 //	    billing_period: calendar_month    # or anchor_day (the tenant's anchor_day)
-//	    credits_per_usd: "100"            # credits meter: credits = revenue_usd × credits_per_usd
+//	    credits_per_usd: "100"            # credits meter: a record's credits, else revenue_usd × credits_per_usd
 //	    models: ["openai/gpt-4o*"]        # allowed provider/model globs; none = all
 //	    allowances:
 //	      - name: credits
@@ -44,7 +44,7 @@ import (
 
 // Meters an allowance can count.
 const (
-	MeterCredits = "credits"  // revenue_usd × the plan's credits_per_usd
+	MeterCredits = "credits"  // the record's credits, else revenue_usd × the plan's credits_per_usd
 	MeterTokens  = "tokens"   // one token bucket of the record
 	MeterCostUSD = "cost_usd" // our cost of the call
 	MeterCalls   = "calls"    // one per call

@@ -109,23 +109,41 @@ func (rc *RateCard) NeedsCost() bool { return rc.markup }
 // that cost us cost (cost is only read by a markup card). Exact; no
 // allocation for ordinary amounts.
 func (rc *RateCard) Revenue(u *Usage, cost, out *apd.Decimal) error {
+	_, err := rc.Charge(u, cost, out, nil)
+	return err
+}
+
+// Charge is Revenue that also sets credits, when not nil, to the call's
+// credits on a card whose rates are in credits (usd_per_credit): the exact
+// amount the rates give, before the conversion to USD. It reports whether
+// the card counts credits; on a card in USD (a markup, or rates in USD)
+// credits is left as it is.
+func (rc *RateCard) Charge(u *Usage, cost, revenue, credits *apd.Decimal) (hasCredits bool, err error) {
 	if rc.markup {
-		if err := money.Mul(out, cost, &rc.factor); err != nil {
-			return err
+		if err := money.Mul(revenue, cost, &rc.factor); err != nil {
+			return false, err
 		}
 	} else {
-		if err := rc.rates.compute(u, out, nil); err != nil {
-			return err
+		if err := rc.rates.compute(u, revenue, nil); err != nil {
+			return false, err
 		}
 		if rc.credit {
-			if err := money.Mul(out, out, &rc.usdPer); err != nil {
-				return err
+			if credits != nil {
+				canonical(credits.Set(revenue))
+			}
+			if err := money.Mul(revenue, revenue, &rc.usdPer); err != nil {
+				return false, err
 			}
 		}
 	}
-	out.Reduce(out)
-	if out.IsZero() {
-		out.SetInt64(0)
+	canonical(revenue)
+	return rc.credit, nil
+}
+
+// canonical reduces d to its shortest exact form, and a zero to plain 0.
+func canonical(d *apd.Decimal) {
+	d.Reduce(d)
+	if d.IsZero() {
+		d.SetInt64(0)
 	}
-	return nil
 }

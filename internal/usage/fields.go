@@ -155,6 +155,7 @@ var fields = []Field{
 	text("billable_reason", AttrBillableReason, true, func(r *Record) *string { return &r.BillableReason }),
 	always(text("trace_id", AttrTraceID, false, func(r *Record) *string { return &r.TraceID })),
 	always(text("span_id", AttrSpanID, false, func(r *Record) *string { return &r.SpanID })),
+	since(3, decimal("credits", AttrCredits, func(r *Record) *string { return &r.Credits })),
 }
 
 // Fields returns the record's schema (see Field), in JSON and log record

@@ -22,7 +22,7 @@ func fullRecord() Record {
 		CostUSD: "0.01755", ReportedCostUSD: "0.0175", CostReconciliation: ReconcileDiffers, CostSource: CostSourceCatalog, RevenueUSD: "0.02106", PriceRef: "embedded#openai/gpt-4o",
 		ServiceTier: "flex", Plan: "pro", TokenConvention: "inclusive",
 		PricingStatus: StatusPriced, Completion: CompletionComplete, PricingDetail: "d", Billable: true, BillableReason: "default",
-		TraceID: "0af7651916cd43dd8448eb211c80319c", SpanID: "b7ad6b7169203331",
+		TraceID: "0af7651916cd43dd8448eb211c80319c", SpanID: "b7ad6b7169203331", Credits: "1.6848",
 	}
 }
 

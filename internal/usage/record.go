@@ -63,6 +63,8 @@ const (
 	AttrCostReconciliation = Prefix + "cost_reconciliation"
 	// AttrCostSource says where cost_usd comes from (CostSource*).
 	AttrCostSource = Prefix + "cost_source"
+	// AttrCredits is the call's credits on a rate card in credits.
+	AttrCredits = Prefix + "credits"
 )
 
 // EventName is the log record event name of a usage record.
@@ -193,6 +195,14 @@ type Record struct {
 
 	TraceID string // 32 lowercase hex digits
 	SpanID  string // 16 lowercase hex digits
+
+	// Credits is what the call costs the customer in credits, as exact
+	// decimal text, when its rate card's rates are in credits
+	// (usd_per_credit; RevenueUSD is then Credits × usd_per_credit); empty
+	// on a card in USD, or when no card applies. Plans' credits allowances
+	// count it (a record without it: RevenueUSD × the plan's
+	// credits_per_usd).
+	Credits string
 }
 
 // EventID derives the idempotency key of a call from its span identity, so that a

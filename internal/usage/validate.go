@@ -30,7 +30,7 @@ var ErrInvalidRecord = errors.New("invalid usage record")
 //     make up event_id;
 //   - pricing_status is one of the statuses; a cost is present exactly on a
 //     priced call; a call with invalid usage is never billable and has no
-//     revenue (a rate card that needs no cost may give an unpriced call one);
+//     revenue and no credits (a rate card that needs no cost may give an unpriced call one);
 //   - token counts (every KindCount field) are >= 0, cache reads + writes <= input and reasoning <=
 //     output (input and output are totals in the OTel GenAI conventions);
 //   - every decimal field (cost_usd, reported_cost_usd, revenue_usd, ...: the
@@ -76,6 +76,9 @@ func ValidateRecord(r *Record) error {
 			}
 			if r.RevenueUSD != "" {
 				bad("revenue_usd: revenue %q on a call with status %q", clip(r.RevenueUSD), r.PricingStatus)
+			}
+			if r.Credits != "" {
+				bad("credits: credits %q on a call with status %q", clip(r.Credits), r.PricingStatus)
 			}
 		}
 	case "":

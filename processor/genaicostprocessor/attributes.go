@@ -34,8 +34,9 @@ type metered struct {
 	// decide: the tenant's plan (billability is decided by the rules on the
 	// span as written, see writeMeter).
 	plan string
-	// charge: the revenue from the tenant's or the plan's rate card.
-	revenue string
+	// charge: the revenue from the tenant's or the plan's rate card, and
+	// its exact credits on a card in credits.
+	revenue, credits string
 }
 
 // statusInvalid marks a call that cannot be metered (checkCall).
@@ -72,7 +73,7 @@ func writeMeter(attrs pcommon.Map, call *genaiconv.Call, m *metered, decide func
 		}
 		for _, k := range [...]string{usage.AttrCostUSD, usage.AttrCatalogProvider, usage.AttrCatalogModel, usage.AttrPriceRef,
 			usage.AttrRevenueUSD, usage.AttrCostSource, usage.AttrCostReconciliation, usage.AttrTokenConvention,
-			usage.AttrReportedCostUSD, usage.AttrServiceTier, usage.AttrPlan} {
+			usage.AttrReportedCostUSD, usage.AttrServiceTier, usage.AttrPlan, usage.AttrCredits} {
 			attrs.Remove(k)
 		}
 		attrs.PutStr(usage.AttrPricingStatus, statusInvalid)
@@ -109,6 +110,7 @@ func writeMeter(attrs pcommon.Map, call *genaiconv.Call, m *metered, decide func
 	putOrRemove(attrs, usage.AttrPriceRef, m.priceRef)
 	putOrRemove(attrs, usage.AttrPlan, m.plan)
 	putOrRemove(attrs, usage.AttrRevenueUSD, m.revenue)
+	putOrRemove(attrs, usage.AttrCredits, m.credits)
 	d := decide()
 	attrs.PutBool(usage.AttrBillable, d.billable)
 	attrs.PutStr(usage.AttrBillableReason, d.reason)

@@ -87,7 +87,8 @@ func (p *costProcessor) price(span ptrace.Span, call *genaiconv.Call, m *metered
 
 // charge is the metering step that computes what the customer is charged for
 // a call: the revenue from the rate card of its tenant, else of its plan,
-// else the default card. A card that needs our cost charges priced calls
+// else the default card, and its credits when the card's rates are in
+// credits. A card that needs our cost charges priced calls
 // only; a card of rates charges any call that reports usage.
 func (p *costProcessor) charge(call *genaiconv.Call, m *metered) {
 	rc := p.pricer.card(m.id[idTenant], m.plan)
@@ -96,12 +97,16 @@ func (p *costProcessor) charge(call *genaiconv.Call, m *metered) {
 	}
 	var u pricing.Usage
 	setUsage(&u, call.Usage)
-	var out apd.Decimal
-	if err := rc.Revenue(&u, &m.priced.Cost, &out); err != nil {
+	var out, credits apd.Decimal
+	hasCredits, err := rc.Charge(&u, &m.priced.Cost, &out, &credits)
+	if err != nil {
 		m.detail = "revenue not computed with rate card " + rc.Name() + ": " + err.Error()
 		return
 	}
 	m.revenue = money.Format(&out)
+	if hasCredits {
+		m.credits = money.Format(&credits)
+	}
 }
 
 // noUsageDetail says why a call has no usage, for finance: a stopped call,

@@ -27,6 +27,7 @@ func TestSpanAttributesAreRecordFields(t *testing.T) {
 		usage.AttrCacheWrite1hTokens: "no 1h cache writes in the captured calls",
 		usage.AttrReportedCostUSD:    "no captured client reports a cost",
 		usage.AttrRevenueUSD:         "needs a rate card (pricing_test.go)",
+		usage.AttrCredits:            "needs a rate card in credits (credits_test.go)",
 		usage.AttrServiceTier:        "no captured call names a tier",
 		usage.AttrPlan:               "needs billing.plans (billing_test.go)",
 	}

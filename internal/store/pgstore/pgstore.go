@@ -30,7 +30,7 @@ import (
 )
 
 // SchemaVersion is the version Migrate brings a database to: len(migrations).
-const SchemaVersion = 6
+const SchemaVersion = 7
 
 // migrations[i] takes the schema from version i to version i+1. Append only.
 // Version 1 is sqlitestore's version 2 in PostgreSQL types.
@@ -92,6 +92,9 @@ var migrations = []string{
 	// 6 (sqlitestore's 7): no (tenant_id, time) index, spend rollups
 	// instead; see rollupSchema.
 	rollupSchema,
+	// 7 (sqlitestore's 8): the call's exact credits on a rate card in
+	// credits; NULL in rows written before.
+	`ALTER TABLE usage_records ADD COLUMN credits numeric;`,
 }
 
 // columns are the columns of the record's fields (usage.Fields), in the

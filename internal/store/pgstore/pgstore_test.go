@@ -109,7 +109,7 @@ func TestInsertStoresExactRowsAndIsIdempotent(t *testing.T) {
 			"environment": "prod", "provider": "openai", "operation": "chat", "request_model": "gpt-4o-mini",
 			"response_model": "gpt-4o-mini-2024-07-18", "catalog_provider": "openai", "catalog_model": "gpt-4o-mini",
 			"input_tokens": "500", "output_tokens": "100", "cache_read_tokens": "200", "cache_write_tokens": "10", "reasoning_tokens": "20",
-			"cost_usd": "0.000135", "reported_cost_usd": "0.00014", "token_convention": "inclusive", "pricing_status": "priced",
+			"cost_usd": "0.000135", "reported_cost_usd": "0.00014", "token_convention": "inclusive", "pricing_status": "priced", "credits": "NULL",
 			"pricing_detail": "catalog 2026-03-01", "billable": "true", "billable_reason": "tenant plan",
 			"trace_id": "0af7651916cd43dd8448eb211c80319c", "span_id": "b7ad6b7169203331", "plan": "pro",
 			"revenue_usd": "0.000162000", "price_ref": "embedded:genai-prices@0.1.8#openai/gpt-4o-mini", "service_tier": "flex",
@@ -123,7 +123,7 @@ func TestInsertStoresExactRowsAndIsIdempotent(t *testing.T) {
 			"feature": "NULL", "service_name": "NULL", "environment": "NULL", "provider": "NULL", "operation": "NULL",
 			"request_model": "mystery-model", "response_model": "NULL", "catalog_provider": "NULL", "catalog_model": "NULL",
 			"input_tokens": "7", "output_tokens": "0", "cache_read_tokens": "0", "cache_write_tokens": "0", "reasoning_tokens": "0",
-			"cost_usd": "NULL", "reported_cost_usd": "NULL", "token_convention": "NULL", "pricing_status": "unpriced",
+			"cost_usd": "NULL", "reported_cost_usd": "NULL", "token_convention": "NULL", "pricing_status": "unpriced", "credits": "NULL",
 			"pricing_detail": "NULL", "billable": "false", "billable_reason": "NULL", "trace_id": "NULL", "span_id": "NULL",
 			"plan": "NULL", "revenue_usd": "NULL", "price_ref": "NULL", "service_tier": "NULL", "seq": "2",
 			"input_audio_tokens": "0", "output_audio_tokens": "0", "cache_write_1h_tokens": "0",
@@ -170,9 +170,9 @@ func TestMigrateIsIdempotentAndRefusesNewerSchema(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, SchemaVersion, v)
 	assert.Len(t, migrations, SchemaVersion)
-	_, err = s.Pool().Exec(ctx, `UPDATE schema_version SET version = 7`)
+	_, err = s.Pool().Exec(ctx, `UPDATE schema_version SET version = $1`, SchemaVersion+1)
 	require.NoError(t, err)
-	assert.EqualError(t, s.Migrate(ctx), fmt.Sprintf("pgstore: database has schema version 7, this binary knows up to %d", SchemaVersion))
+	assert.EqualError(t, s.Migrate(ctx), fmt.Sprintf("pgstore: database has schema version %d, this binary knows up to %d", SchemaVersion+1, SchemaVersion))
 }
 
 // TestMigrateFromVersion1 opens a ledger written by a version-1 binary (before

@@ -2,12 +2,15 @@ package pgstore
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/genaimeter/genaimeter/internal/store/pgstore/pgstoretest"
 	"github.com/genaimeter/genaimeter/internal/usage"
 	"github.com/genaimeter/genaimeter/internal/usage/usagetest"
 )
@@ -74,4 +77,41 @@ func TestEveryFieldIsStored(t *testing.T) {
 		require.NoError(t, err, f.Name)
 		assert.Equal(t, usagetest.Value(f, &full), got, f.Name)
 	}
+}
+
+// TestMigrateFromVersion6 opens a ledger of schema version 6 (before the
+// credits column): its rows stay, without credits (NULL), and new rows keep
+// their exact credits as numeric.
+func TestMigrateFromVersion6(t *testing.T) {
+	cfg, err := pgxpool.ParseConfig(pgstoretest.NewDatabase(t))
+	require.NoError(t, err)
+	ctx := context.Background()
+	s, err := Open(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	_, err = s.Pool().Exec(ctx, `CREATE TABLE schema_version (version integer NOT NULL); INSERT INTO schema_version VALUES (6);`+
+		strings.Join(migrations[:6], ";\n"))
+	require.NoError(t, err)
+	_, err = s.Pool().Exec(ctx, `INSERT INTO usage_records (event_id, time, input_tokens, output_tokens,
+		cache_read_tokens, cache_write_tokens, reasoning_tokens, pricing_status, billable, revenue_usd)
+		VALUES ('old', '2026-01-01T00:00:00Z', 1, 2, 0, 0, 0, 'priced', true, 0.5)`)
+	require.NoError(t, err)
+	require.NoError(t, s.Migrate(ctx))
+	r := usagetest.Full()
+	r.Credits = "12345678901234567890.000000000000000001" // more digits than a float64 holds
+	_, _, err = s.Insert(ctx, []usage.Record{r})
+	require.NoError(t, err)
+	var got []string
+	rows, err := s.Pool().Query(ctx, `SELECT event_id || '=' || COALESCE(credits::text, 'NULL') FROM usage_records ORDER BY event_id`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var v string
+		require.NoError(t, rows.Scan(&v))
+		got = append(got, v)
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, []string{r.EventID + "=12345678901234567890.000000000000000001", "old=NULL"}, got)
+	v, err := s.Version(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, SchemaVersion, v)
 }

@@ -3,12 +3,15 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/genaimeter/genaimeter/internal/store/sqlitestore/sqlitestoretest"
 	"github.com/genaimeter/genaimeter/internal/usage"
 	"github.com/genaimeter/genaimeter/internal/usage/usagetest"
 )
@@ -69,4 +72,33 @@ func TestEveryFieldIsStored(t *testing.T) {
 		}
 		assert.Equal(t, usagetest.Value(f, &full), got, f.Name)
 	}
+}
+
+// TestMigrateFromVersion7 opens a ledger of schema version 7 (before the
+// credits column): its rows stay, without credits (NULL), and new rows keep
+// their exact credits.
+func TestMigrateFromVersion7(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "v7.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	ctx := context.Background()
+	_, err = s.DB().ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (7);`+
+		strings.Join(migrations[:7], ";\n"))
+	require.NoError(t, err)
+	_, err = s.DB().ExecContext(ctx, `INSERT INTO usage_records (event_id, time, input_tokens, output_tokens,
+		cache_read_tokens, cache_write_tokens, reasoning_tokens, pricing_status, billable, revenue_usd)
+		VALUES ('old', '2026-01-01T00:00:00.000000000Z', 1, 2, 0, 0, 0, 'priced', 1, '0.5')`)
+	require.NoError(t, err)
+	require.NoError(t, s.Migrate(ctx))
+	r := usagetest.Full()
+	r.Credits = "12345678901234567890.000000000000000001" // more digits than a float64 holds
+	_, _, err = s.Insert(ctx, []usage.Record{r})
+	require.NoError(t, err)
+	assert.Equal(t, []sqlitestoretest.Row{
+		{"event_id": r.EventID, "credits": "12345678901234567890.000000000000000001"},
+		{"event_id": "old", "credits": nil},
+	}, sqlitestoretest.Query(t, s.DB(), `SELECT event_id, credits FROM usage_records ORDER BY event_id`))
+	v, err := s.Version(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, SchemaVersion, v)
 }

@@ -225,7 +225,7 @@ func (s *Store) beginWrite(ctx context.Context) (*sql.Tx, error) {
 
 // SchemaVersion is the version Migrate brings a database to: len(migrations)
 // (a test holds the two together).
-const SchemaVersion = 7
+const SchemaVersion = 8
 
 // migrations[i] takes the schema from version i to version i+1. Append only:
 // a database records the version it reached and later binaries run forward
@@ -292,6 +292,10 @@ var migrations = []string{
 	// 7: the write-optimized ledger: no (tenant_id, time) index, spend
 	// rollups instead; see rollupSchema.
 	rollupSchema,
+	// 8: the call's exact credits on a rate card in credits (usage.Record
+	// Credits); rows written before have none (NULL), and plans count their
+	// revenue at credits_per_usd as before.
+	`ALTER TABLE usage_records ADD COLUMN credits TEXT;`,
 }
 
 // Migrate creates the schema or brings it forward to SchemaVersion, in one

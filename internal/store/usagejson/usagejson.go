@@ -15,13 +15,15 @@
 //	 "cost_source":"catalog","revenue_usd":"0.000162",
 //	 "price_ref":"...","service_tier":"flex","plan":"pro","token_convention":"inclusive",
 //	 "pricing_status":"priced","completion":"complete","pricing_detail":"...","billable":true,
-//	 "billable_reason":"...","trace_id":"<32 hex>","span_id":"<16 hex>"}
+//	 "billable_reason":"...","trace_id":"<32 hex>","span_id":"<16 hex>","credits":"2.106"}
 //
 // event_id, time, the eight token counts, pricing_status and billable are
 // always present; every other key is left out when its value is empty (the
 // ledger's NULL). Version 2 added the audio and 1h cache-write counts,
 // completion, cost_reconciliation and cost_source; a version-1 object (no
-// such keys) reads with zero audio and 1h counts. cost_usd is absent when the call is not priced: it is never
+// such keys) reads with zero audio and 1h counts. Version 3 added credits
+// (exact decimal text, after span_id), absent when the call's rate card is
+// not in credits. cost_usd is absent when the call is not priced: it is never
 // a silent 0. time is UTC with a fixed nine-digit fraction, so that text order
 // is time order.
 package usagejson
@@ -39,7 +41,7 @@ import (
 // SchemaVersion is the version of the schema above. Kafka messages carry it in
 // the genaimeter.schema_version header. A field's usage.Field.Since is the
 // version that added it.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // keys are the `,"name":` prefixes of the fields, built once.
 var keys = func() []string {

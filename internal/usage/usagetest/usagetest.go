@@ -24,7 +24,7 @@ func Full() usage.Record {
 		CostSource: usage.CostSourceCatalog, RevenueUSD: "0.02106", PriceRef: "embedded:genai-prices@0.1.8#openai/gpt-4o",
 		ServiceTier: "flex", Plan: "pro", TokenConvention: "inclusive", PricingStatus: usage.StatusPriced,
 		Completion: usage.CompletionComplete, PricingDetail: "catalog 2026-03-01", Billable: true, BillableReason: "default",
-		TraceID: "0af7651916cd43dd8448eb211c80319c", SpanID: "b7ad6b7169203331",
+		TraceID: "0af7651916cd43dd8448eb211c80319c", SpanID: "b7ad6b7169203331", Credits: "1.6848",
 	}
 }
 

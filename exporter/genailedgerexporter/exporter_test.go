@@ -81,7 +81,7 @@ func row(n int) sqlitestoretest.Row {
 		"trace_id": fmt.Sprintf("%032x", n), "span_id": fmt.Sprintf("%016x", n),
 		"plan": nil, "revenue_usd": nil, "price_ref": nil, "service_tier": nil,
 		"input_audio_tokens": int64(0), "output_audio_tokens": int64(0), "cache_write_1h_tokens": int64(0),
-		"completion": nil, "cost_reconciliation": nil, "cost_source": nil,
+		"completion": nil, "cost_reconciliation": nil, "cost_source": nil, "credits": nil,
 	}
 }
 

@@ -218,7 +218,7 @@ func TestKafkaSink(t *testing.T) {
 			assert.Equal(t, string(usagejson.Append(nil, &want[i])), string(m.Value), "in order")
 			assert.Equal(t, []kgo.RecordHeader{
 				{Key: "genaimeter.event_id", Value: []byte(want[i].EventID)},
-				{Key: "genaimeter.schema_version", Value: []byte("2")},
+				{Key: "genaimeter.schema_version", Value: []byte("3")},
 			}, m.Headers)
 		}
 	}

@@ -261,7 +261,9 @@ func (s *Store) Insert(ctx context.Context, recs []usage.Record) (inserted, dupl
 // copyRow fills row (reused across rows: CopyFrom encodes it before asking
 // for the next) with r's values in column order. Empty optional text is NULL.
 func copyRow(row []any, r *usage.Record) []any {
-	for i, f := range usage.Fields() {
+	fields := usage.Fields()
+	for i := range fields {
+		f := &fields[i] // not a copy of the Field per value
 		switch f.Kind {
 		case usage.KindText, usage.KindDecimal:
 			row[i] = null(*f.Str(r))

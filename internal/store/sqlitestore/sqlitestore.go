@@ -402,7 +402,9 @@ var fullInsertReturningSQL = fullInsertSQL + returning
 // appendArgs appends the bound values of r, in insertColumns order: empty
 // text is NULL, the time is text in usage.TimeLayout.
 func appendArgs(args []any, r *usage.Record) []any {
-	for _, f := range usage.Fields() {
+	fields := usage.Fields()
+	for i := range fields {
+		f := &fields[i] // not a copy of the Field per value
 		switch f.Kind {
 		case usage.KindText, usage.KindDecimal:
 			args = append(args, nullable(*f.Str(r)))

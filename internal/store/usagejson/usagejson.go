@@ -59,7 +59,9 @@ var keys = func() []string {
 // two together.
 func Append(dst []byte, r *usage.Record) []byte {
 	dst = append(dst, '{')
-	for i, f := range usage.Fields() {
+	fields := usage.Fields()
+	for i := range fields {
+		f := &fields[i] // not a copy of the Field per value
 		key := keys[i]
 		if i == 0 {
 			key = key[1:] // no comma before the first

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/genaimeter/genaimeter/exporter/genailedgerexporter/internal/metadatatest"
+	"github.com/genaimeter/genaimeter/internal/store/sqlitestore"
 	"github.com/genaimeter/genaimeter/internal/usage"
 )
 
@@ -44,7 +45,12 @@ func BenchmarkInsert(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		for _, lr := range lrs.All() {
-			lr.Attributes().PutStr(usage.AttrEventID, fmt.Sprintf("%048d", n))
+			// The event id is the trace id and span id together; the
+			// validator refuses a record whose parts disagree.
+			id := fmt.Sprintf("%048d", n)
+			lr.Attributes().PutStr(usage.AttrEventID, id)
+			lr.Attributes().PutStr(usage.AttrTraceID, id[:32])
+			lr.Attributes().PutStr(usage.AttrSpanID, id[32:])
 			// Calls arrive roughly in time order: as in production, the time
 			// indexes grow at their end.
 			lr.SetTimestamp(pcommon.Timestamp(start + int64(n)*int64(time.Millisecond)))
@@ -55,4 +61,18 @@ func BenchmarkInsert(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
+	// A batch the sink refused is dead-lettered, not an error: make sure the
+	// figures are of rows stored.
+	st, err := sqlitestore.Open(cfg.SQLite.Path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	var stored int
+	if err := st.DB().QueryRow(`SELECT count(*) FROM usage_records`).Scan(&stored); err != nil {
+		b.Fatal(err)
+	}
+	if stored != n {
+		b.Fatalf("stored %d of %d records", stored, n)
+	}
 }

@@ -1,6 +1,8 @@
 package genaicostprocessor // import "github.com/genaimeter/genaimeter/processor/genaicostprocessor"
 
 import (
+	"strings"
+
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/genaimeter/genaimeter/internal/genaiconv"
@@ -56,88 +58,163 @@ func writeMeter(attrs pcommon.Map, call *genaiconv.Call, m *metered, decide func
 	// At most usage.SpanAttrs attributes follow: the span's attribute slice
 	// is grown once, not doubled several times per call.
 	attrs.EnsureCapacity(attrs.Len() + usage.SpanAttrs)
-	attrs.PutStr(usage.AttrTenantID, m.id[idTenant])
-	putNonEmpty(attrs, usage.AttrUserID, m.id[idUser])
-	putNonEmpty(attrs, usage.AttrSessionID, m.id[idSession])
-	putNonEmpty(attrs, usage.AttrFeature, m.id[idFeature])
-	putNonEmpty(attrs, usage.AttrProvider, call.Provider)
-	putNonEmpty(attrs, usage.AttrOperation, call.Operation)
-	putNonEmpty(attrs, usage.AttrRequestModel, call.RequestModel)
-	putNonEmpty(attrs, usage.AttrResponseModel, call.ResponseModel)
-	putOrRemove(attrs, usage.AttrCompletion, call.Completion)
+	// A span that arrives metered (a replay, a second genai_cost) loses,
+	// once this metering is written, every genaimeter.* value it did not
+	// write: a stale cost or catalog model next to an unpriced status would
+	// be a wrong number on an invoice. Only such a span has its writes
+	// tracked; one metered for the first time (almost every one) pays for
+	// nothing but the scan in hasMeter. The sweep runs before decide: the
+	// billing rules see this metering only, never a stale billable or cost.
+	w := meterWriter{attrs: attrs, track: hasMeter(attrs)}
+	w.str(usage.AttrTenantID, m.id[idTenant])
+	w.nonEmpty(usage.AttrUserID, m.id[idUser])
+	w.nonEmpty(usage.AttrSessionID, m.id[idSession])
+	w.nonEmpty(usage.AttrFeature, m.id[idFeature])
+	w.nonEmpty(usage.AttrProvider, call.Provider)
+	w.nonEmpty(usage.AttrOperation, call.Operation)
+	w.nonEmpty(usage.AttrRequestModel, call.RequestModel)
+	w.nonEmpty(usage.AttrResponseModel, call.ResponseModel)
+	w.strOrRemove(usage.AttrCompletion, call.Completion)
 	if m.status == statusInvalid {
 		for _, k := range [...]string{usage.AttrInputTokens, usage.AttrOutputTokens, usage.AttrCacheReadTokens,
 			usage.AttrCacheWriteTokens, usage.AttrReasoningTokens, usage.AttrInputAudioTokens, usage.AttrOutputAudioTokens,
 			usage.AttrCacheWrite1hTokens} {
-			attrs.PutInt(k, 0)
+			w.int(k, 0)
 		}
 		for _, k := range [...]string{usage.AttrCostUSD, usage.AttrCatalogProvider, usage.AttrCatalogModel, usage.AttrPriceRef,
 			usage.AttrRevenueUSD, usage.AttrCostSource, usage.AttrCostReconciliation, usage.AttrTokenConvention,
 			usage.AttrReportedCostUSD, usage.AttrServiceTier, usage.AttrPlan, usage.AttrCredits} {
-			attrs.Remove(k)
+			w.attrs.Remove(k)
 		}
-		attrs.PutStr(usage.AttrPricingStatus, statusInvalid)
-		attrs.PutStr(usage.AttrPricingDetail, call.Invalid)
-		attrs.PutBool(usage.AttrBillable, false)
-		attrs.PutStr(usage.AttrBillableReason, statusInvalid)
+		w.str(usage.AttrPricingStatus, statusInvalid)
+		w.str(usage.AttrPricingDetail, call.Invalid)
+		w.flag(usage.AttrBillable, false)
+		w.str(usage.AttrBillableReason, statusInvalid)
+		w.sweep()
 		return
 	}
-	attrs.PutInt(usage.AttrInputTokens, call.Usage.Input)
-	attrs.PutInt(usage.AttrOutputTokens, call.Usage.Output)
-	attrs.PutInt(usage.AttrCacheReadTokens, call.Usage.CacheRead)
-	attrs.PutInt(usage.AttrCacheWriteTokens, call.Usage.CacheWrite)
-	attrs.PutInt(usage.AttrReasoningTokens, call.Usage.Reasoning)
+	w.int(usage.AttrInputTokens, call.Usage.Input)
+	w.int(usage.AttrOutputTokens, call.Usage.Output)
+	w.int(usage.AttrCacheReadTokens, call.Usage.CacheRead)
+	w.int(usage.AttrCacheWriteTokens, call.Usage.CacheWrite)
+	w.int(usage.AttrReasoningTokens, call.Usage.Reasoning)
 	// The audio and 1h parts are written when not 0 (the record reads an
 	// absent one as 0): each attribute is an allocation, and most calls have
 	// neither.
-	putOrRemoveInt(attrs, usage.AttrInputAudioTokens, call.Usage.InputAudio)
-	putOrRemoveInt(attrs, usage.AttrOutputAudioTokens, call.Usage.OutputAudio)
-	putOrRemoveInt(attrs, usage.AttrCacheWrite1hTokens, call.Usage.CacheWrite1h)
-	putNonEmpty(attrs, usage.AttrTokenConvention, call.TokenConvention)
-	putNonEmpty(attrs, usage.AttrReportedCostUSD, call.ReportedCost)
-	attrs.PutStr(usage.AttrCostReconciliation, m.reconciliation)
-	attrs.PutStr(usage.AttrPricingStatus, m.status)
-	putOrRemove(attrs, usage.AttrCostSource, m.costSource)
+	w.intOrRemove(usage.AttrInputAudioTokens, call.Usage.InputAudio)
+	w.intOrRemove(usage.AttrOutputAudioTokens, call.Usage.OutputAudio)
+	w.intOrRemove(usage.AttrCacheWrite1hTokens, call.Usage.CacheWrite1h)
+	w.nonEmpty(usage.AttrTokenConvention, call.TokenConvention)
+	w.nonEmpty(usage.AttrReportedCostUSD, call.ReportedCost)
+	w.str(usage.AttrCostReconciliation, m.reconciliation)
+	w.str(usage.AttrPricingStatus, m.status)
+	w.strOrRemove(usage.AttrCostSource, m.costSource)
 	if m.status == usage.StatusPriced {
-		putOrRemove(attrs, usage.AttrCatalogProvider, m.priced.ProviderID)
-		putOrRemove(attrs, usage.AttrCatalogModel, m.priced.ModelID)
-		attrs.PutStr(usage.AttrCostUSD, money.Format(&m.priced.Cost))
-		putOrRemove(attrs, usage.AttrPricingDetail, m.detail)
+		w.strOrRemove(usage.AttrCatalogProvider, m.priced.ProviderID)
+		w.strOrRemove(usage.AttrCatalogModel, m.priced.ModelID)
+		w.str(usage.AttrCostUSD, money.Format(&m.priced.Cost))
+		w.strOrRemove(usage.AttrPricingDetail, m.detail)
 	} else {
-		attrs.PutStr(usage.AttrPricingDetail, m.detail)
+		w.str(usage.AttrPricingDetail, m.detail)
 	}
-	putOrRemove(attrs, usage.AttrServiceTier, m.tier)
-	putOrRemove(attrs, usage.AttrPriceRef, m.priceRef)
-	putOrRemove(attrs, usage.AttrPlan, m.plan)
-	putOrRemove(attrs, usage.AttrRevenueUSD, m.revenue)
-	putOrRemove(attrs, usage.AttrCredits, m.credits)
+	w.strOrRemove(usage.AttrServiceTier, m.tier)
+	w.strOrRemove(usage.AttrPriceRef, m.priceRef)
+	w.strOrRemove(usage.AttrPlan, m.plan)
+	w.strOrRemove(usage.AttrRevenueUSD, m.revenue)
+	w.strOrRemove(usage.AttrCredits, m.credits)
+	w.sweep()
 	d := decide()
-	attrs.PutBool(usage.AttrBillable, d.billable)
-	attrs.PutStr(usage.AttrBillableReason, d.reason)
+	w.flag(usage.AttrBillable, d.billable)
+	w.str(usage.AttrBillableReason, d.reason)
 }
 
-// putOrRemove writes a value that is not empty; a span metered again (a
+// meterWriter writes the genaimeter.* attributes of one metering. With
+// track set (the span arrived metered) it notes each key it writes, and
+// sweep removes the span's other genaimeter.* keys of the usage field
+// table: values from an earlier metering. Keys outside the table and all
+// other attributes are left alone. Tracking is a bit per key: no
+// allocation, and the values written over are updated in place.
+type meterWriter struct {
+	attrs   pcommon.Map
+	track   bool
+	written uint64
+}
+
+// spanKeyBits gives each attribute key genai_cost writes on a span (the
+// usage fields OnSpan) its bit in meterWriter.written.
+var spanKeyBits = func() map[string]uint64 {
+	bits := make(map[string]uint64, usage.SpanAttrs)
+	for _, f := range usage.Fields() {
+		if f.OnSpan {
+			if len(bits) == 64 {
+				panic("genai_cost: more than 64 span attributes for meterWriter.written")
+			}
+			bits[f.Key] = 1 << len(bits)
+		}
+	}
+	return bits
+}()
+
+// hasMeter reports whether the span carries a genaimeter.* attribute of the
+// field table already: a span metered before.
+func hasMeter(attrs pcommon.Map) bool {
+	for k := range attrs.All() {
+		if strings.HasPrefix(k, usage.Prefix) && spanKeyBits[k] != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *meterWriter) note(k string) {
+	if w.track {
+		w.written |= spanKeyBits[k]
+	}
+}
+
+// sweep removes what an earlier metering wrote and this one did not.
+func (w *meterWriter) sweep() {
+	if !w.track {
+		return
+	}
+	w.attrs.RemoveIf(func(k string, _ pcommon.Value) bool {
+		if !strings.HasPrefix(k, usage.Prefix) {
+			return false
+		}
+		bit := spanKeyBits[k]
+		return bit != 0 && w.written&bit == 0
+	})
+}
+
+func (w *meterWriter) str(k, v string) { w.attrs.PutStr(k, v); w.note(k) }
+
+func (w *meterWriter) int(k string, v int64) { w.attrs.PutInt(k, v); w.note(k) }
+
+func (w *meterWriter) flag(k string, v bool) { w.attrs.PutBool(k, v); w.note(k) }
+
+// strOrRemove writes a value that is not empty; a span metered again (a
 // replay) loses a stale one.
-func putOrRemove(m pcommon.Map, k, v string) {
+func (w *meterWriter) strOrRemove(k, v string) {
 	if v == "" {
-		m.Remove(k)
+		w.attrs.Remove(k)
 		return
 	}
-	m.PutStr(k, v)
+	w.str(k, v)
 }
 
-// putOrRemoveInt writes a count that is not 0; a span metered again (a
+// intOrRemove writes a count that is not 0; a span metered again (a
 // replay) loses a stale one.
-func putOrRemoveInt(m pcommon.Map, k string, v int64) {
+func (w *meterWriter) intOrRemove(k string, v int64) {
 	if v == 0 {
-		m.Remove(k)
+		w.attrs.Remove(k)
 		return
 	}
-	m.PutInt(k, v)
+	w.int(k, v)
 }
 
-func putNonEmpty(m pcommon.Map, k, v string) {
+// nonEmpty writes a value that is not empty; sweep removes a stale one.
+func (w *meterWriter) nonEmpty(k, v string) {
 	if v != "" {
-		m.PutStr(k, v)
+		w.str(k, v)
 	}
 }

@@ -70,7 +70,7 @@ func (*logsConnector) Capabilities() consumer.Capabilities {
 // idempotent (Kafka, files, billing APIs) gets each call once.
 func (c *logsConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	ld := plog.NewLogs()
-	var rec usage.Record // reused by every record of the batch
+	var la usage.LogAttrs // reused by every record of the batch
 	var n, dups, evicted int64
 	var marked []seenCall
 	now := c.now().UnixNano()
@@ -106,7 +106,7 @@ func (c *logsConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) err
 					sl = rl.ScopeLogs().AppendEmpty()
 					sl.Scope().SetName(scopeName)
 				}
-				writeRecord(&rec, sl.LogRecords().AppendEmpty(), span, service, env, contentID)
+				writeRecord(&la, sl.LogRecords().AppendEmpty(), span, service, env, contentID)
 				n++
 			}
 		}
@@ -134,47 +134,55 @@ func (c *logsConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) err
 }
 
 // writeRecord writes the usage record of a metered span into lr: the
-// processor's genaimeter.* attributes read into rec (reused across the
-// batch), plus the identity and time that only the span knows, written by
-// usage.Record.ToLogRecord, the one writer of the log record form.
+// processor's genaimeter.* attributes, plus the identity and time that only
+// the span knows, written by usage.LogAttrs, the one writer of the log record
+// form (usage.Record.ToLogRecord writes through it too). The attributes are
+// copied field by field, not read into a usage.Record and written back out.
 // contentID is the event id of a span without usable ids (see keyOf), ""
 // otherwise: such a record is flagged invalid_id in its pricing_detail.
-func writeRecord(rec *usage.Record, lr plog.LogRecord, span ptrace.Span, service, env, contentID string) {
-	*rec = usage.Record{}
+func writeRecord(la *usage.LogAttrs, lr plog.LogRecord, span ptrace.Span, service, env, contentID string) {
+	*la = usage.LogAttrs{}
 	attrs := span.Attributes()
-	untaken, _ := rec.SetFromAttributes(attrs)
-	rec.Time = usage.CallTime(span).AsTime()
-	id := usage.EventID(span.TraceID(), span.SpanID())
-	rec.EventID = id
+	la.SetFromSpan(attrs)
+	lr.SetEventName(usage.EventName)
+	lr.SetTimestamp(usage.CallTime(span))
+	tid, sid := span.TraceID(), span.SpanID()
+	lr.SetTraceID(tid)
+	lr.SetSpanID(sid)
+	id := usage.EventID(tid, sid)
 	if contentID != "" {
-		rec.EventID = contentID
+		la.SetStr(usage.AttrEventID, contentID)
+	} else {
+		la.SetStr(usage.AttrEventID, id)
 	}
 	if service != "" {
-		rec.ServiceName = service
+		la.SetStr(usage.AttrServiceName, service)
 	}
 	if env != "" {
-		rec.Environment = env
+		la.SetStr(usage.AttrEnvironment, env)
 	}
 	// The event id is the trace id's 32 hex digits then the span id's 16, in
 	// the same lowercase hex as TraceID.String and SpanID.String: slicing it
 	// saves two encodings and two allocations per record. An empty id stays
 	// "" as String gives it.
-	rec.TraceID, rec.SpanID = "", ""
-	if !span.TraceID().IsEmpty() {
-		rec.TraceID = id[:32]
+	var traceID, spanID string
+	if !tid.IsEmpty() {
+		traceID = id[:32]
 	}
-	if !span.SpanID().IsEmpty() {
-		rec.SpanID = id[32:]
+	if !sid.IsEmpty() {
+		spanID = id[32:]
 	}
+	la.SetStr(usage.AttrTraceID, traceID)
+	la.SetStr(usage.AttrSpanID, spanID)
 	if contentID != "" {
 		flag := usage.InvalidIDDetail(span)
-		if rec.PricingDetail != "" {
-			flag += "; " + rec.PricingDetail
+		if d := la.Str(usage.AttrPricingDetail); d != "" {
+			flag += "; " + d
 		}
-		rec.PricingDetail = flag
+		la.SetStr(usage.AttrPricingDetail, flag)
 	}
-	rec.ToLogRecord(lr)
-	if untaken {
+	la.WriteTo(lr.Attributes())
+	if la.Untaken() {
 		// A genaimeter.* attribute of the span that is no field of the record,
 		// or of the wrong type, goes on as it is: the ledger then refuses the
 		// record with the reason instead of storing it with a field dropped.

@@ -123,3 +123,51 @@ func TestExemplarTimeIsTheCallTime(t *testing.T) {
 	require.Equal(t, 1, m.Sum().DataPoints().At(0).Exemplars().Len())
 	assert.Equal(t, pcommon.NewTimestampFromTime(t0.Add(-3e9)), m.Sum().DataPoints().At(0).Exemplars().At(0).Timestamp())
 }
+
+// TestLogRecordIsToLogRecords: the connector writes a span's record exactly
+// as usage.Record.ToLogRecord writes the record it reads back: the same
+// event name, time, trace context and attributes in the same order, for a
+// record with every field and for one with only the required ones (the
+// fields written only when set are then absent from both).
+func TestLogRecordIsToLogRecords(t *testing.T) {
+	full := usagetest.Full()
+	sparse := full
+	for i := range usage.Fields() {
+		f := &usage.Fields()[i]
+		if f.Required || f.Kind == usage.KindTime {
+			continue
+		}
+		switch f.Kind {
+		case usage.KindText, usage.KindDecimal:
+			*f.Str(&sparse) = ""
+		case usage.KindCount:
+			*f.Int(&sparse) = 0
+		case usage.KindFlag:
+			*f.Bool(&sparse) = false
+		}
+	}
+	for name, r := range map[string]usage.Record{"full": full, "sparse": sparse} {
+		t.Run(name, func(t *testing.T) {
+			got := consumeLogs(t, meteredSpan(&r)).At(0)
+			back, err := usage.FromLogRecord(got)
+			require.NoError(t, err)
+			want := plog.NewLogRecord()
+			back.ToLogRecord(want)
+			assert.Equal(t, want.EventName(), got.EventName())
+			assert.Equal(t, want.Timestamp(), got.Timestamp())
+			assert.Equal(t, want.TraceID(), got.TraceID())
+			assert.Equal(t, want.SpanID(), got.SpanID())
+			assert.Equal(t, attrList(want.Attributes()), attrList(got.Attributes()))
+		})
+	}
+}
+
+// attrList is a map's attributes in order, as key=value text.
+func attrList(m pcommon.Map) []string {
+	var out []string
+	m.Range(func(k string, v pcommon.Value) bool {
+		out = append(out, k+"="+v.Type().String()+":"+v.AsString())
+		return true
+	})
+	return out
+}

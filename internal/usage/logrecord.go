@@ -13,7 +13,8 @@ import (
 // genaimeter. prefix (see Fields: a field that is not LogAlways is written only
 // when set), the call's time becomes the timestamp and the span identity the
 // log record's trace context, so a record can be followed back to its trace.
-// The genai_usage connector writes every usage record with it.
+// Its attributes are written by LogAttrs.WriteTo, as the genai_usage
+// connector writes every usage record.
 func (r *Record) ToLogRecord(lr plog.LogRecord) {
 	lr.SetEventName(EventName)
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(r.Time))
@@ -23,21 +24,124 @@ func (r *Record) ToLogRecord(lr plog.LogRecord) {
 	if sid, ok := parseSpanID(r.SpanID); ok {
 		lr.SetSpanID(sid)
 	}
-	a := lr.Attributes()
-	a.EnsureCapacity(RecordAttrs)
+	var l LogAttrs
 	for i := range logFields {
 		f := &logFields[i]
 		switch f.kind {
 		case KindText, KindDecimal:
-			if v := *f.str(r); v != "" || f.always {
-				a.PutStr(f.key, v)
+			l.v[i].s = *f.str(r)
+		case KindCount:
+			l.v[i].n = *f.int(r)
+		case KindFlag:
+			l.v[i].n = b2i(*f.bool(r))
+		}
+	}
+	l.WriteTo(lr.Attributes())
+}
+
+// LogAttrs is a usage record's attributes in the log record form, one value
+// per keyed field of the table. It is the one writer of that form: ToLogRecord
+// fills it from a Record, the genai_usage connector straight from a metered
+// span's attributes (SetFromSpan) plus what only the span knows (Set). The
+// connector used to read the span into a Record and write that with
+// ToLogRecord; going through the Record's accessors twice cost a fifth more
+// per record than copying the attributes, and gained nothing.
+type LogAttrs struct {
+	v       [maxLogFields]logValue
+	untaken bool
+}
+
+// logValue is one field's value: text and decimals in s, counts in n, a
+// flag as n != 0. The zero value is the field's absent value.
+type logValue struct {
+	s string
+	n int64
+}
+
+// maxLogFields bounds the keyed fields (see the check in logFields).
+const maxLogFields = 64
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// SetFromSpan takes the values of the record's fields from a metered span's
+// genaimeter.* attributes (the processor writes them with the log record's
+// keys and types), as SetFromAttributes does into a Record. An attribute of
+// the wrong type is not taken; it and the genaimeter.* attributes that are no
+// field set Untaken (see CopyUntaken).
+func (l *LogAttrs) SetFromSpan(m pcommon.Map) {
+	m.Range(func(k string, v pcommon.Value) bool {
+		i := logIndex(k)
+		if i < 0 {
+			l.untaken = l.untaken || strings.HasPrefix(k, Prefix)
+			return true
+		}
+		switch logFields[i].kind {
+		case KindText, KindDecimal:
+			if v.Type() != pcommon.ValueTypeStr {
+				l.untaken = true
+				return true
+			}
+			l.v[i].s = v.Str()
+		case KindCount:
+			if v.Type() != pcommon.ValueTypeInt {
+				l.untaken = true
+				return true
+			}
+			l.v[i].n = v.Int()
+		case KindFlag:
+			if v.Type() != pcommon.ValueTypeBool {
+				l.untaken = true
+				return true
+			}
+			l.v[i].n = b2i(v.Bool())
+		}
+		return true
+	})
+}
+
+// Untaken reports whether SetFromSpan met genaimeter.* attributes that it did
+// not take: the caller copies them on with CopyUntaken.
+func (l *LogAttrs) Untaken() bool { return l.untaken }
+
+// Str is the text value of the field with key k ("" if none).
+func (l *LogAttrs) Str(k string) string {
+	if i := logIndex(k); i >= 0 {
+		return l.v[i].s
+	}
+	return ""
+}
+
+// SetStr sets the text value of the field with key k (a text or decimal
+// field; other keys are ignored).
+func (l *LogAttrs) SetStr(k, v string) {
+	if i := logIndex(k); i >= 0 {
+		l.v[i].s = v
+	}
+}
+
+// WriteTo appends the attributes to a, in table order: a field that is not
+// LogAlways only when set. a must hold none of the record's keys yet (a new
+// log record's attributes).
+func (l *LogAttrs) WriteTo(a pcommon.Map) {
+	a.EnsureCapacity(a.Len() + RecordAttrs)
+	for i := range logFields {
+		f, v := &logFields[i], &l.v[i]
+		switch f.kind {
+		case KindText, KindDecimal:
+			if v.s != "" || f.always {
+				a.PutStr(f.key, v.s)
 			}
 		case KindCount:
-			if v := *f.int(r); v != 0 || f.always {
-				a.PutInt(f.key, v)
+			if v.n != 0 || f.always {
+				a.PutInt(f.key, v.n)
 			}
 		case KindFlag:
-			a.PutBool(f.key, *f.bool(r))
+			a.PutBool(f.key, v.n != 0)
 		}
 	}
 }
@@ -61,8 +165,43 @@ var logFields = func() []logField {
 			out = append(out, logField{f.Key, f.Kind, f.LogAlways, f.Str, f.Int, f.Bool})
 		}
 	}
+	if len(out) > maxLogFields {
+		panic("usage: more keyed fields than maxLogFields")
+	}
 	return out
 }()
+
+// logByHash finds a keyed field's index in logFields by its attribute key,
+// hashed as keyTable is; -1 is an empty slot.
+var logByHash = func() (t [keyTableSize]int8) {
+	for h := range t {
+		t[h] = -1
+	}
+	for i := range logFields {
+		h := keyHash(logFields[i].key)
+		for t[h] >= 0 {
+			h = (h + 1) % keyTableSize
+		}
+		t[h] = int8(i)
+	}
+	return t
+}()
+
+// logIndex is the index in logFields of the field with key k, or -1.
+func logIndex(k string) int {
+	if len(k) < len(Prefix)+3 || k[:len(Prefix)] != Prefix {
+		return -1
+	}
+	for h := keyHash(k); ; h = (h + 1) % keyTableSize {
+		i := logByHash[h]
+		if i < 0 {
+			return -1
+		}
+		if logFields[i].key == k {
+			return int(i)
+		}
+	}
+}
 
 // ErrNotUsageRecord is returned by FromLogRecord for a log record that is not a
 // usage record (it has no event id).

@@ -133,6 +133,16 @@ func (c *logsConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) err
 	return nil
 }
 
+// The fields writeRecord takes from the span rather than its attributes.
+var (
+	logEventID       = usage.LogKeyOf(usage.AttrEventID)
+	logServiceName   = usage.LogKeyOf(usage.AttrServiceName)
+	logEnvironment   = usage.LogKeyOf(usage.AttrEnvironment)
+	logTraceID       = usage.LogKeyOf(usage.AttrTraceID)
+	logSpanID        = usage.LogKeyOf(usage.AttrSpanID)
+	logPricingDetail = usage.LogKeyOf(usage.AttrPricingDetail)
+)
+
 // writeRecord writes the usage record of a metered span into lr: the
 // processor's genaimeter.* attributes, plus the identity and time that only
 // the span knows, written by usage.LogAttrs, the one writer of the log record
@@ -141,7 +151,7 @@ func (c *logsConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) err
 // contentID is the event id of a span without usable ids (see keyOf), ""
 // otherwise: such a record is flagged invalid_id in its pricing_detail.
 func writeRecord(la *usage.LogAttrs, lr plog.LogRecord, span ptrace.Span, service, env, contentID string) {
-	*la = usage.LogAttrs{}
+	la.Reset()
 	attrs := span.Attributes()
 	la.SetFromSpan(attrs)
 	lr.SetEventName(usage.EventName)
@@ -151,15 +161,15 @@ func writeRecord(la *usage.LogAttrs, lr plog.LogRecord, span ptrace.Span, servic
 	lr.SetSpanID(sid)
 	id := usage.EventID(tid, sid)
 	if contentID != "" {
-		la.SetStr(usage.AttrEventID, contentID)
+		la.SetStr(logEventID, contentID)
 	} else {
-		la.SetStr(usage.AttrEventID, id)
+		la.SetStr(logEventID, id)
 	}
 	if service != "" {
-		la.SetStr(usage.AttrServiceName, service)
+		la.SetStr(logServiceName, service)
 	}
 	if env != "" {
-		la.SetStr(usage.AttrEnvironment, env)
+		la.SetStr(logEnvironment, env)
 	}
 	// The event id is the trace id's 32 hex digits then the span id's 16, in
 	// the same lowercase hex as TraceID.String and SpanID.String: slicing it
@@ -172,14 +182,14 @@ func writeRecord(la *usage.LogAttrs, lr plog.LogRecord, span ptrace.Span, servic
 	if !sid.IsEmpty() {
 		spanID = id[32:]
 	}
-	la.SetStr(usage.AttrTraceID, traceID)
-	la.SetStr(usage.AttrSpanID, spanID)
+	la.SetStr(logTraceID, traceID)
+	la.SetStr(logSpanID, spanID)
 	if contentID != "" {
 		flag := usage.InvalidIDDetail(span)
-		if d := la.Str(usage.AttrPricingDetail); d != "" {
+		if d := la.Str(logPricingDetail); d != "" {
 			flag += "; " + d
 		}
-		la.SetStr(usage.AttrPricingDetail, flag)
+		la.SetStr(logPricingDetail, flag)
 	}
 	la.WriteTo(lr.Attributes())
 	if la.Untaken() {

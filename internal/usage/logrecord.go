@@ -3,6 +3,7 @@ package usage
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -36,18 +37,22 @@ func (r *Record) ToLogRecord(lr plog.LogRecord) {
 			l.v[i].n = b2i(*f.bool(r))
 		}
 	}
+	l.set = 1<<len(logFields) - 1
 	l.WriteTo(lr.Attributes())
 }
 
 // LogAttrs is a usage record's attributes in the log record form, one value
 // per keyed field of the table. It is the one writer of that form: ToLogRecord
 // fills it from a Record, the genai_usage connector straight from a metered
-// span's attributes (SetFromSpan) plus what only the span knows (Set). The
+// span's attributes (SetFromSpan) plus what only the span knows (SetStr). The
 // connector used to read the span into a Record and write that with
-// ToLogRecord; going through the Record's accessors twice cost a fifth more
+// ToLogRecord; going through the Record's accessors twice cost a tenth more
 // per record than copying the attributes, and gained nothing.
 type LogAttrs struct {
-	v       [maxLogFields]logValue
+	v [maxLogFields]logValue
+	// set has bit i when v[i] was set: WriteTo and Reset visit only those
+	// and the LogAlways fields, not the whole table.
+	set     uint64
 	untaken bool
 }
 
@@ -58,8 +63,22 @@ type logValue struct {
 	n int64
 }
 
-// maxLogFields bounds the keyed fields (see the check in logFields).
+// maxLogFields bounds the keyed fields: set is a 64-bit mask (see the check
+// in logFields).
 const maxLogFields = 64
+
+// LogKey is a keyed field's place in LogAttrs (see LogKeyOf).
+type LogKey int
+
+// LogKeyOf is the place in LogAttrs of the field with attribute key k, found
+// once rather than per record; it panics if k is no field's key.
+func LogKeyOf(k string) LogKey {
+	i := logIndex(k)
+	if i < 0 {
+		panic("usage: no record field has the key " + k)
+	}
+	return LogKey(i)
+}
 
 func b2i(b bool) int64 {
 	if b {
@@ -68,18 +87,33 @@ func b2i(b bool) int64 {
 	return 0
 }
 
+// Reset empties l for the next record.
+func (l *LogAttrs) Reset() {
+	for m := l.set; m != 0; m &= m - 1 {
+		l.v[bits.TrailingZeros64(m)] = logValue{}
+	}
+	l.set, l.untaken = 0, false
+}
+
 // SetFromSpan takes the values of the record's fields from a metered span's
 // genaimeter.* attributes (the processor writes them with the log record's
 // keys and types), as SetFromAttributes does into a Record. An attribute of
 // the wrong type is not taken; it and the genaimeter.* attributes that are no
 // field set Untaken (see CopyUntaken).
 func (l *LogAttrs) SetFromSpan(m pcommon.Map) {
+	next := 0 // the field after the last one found
 	m.Range(func(k string, v pcommon.Value) bool {
-		i := logIndex(k)
-		if i < 0 {
+		// The processor writes the fields in table order, so the key is
+		// most often the next field's: one compare, of the same string
+		// (same pointer) when both come from the Attr* constants.
+		var i int
+		if next < len(logFields) && logFields[next].key == k {
+			i = next
+		} else if i = logIndex(k); i < 0 {
 			l.untaken = l.untaken || strings.HasPrefix(k, Prefix)
 			return true
 		}
+		next = i + 1
 		switch logFields[i].kind {
 		case KindText, KindDecimal:
 			if v.Type() != pcommon.ValueTypeStr {
@@ -100,6 +134,7 @@ func (l *LogAttrs) SetFromSpan(m pcommon.Map) {
 			}
 			l.v[i].n = b2i(v.Bool())
 		}
+		l.set |= 1 << i
 		return true
 	})
 }
@@ -108,28 +143,22 @@ func (l *LogAttrs) SetFromSpan(m pcommon.Map) {
 // not take: the caller copies them on with CopyUntaken.
 func (l *LogAttrs) Untaken() bool { return l.untaken }
 
-// Str is the text value of the field with key k ("" if none).
-func (l *LogAttrs) Str(k string) string {
-	if i := logIndex(k); i >= 0 {
-		return l.v[i].s
-	}
-	return ""
-}
+// Str is the text value of field k ("" if none).
+func (l *LogAttrs) Str(k LogKey) string { return l.v[k].s }
 
-// SetStr sets the text value of the field with key k (a text or decimal
-// field; other keys are ignored).
-func (l *LogAttrs) SetStr(k, v string) {
-	if i := logIndex(k); i >= 0 {
-		l.v[i].s = v
-	}
+// SetStr sets the text value of field k (a text or decimal field).
+func (l *LogAttrs) SetStr(k LogKey, v string) {
+	l.v[k].s = v
+	l.set |= 1 << k
 }
 
 // WriteTo appends the attributes to a, in table order: a field that is not
 // LogAlways only when set. a must hold none of the record's keys yet (a new
-// log record's attributes).
+// log record's attributes): Put replaces a key it finds.
 func (l *LogAttrs) WriteTo(a pcommon.Map) {
 	a.EnsureCapacity(a.Len() + RecordAttrs)
-	for i := range logFields {
+	for m := l.set | logAlways; m != 0; m &= m - 1 {
+		i := bits.TrailingZeros64(m)
 		f, v := &logFields[i], &l.v[i]
 		switch f.kind {
 		case KindText, KindDecimal:
@@ -145,6 +174,17 @@ func (l *LogAttrs) WriteTo(a pcommon.Map) {
 		}
 	}
 }
+
+// logAlways has bit i when logFields[i] is written even when not set: the
+// LogAlways fields, and flags (false is a value).
+var logAlways = func() (m uint64) {
+	for i := range logFields {
+		if logFields[i].always || logFields[i].kind == KindFlag {
+			m |= 1 << i
+		}
+	}
+	return m
+}()
 
 // logField is what ToLogRecord needs of a keyed field, compact: the loop
 // over the whole Field table was a third of the connector's own work.

@@ -230,23 +230,8 @@ func readRecords(ctx context.Context, q querier, after, before int64, limit int,
 			&cost, &rev, &r.PricingStatus, &credits); err != nil {
 			return err
 		}
-		switch v := when.(type) {
-		case time.Time:
-			r.Time = v.UTC()
-		case string:
-			t, err := time.Parse(usage.TimeLayout, v)
-			if err != nil {
-				return fmt.Errorf("event %s: time %q: %w", r.EventID, v, err)
-			}
-			r.Time = t
-		default:
-			return fmt.Errorf("event %s: time of type %T", r.EventID, when)
-		}
-		switch v := billable.(type) {
-		case bool:
-			r.Billable = v
-		case int64:
-			r.Billable = v != 0
+		if err := setTimeAndBillable(r, when, billable); err != nil {
+			return err
 		}
 		r.TenantID, r.Plan, r.Feature, r.Provider, r.Operation = tenant.String, plan.String, feature.String, provider.String, op.String
 		r.RequestModel, r.ResponseModel, r.CatalogProvider, r.CatalogModel = reqModel.String, respModel.String, catProv.String, catModel.String
@@ -335,4 +320,29 @@ func inList(n, first int) string {
 		fmt.Fprintf(&b, "$%d", first+i)
 	}
 	return b.String()
+}
+
+// setTimeAndBillable sets a record's time and billable flag from their
+// columns, which the two stores return in different types: PostgreSQL a
+// timestamptz and a boolean, SQLite text in usage.TimeLayout and an integer.
+func setTimeAndBillable(r *usage.Record, when, billable any) error {
+	switch v := when.(type) {
+	case time.Time:
+		r.Time = v.UTC()
+	case string:
+		t, err := time.Parse(usage.TimeLayout, v)
+		if err != nil {
+			return fmt.Errorf("event %s: time %q: %w", r.EventID, v, err)
+		}
+		r.Time = t
+	default:
+		return fmt.Errorf("event %s: time of type %T", r.EventID, when)
+	}
+	switch v := billable.(type) {
+	case bool:
+		r.Billable = v
+	case int64:
+		r.Billable = v != 0
+	}
+	return nil
 }

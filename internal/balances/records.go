@@ -189,23 +189,8 @@ func queryRecords(ctx context.Context, q querier, stmt string, args []any, fn fu
 				&s[11], &s[12], &s[13], &s[14], &s[15], &r.PricingStatus, &s[16], &s[17], &s[18], &s[19]); err != nil {
 				return err
 			}
-			switch v := when.(type) {
-			case time.Time:
-				r.Time = v.UTC()
-			case string:
-				t, err := time.Parse(usage.TimeLayout, v)
-				if err != nil {
-					return fmt.Errorf("event %s: time %q: %w", r.EventID, v, err)
-				}
-				r.Time = t
-			default:
-				return fmt.Errorf("event %s: time of type %T", r.EventID, when)
-			}
-			switch v := billable.(type) {
-			case bool:
-				r.Billable = v
-			case int64:
-				r.Billable = v != 0
+			if err := setTimeAndBillable(r, when, billable); err != nil {
+				return err
 			}
 			r.TenantID, r.Plan, r.Feature, r.ServiceName, r.Environment = s[0].String, s[1].String, s[2].String, s[3].String, s[4].String
 			r.Provider, r.Operation, r.RequestModel, r.ResponseModel = s[5].String, s[6].String, s[7].String, s[8].String

@@ -74,17 +74,12 @@ func writeMeter(attrs pcommon.Map, call *genaiconv.Call, m *metered, decide func
 	w.nonEmpty(usage.AttrOperation, call.Operation)
 	w.nonEmpty(usage.AttrRequestModel, call.RequestModel)
 	w.nonEmpty(usage.AttrResponseModel, call.ResponseModel)
-	w.strOrRemove(usage.AttrCompletion, call.Completion)
+	w.nonEmpty(usage.AttrCompletion, call.Completion)
 	if m.status == statusInvalid {
 		for _, k := range [...]string{usage.AttrInputTokens, usage.AttrOutputTokens, usage.AttrCacheReadTokens,
 			usage.AttrCacheWriteTokens, usage.AttrReasoningTokens, usage.AttrInputAudioTokens, usage.AttrOutputAudioTokens,
 			usage.AttrCacheWrite1hTokens} {
 			w.int(k, 0)
-		}
-		for _, k := range [...]string{usage.AttrCostUSD, usage.AttrCatalogProvider, usage.AttrCatalogModel, usage.AttrPriceRef,
-			usage.AttrRevenueUSD, usage.AttrCostSource, usage.AttrCostReconciliation, usage.AttrTokenConvention,
-			usage.AttrReportedCostUSD, usage.AttrServiceTier, usage.AttrPlan, usage.AttrCredits} {
-			w.attrs.Remove(k)
 		}
 		w.str(usage.AttrPricingStatus, statusInvalid)
 		w.str(usage.AttrPricingDetail, call.Invalid)
@@ -101,27 +96,27 @@ func writeMeter(attrs pcommon.Map, call *genaiconv.Call, m *metered, decide func
 	// The audio and 1h parts are written when not 0 (the record reads an
 	// absent one as 0): each attribute is an allocation, and most calls have
 	// neither.
-	w.intOrRemove(usage.AttrInputAudioTokens, call.Usage.InputAudio)
-	w.intOrRemove(usage.AttrOutputAudioTokens, call.Usage.OutputAudio)
-	w.intOrRemove(usage.AttrCacheWrite1hTokens, call.Usage.CacheWrite1h)
+	w.nonZero(usage.AttrInputAudioTokens, call.Usage.InputAudio)
+	w.nonZero(usage.AttrOutputAudioTokens, call.Usage.OutputAudio)
+	w.nonZero(usage.AttrCacheWrite1hTokens, call.Usage.CacheWrite1h)
 	w.nonEmpty(usage.AttrTokenConvention, call.TokenConvention)
 	w.nonEmpty(usage.AttrReportedCostUSD, call.ReportedCost)
 	w.str(usage.AttrCostReconciliation, m.reconciliation)
 	w.str(usage.AttrPricingStatus, m.status)
-	w.strOrRemove(usage.AttrCostSource, m.costSource)
+	w.nonEmpty(usage.AttrCostSource, m.costSource)
 	if m.status == usage.StatusPriced {
-		w.strOrRemove(usage.AttrCatalogProvider, m.priced.ProviderID)
-		w.strOrRemove(usage.AttrCatalogModel, m.priced.ModelID)
+		w.nonEmpty(usage.AttrCatalogProvider, m.priced.ProviderID)
+		w.nonEmpty(usage.AttrCatalogModel, m.priced.ModelID)
 		w.str(usage.AttrCostUSD, money.Format(&m.priced.Cost))
-		w.strOrRemove(usage.AttrPricingDetail, m.detail)
+		w.nonEmpty(usage.AttrPricingDetail, m.detail)
 	} else {
 		w.str(usage.AttrPricingDetail, m.detail)
 	}
-	w.strOrRemove(usage.AttrServiceTier, m.tier)
-	w.strOrRemove(usage.AttrPriceRef, m.priceRef)
-	w.strOrRemove(usage.AttrPlan, m.plan)
-	w.strOrRemove(usage.AttrRevenueUSD, m.revenue)
-	w.strOrRemove(usage.AttrCredits, m.credits)
+	w.nonEmpty(usage.AttrServiceTier, m.tier)
+	w.nonEmpty(usage.AttrPriceRef, m.priceRef)
+	w.nonEmpty(usage.AttrPlan, m.plan)
+	w.nonEmpty(usage.AttrRevenueUSD, m.revenue)
+	w.nonEmpty(usage.AttrCredits, m.credits)
 	w.sweep()
 	d := decide()
 	w.flag(usage.AttrBillable, d.billable)
@@ -131,9 +126,13 @@ func writeMeter(attrs pcommon.Map, call *genaiconv.Call, m *metered, decide func
 // meterWriter writes the genaimeter.* attributes of one metering. With
 // track set (the span arrived metered) it notes each key it writes, and
 // sweep removes the span's other genaimeter.* keys of the usage field
-// table: values from an earlier metering. Keys outside the table and all
-// other attributes are left alone. Tracking is a bit per key: no
-// allocation, and the values written over are updated in place.
+// table: values from an earlier metering. It is the one place stale values
+// go: a value left unwritten (empty, 0, or not part of an invalid call) is
+// simply not written, and a span metered for the first time has none to
+// remove, so no write pays for a Remove's scan of the attributes. Keys
+// outside the table and all other attributes are left alone. Tracking is a
+// bit per key: no allocation, and the values written over are updated in
+// place.
 type meterWriter struct {
 	attrs   pcommon.Map
 	track   bool
@@ -192,24 +191,11 @@ func (w *meterWriter) int(k string, v int64) { w.attrs.PutInt(k, v); w.note(k) }
 
 func (w *meterWriter) flag(k string, v bool) { w.attrs.PutBool(k, v); w.note(k) }
 
-// strOrRemove writes a value that is not empty; a span metered again (a
-// replay) loses a stale one.
-func (w *meterWriter) strOrRemove(k, v string) {
-	if v == "" {
-		w.attrs.Remove(k)
-		return
+// nonZero writes a count that is not 0; sweep removes a stale one.
+func (w *meterWriter) nonZero(k string, v int64) {
+	if v != 0 {
+		w.int(k, v)
 	}
-	w.str(k, v)
-}
-
-// intOrRemove writes a count that is not 0; a span metered again (a
-// replay) loses a stale one.
-func (w *meterWriter) intOrRemove(k string, v int64) {
-	if v == 0 {
-		w.attrs.Remove(k)
-		return
-	}
-	w.int(k, v)
 }
 
 // nonEmpty writes a value that is not empty; sweep removes a stale one.

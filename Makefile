@@ -16,7 +16,7 @@ GO_SOURCES := $(shell find . -name '*.go' -not -path './dist/*' -not -path './in
 # Packages with generated metadata (mdatagen).
 COMPONENT_DIRS := receiver/genaialertsreceiver processor/genaicostprocessor connector/genaiusageconnector exporter/genailedgerexporter exporter/genaibillingexporter extension/genaiusageserviceextension
 
-.PHONY: all build run demo screenshots test test-unit bench bench-pipeline bench-soak fuzz fuzz-ci generate check-generated reference-check lint tidy clean
+.PHONY: all build run demo screenshots test test-unit bench bench-pipeline bench-profile bench-soak fuzz fuzz-ci generate check-generated reference-check lint tidy clean
 
 all: build
 
@@ -98,6 +98,14 @@ $(BENCH): $(GO_SOURCES)
 
 bench-pipeline: $(COLLECTOR) $(STOCK) $(BENCH)
 	$(BENCH) -stock $(STOCK) -collector $(COLLECTOR) -rounds $(ROUNDS) -duration $(DURATION) -warmup $(WARMUP) -bare-rows $(BARE_ROWS)
+
+# The same, with a CPU profile of every measured window of genai_cost and the
+# full pipeline written to PROFILE_DIR (they run on the soak collector, which
+# has the pprof extension; profiling costs them a few percent).
+# `go tool pprof -top PROFILE_DIR/round1-llm-cost.pprof` reads one.
+PROFILE_DIR ?= bench-profiles
+bench-profile: $(COLLECTOR) $(STOCK) $(SOAK_COLLECTOR) $(BENCH)
+	$(BENCH) -stock $(STOCK) -collector $(COLLECTOR) -soak-collector $(SOAK_COLLECTOR) -profile $(PROFILE_DIR) -rounds $(ROUNDS) -duration $(DURATION) -warmup $(WARMUP) -bare-rows $(BARE_ROWS)
 
 # The soak: the full pipeline at a steady ~1,700 calls/s, 1M calls over
 # 10k tenants in about 10 minutes, sampling the collector's RSS and

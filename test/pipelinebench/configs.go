@@ -43,10 +43,9 @@ const genaiCostBlock = `
       tenant: [tenant.id, tenant_id]
       user: [user.id, enduser.id]`
 
-// costConfig: genai_cost alone. otelcol-genaimeter ships no nop exporter, so
-// the spans end in the debug exporter at its cheapest: one log line per
-// batch, sampled (and the logs at warn, so none is written).
-const costConfig = `
+// costConfig: genai_cost alone, ending in the nop exporter like the floor,
+// so that the difference between the two is genai_cost.
+const costConfig = `{{EXTENSIONS}}
 receivers:
   otlp:
     protocols:
@@ -54,16 +53,13 @@ receivers:
         endpoint: {{GRPC}}
 processors:` + genaiCostBlock + `
 exporters:
-  debug:
-    verbosity: basic
-    sampling_initial: 1
-    sampling_thereafter: 1000
-service:` + telemetryBlock + `
+  nop:
+service:{{SERVICE_EXTENSIONS}}` + telemetryBlock + `
   pipelines:
     traces:
       receivers: [otlp]
       processors: [genai_cost]
-      exporters: [debug]
+      exporters: [nop]
 `
 
 // fullConfig: the default pipeline into SQLite, balances included:
@@ -125,7 +121,8 @@ plans:
 `
 
 // soakExtensions adds the pprof extension (the soak collector's only
-// addition to otelcol-genaimeter) for the goroutine count.
+// addition to otelcol-genaimeter) for the goroutine count of the soak and
+// the CPU profiles of -profile.
 const soakExtensions = `
   pprof:
     endpoint: {{PPROF}}`

@@ -35,6 +35,7 @@ type options struct {
 	tenants, streams, batch         int
 	bareRows                        int
 	workDir                         string
+	profileDir                      string // -profile: CPU profiles of the measured windows
 
 	soak                       bool
 	soakCalls, soakTenants     int
@@ -63,6 +64,7 @@ func main() {
 	flag.IntVar(&o.soakTenants, "soak-tenants", 10000, "tenants of the soak")
 	flag.DurationVar(&o.soakDuration, "soak-duration", 10*time.Minute, "how long the soak spreads its calls over")
 	flag.DurationVar(&o.soakInterval, "soak-interval", 15*time.Second, "sampling interval of the soak")
+	flag.StringVar(&o.profileDir, "profile", "", "write a CPU profile of each measured window of genai_cost and the full pipeline into this directory (runs them on -soak-collector, which has pprof)")
 	flag.Parse()
 	for _, name := range strings.Split(shapes, ",") {
 		s, err := shapeByName(strings.TrimSpace(name))
@@ -130,7 +132,14 @@ func machine() string {
 
 func bench(o options) error {
 	ctx := context.Background()
-	for _, b := range []string{o.stock, o.collector} {
+	bins := []string{o.stock, o.collector}
+	if o.profileDir != "" {
+		bins = append(bins, o.soakCollector)
+		if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
+			return err
+		}
+	}
+	for _, b := range bins {
 		if _, err := os.Stat(b); err != nil {
 			return fmt.Errorf("%w (make bench-pipeline builds it)", err)
 		}
@@ -228,7 +237,11 @@ func configFor(p pipeline, extraExt bool) string {
 	case pFloor:
 		return floorConfig
 	case pCost:
-		return costConfig
+		if extraExt {
+			return strings.NewReplacer("{{EXTENSIONS}}", "\nextensions:"+soakExtensions,
+				"{{SERVICE_EXTENSIONS}}", "\n  extensions: [pprof]").Replace(costConfig)
+		}
+		return strings.NewReplacer("{{EXTENSIONS}}", "", "{{SERVICE_EXTENSIONS}}", "").Replace(costConfig)
 	}
 	cfg := fullConfig
 	if p == pNoBal {
@@ -249,10 +262,14 @@ const maxAhead = 2 * 8192
 // measure runs one pipeline on one shape: start, warm up, measure, stop.
 func measure(o options, p pipeline, s shape, templates []*template, round int) (run, error) {
 	bin := o.collector
-	if p == pFloor {
+	profiled := o.profileDir != "" && p != pFloor
+	switch {
+	case p == pFloor:
 		bin = o.stock
+	case profiled:
+		bin = o.soakCollector
 	}
-	cfg := strings.ReplaceAll(configFor(p, false), "{{DIR}}/plans.yaml", filepath.Join(o.workDir, "plans.yaml"))
+	cfg := strings.ReplaceAll(configFor(p, profiled), "{{DIR}}/plans.yaml", filepath.Join(o.workDir, "plans.yaml"))
 	c, err := startCollector(bin, o.workDir, cfg)
 	if err != nil {
 		return run{}, err
@@ -305,7 +322,16 @@ func measure(o options, p pipeline, s shape, templates []*template, round int) (
 	if err != nil {
 		return run{}, err
 	}
-	time.Sleep(o.duration)
+	if profiled {
+		// The CPU profile covers the measured window (the pprof handler
+		// answers when its seconds are over).
+		name := filepath.Join(o.profileDir, fmt.Sprintf("round%d-%s-%s.pprof", round, s.name, p))
+		if err := c.cpuProfile(o.duration, name); err != nil {
+			return run{}, err
+		}
+	} else {
+		time.Sleep(o.duration)
+	}
 	s1, err := take(c, g, db)
 	if err != nil {
 		return run{}, err

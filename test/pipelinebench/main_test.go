@@ -302,7 +302,7 @@ func TestTableMath(t *testing.T) {
 
 	var out strings.Builder
 	rs.print(&out, []shape{s})
-	assert.Contains(t, out.String(), "| otlp → genai_cost → debug | 360k (180k–400k) | 180k | 0.90× | 2.78 | 5.56 | 1.00 |")
+	assert.Contains(t, out.String(), "| otlp → genai_cost → nop | 360k (180k–400k) | 180k | 0.90× | 2.78 | 5.56 | 1.00 |")
 	assert.Contains(t, out.String(), "stored calls/s ÷ bare SQLite insert rows/s (same rounds): **0.25×**")
 	assert.Contains(t, out.String(), "80k rows/s (median; 40k–100k over 3 rounds)")
 }

@@ -246,6 +246,30 @@ func allocBytes(m map[string]float64) (float64, bool) {
 	return metric(m, "otelcol_process_runtime_total_alloc_bytes_total", "otelcol_process_runtime_total_alloc_bytes")
 }
 
+// cpuProfile writes the pprof extension's CPU profile of the next d to
+// file.
+func (c *collectorProc) cpuProfile(d time.Duration, file string) error {
+	client := &http.Client{Timeout: d + 30*time.Second}
+	resp, err := client.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", c.pprof, int(d.Round(time.Second)/time.Second)))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("cpu profile: %s: %s", resp.Status, b)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 // goroutines reads the total of the pprof extension's goroutine profile.
 func (c *collectorProc) goroutines() (int, error) {
 	resp, err := httpClient.Get(c.pprof + "/debug/pprof/goroutine?debug=1")

@@ -25,7 +25,7 @@ func (p pipeline) stores() bool { return p == pFull || p == pNoBal }
 
 var pipelineLabel = map[pipeline]string{
 	pFloor: "stock otlp → nop (floor)",
-	pCost:  "otlp → genai_cost → debug",
+	pCost:  "otlp → genai_cost → nop",
 	pFull:  "otlp → genai_cost → genai_usage → genai_ledger + balances (SQLite, stored)",
 	pNoBal: "the same without balances (SQLite, stored)",
 }

@@ -88,7 +88,7 @@ var plainProtos = []spanProto{
 
 // llmProtos are LLM call spans in the dialects of benchBatch, plus the two
 // chat spans of test/pipelinebench's traffic (OpenAI and Anthropic shapes).
-// (benchProtos[:6] are its GenAI spans; [4] is the Vercel wrapper).
+// (the first six of benchProtos are its GenAI spans, one the Vercel wrapper).
 func llmProtos() []spanProto {
 	return append(append([]spanProto(nil), benchProtos[:6]...), pipelineChat...)
 }

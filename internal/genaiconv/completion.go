@@ -34,15 +34,14 @@ const (
 // the signals the span carries and the emitter's stream traits. The order
 // matters: an error wins, then the stopped signals (they are written next to
 // a finish reason by emitters that default it), then a finish reason.
-func judgeCompletion(span ptrace.Span, c *Call, r resolution) {
+func judgeCompletion(span ptrace.Span, s *scan, c *Call, r resolution) {
 	traits := r.stream
-	attrs := span.Attributes()
-	finish := finishReasons(attrs)
+	finish := s.finishReasons()
 	chat := c.Operation != "embeddings"
 	// Where the span does not say it, an emitter's traits can: one that writes
 	// no finish reason on streams only, or one that reports usage on every
 	// call but a streamed one (a chat call's response always has usage).
-	c.Streamed = chat && (streamed(span.Name(), attrs) ||
+	c.Streamed = chat && (s.streamed(span.Name()) ||
 		(traits&NoFinishOnStreams != 0 && finish == finishAbsent) ||
 		(traits&NoStreamUsage != 0 && !c.Usage.Reported))
 
@@ -96,10 +95,11 @@ func judgeCompletion(span ptrace.Span, c *Call, r resolution) {
 
 // finishReasons reads the finish reasons of the dialects that write them:
 // gen_ai.response.finish_reasons (semconv, a list; a string in the wild),
-// llm.finish_reason (OpenInference JS) and ai.response.finishReason (Vercel).
-func finishReasons(attrs pcommon.Map) finishState {
+// llm.finish_reason (OpenInference JS) and ai.response.finishReason (Vercel),
+// as the scan captured them.
+func (s *scan) finishReasons() finishState {
 	state := finishAbsent
-	if v, ok := attrs.Get("gen_ai.response.finish_reasons"); ok {
+	if v, ok := s.value(mFinishReasons - mFinishReasons); ok {
 		state = finishEmpty
 		switch v.Type() {
 		case pcommon.ValueTypeSlice:
@@ -115,8 +115,8 @@ func finishReasons(attrs pcommon.Map) finishState {
 			}
 		}
 	}
-	for _, k := range [...]string{"llm.finish_reason", "ai.response.finishReason"} {
-		if v, ok := attrs.Get(k); ok {
+	for _, f := range [...]field{mLLMFinish, mAIFinish} {
+		if v, ok := s.value(f - mFinishReasons); ok {
 			if v.Type() == pcommon.ValueTypeStr && v.Str() != "" {
 				return finishPresent
 			}
@@ -130,20 +130,20 @@ func finishReasons(attrs pcommon.Map) finishState {
 // gen_ai.request.stream (@anthropic-ai/sdk's own tracing),
 // gen_ai.request.is_stream (OpenLIT), a Vercel doStream span, or the
 // request parameters OpenInference and Langfuse record.
-func streamed(name string, attrs pcommon.Map) bool {
-	for _, k := range [...]string{"gen_ai.request.stream", "gen_ai.request.is_stream"} {
-		if v, ok := attrs.Get(k); ok && v.Type() == pcommon.ValueTypeBool && v.Bool() {
+func (s *scan) streamed(name string) bool {
+	for _, f := range [...]field{mStream, mIsStream} {
+		if v, ok := s.value(f - mFinishReasons); ok && v.Type() == pcommon.ValueTypeBool && v.Bool() {
 			return true
 		}
 	}
 	if strings.HasSuffix(name, ".doStream") {
 		return true
 	}
-	if v, ok := attrs.Get("ai.operationId"); ok && v.Type() == pcommon.ValueTypeStr && strings.HasSuffix(v.Str(), ".doStream") {
+	if v, ok := s.value(capAIOp); ok && v.Type() == pcommon.ValueTypeStr && strings.HasSuffix(v.Str(), ".doStream") {
 		return true
 	}
-	for _, k := range [...]string{"llm.invocation_parameters", "langfuse.observation.model.parameters"} {
-		if v, ok := attrs.Get(k); ok && v.Type() == pcommon.ValueTypeStr && strings.Contains(v.Str(), `"stream":true`) {
+	for _, f := range [...]field{mOIParams, mLFParams} {
+		if v, ok := s.value(f - mFinishReasons); ok && v.Type() == pcommon.ValueTypeStr && strings.Contains(v.Str(), `"stream":true`) {
 			return true
 		}
 	}

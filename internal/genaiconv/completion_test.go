@@ -187,6 +187,7 @@ func TestCompletionSignals(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := mkSpan(t, "chat", tc.attrs, false)
 			s.Status().SetCode(tc.status)
+			checkReference(t, s, tc.scope, nil)
 			c, kind, err := Extract(s, tc.scope, nil)
 			if err != nil || kind != Inference {
 				t.Fatalf("kind %v err %v", kind, err)
@@ -230,7 +231,9 @@ func TestInclusiveUnverified(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, _, err := Extract(mkSpan(t, "chat", tc.attrs, false), tc.scope, tc.conv)
+			span := mkSpan(t, "chat", tc.attrs, false)
+			checkReference(t, span, tc.scope, tc.conv)
+			c, _, err := Extract(span, tc.scope, tc.conv)
 			if err != nil {
 				t.Fatal(err)
 			}

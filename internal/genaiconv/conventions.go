@@ -91,6 +91,26 @@ func (t StreamTraits) String() string {
 // built-in table only.
 type Conventions struct {
 	rules []Rule
+	last  lastSides
+}
+
+// lastSides are the indexes of the last rules of a list that set an input
+// and an output convention (-1: none). Past them, once a rule named the
+// emitter, no rule can change a resolution: matchRules stops there instead
+// of trying the rest of the list on every call.
+type lastSides struct{ in, out int }
+
+func lastSidesOf(rules []Rule) lastSides {
+	l := lastSides{-1, -1}
+	for i, r := range rules {
+		if r.Input != "" {
+			l.in = i
+		}
+		if r.Output != "" {
+			l.out = i
+		}
+	}
+	return l
 }
 
 // NewConventions validates rules and returns them in precedence order (the
@@ -111,7 +131,7 @@ func NewConventions(rules ...Rule) (*Conventions, error) {
 			return nil, fmt.Errorf("token convention rule %d: version_below %q is not a dotted version", i, r.VersionBelow)
 		}
 	}
-	return &Conventions{rules: append([]Rule(nil), rules...)}, nil
+	return &Conventions{rules: append([]Rule(nil), rules...), last: lastSidesOf(rules)}, nil
 }
 
 // builtin is the built-in emitter table: each row was verified against the
@@ -159,6 +179,8 @@ var builtin = []Rule{
 	{ScopePrefix: "logfire", Provider: "anthropic", Input: Inclusive},
 }
 
+var builtinLast = lastSidesOf(builtin)
+
 // exclusiveAPIs are the providers whose own API reports input without cache
 // reads and writes: an emitter that passes their count through is exclusive,
 // so an inclusive reading of an unverified emitter's cached call is a guess.
@@ -185,7 +207,7 @@ type resolution struct {
 func (c *Conventions) resolve(scope Scope, signal, provider string, langfuse bool) resolution {
 	var r resolution
 	if c != nil {
-		r = matchRules(c.rules, scope, signal, provider, r)
+		r = matchRules(c.rules, c.last, scope, signal, provider, r)
 	}
 	if langfuse {
 		// Langfuse usage_details are disjoint buckets whose sum is the total:
@@ -200,7 +222,7 @@ func (c *Conventions) resolve(scope Scope, signal, provider string, langfuse boo
 		}
 	}
 	configured := r.known
-	r = matchRules(builtin, scope, signal, provider, r)
+	r = matchRules(builtin, builtinLast, scope, signal, provider, r)
 	if configured && r.stream == 0 {
 		// A configured rule states a convention, not stream behaviour: take
 		// that from the first built-in row for the emitter, if any.
@@ -220,8 +242,11 @@ func (c *Conventions) resolve(scope Scope, signal, provider string, langfuse boo
 	return r
 }
 
-func matchRules(rules []Rule, scope Scope, signal, provider string, r resolution) resolution {
+func matchRules(rules []Rule, last lastSides, scope Scope, signal, provider string, r resolution) resolution {
 	for i := range rules {
+		if r.known && (r.in != "" || i > last.in) && (r.out != "" || i > last.out) {
+			break // no later rule can change r
+		}
 		rule := &rules[i]
 		if !rule.matches(scope, signal, provider) {
 			continue

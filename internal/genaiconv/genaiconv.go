@@ -209,6 +209,24 @@ const (
 	mSDKName     // telemetry.sdk.name (OpenLIT writes it on spans)
 	mServerAddr  // server.address (provider fallback)
 	mAIProvMeta  // ai.response.providerMetadata (Vercel AI SDK, JSON)
+
+	// completion signals (see judgeCompletion): the scan keeps each one's
+	// first occurrence, the value Map.Get would return.
+	mFinishReasons // gen_ai.response.finish_reasons
+	mLLMFinish     // llm.finish_reason (OpenInference JS)
+	mAIFinish      // ai.response.finishReason (Vercel AI SDK)
+	mStream        // gen_ai.request.stream (@anthropic-ai/sdk's own tracing)
+	mIsStream      // gen_ai.request.is_stream (OpenLIT)
+	mOIParams      // llm.invocation_parameters (OpenInference, JSON)
+	mLFParams      // langfuse.observation.model.parameters (Langfuse, JSON)
+	endCaptured
+)
+
+// capAIOp is the capture slot of ai.operationId's first occurrence (the
+// classifier reads its last string value, judgeCompletion the first value).
+const (
+	capAIOp     = endCaptured - mFinishReasons
+	numCaptured = capAIOp + 1
 )
 
 const numStrFields = fCost + 1
@@ -357,6 +375,15 @@ var sources = map[string]source{
 	"telemetry.sdk.name":                 {mSDKName, 1, subNone, false},
 	"server.address":                     {mServerAddr, 1, subNone, false},
 	"ai.response.providerMetadata":       {mAIProvMeta, 1, subVercel, false},
+
+	// completion signals: they make no span a GenAI span
+	"gen_ai.response.finish_reasons":        {mFinishReasons, 1, subNone, false},
+	"llm.finish_reason":                     {mLLMFinish, 1, subNone, false},
+	"ai.response.finishReason":              {mAIFinish, 1, subNone, false},
+	"gen_ai.request.stream":                 {mStream, 1, subNone, false},
+	"gen_ai.request.is_stream":              {mIsStream, 1, subNone, false},
+	"llm.invocation_parameters":             {mOIParams, 1, subNone, false},
+	"langfuse.observation.model.parameters": {mLFParams, 1, subNone, false},
 }
 
 const aggregatedUsagePrefix = "gen_ai.aggregated_usage."
@@ -380,6 +407,10 @@ type scan struct {
 	provMeta string
 	lfUsage  pcommon.Value
 	lfCost   pcommon.Value
+	// captured are the first occurrences of the completion signals and of
+	// ai.operationId (bit i of seen says whether slot i is set).
+	captured [numCaptured]pcommon.Value
+	seen     uint16
 	err      error
 	genai    bool
 	vercel   bool
@@ -391,8 +422,21 @@ type scan struct {
 	streamWrapper bool
 }
 
+// capture keeps the first occurrence of a completion signal.
+func (s *scan) capture(i field, v pcommon.Value) {
+	if s.seen&(1<<i) == 0 {
+		s.seen |= 1 << i
+		s.captured[i] = v
+	}
+}
+
+// value returns a captured signal, as Map.Get would.
+func (s *scan) value(i field) (pcommon.Value, bool) {
+	return s.captured[i], s.seen&(1<<i) != 0
+}
+
 func (s *scan) visit(k string, v pcommon.Value) bool {
-	src, ok := sources[k]
+	src, ok := keys.lookup(k)
 	if !ok {
 		if strings.HasPrefix(k, aggregatedUsagePrefix) {
 			s.aggUsage, s.genai = true, true
@@ -443,7 +487,12 @@ func (s *scan) visit(k string, v pcommon.Value) bool {
 		if f == fProvider {
 			s.provSub = src.sub
 		}
+	case f >= mFinishReasons:
+		s.capture(f-mFinishReasons, v)
 	default:
+		if f == mAIOperation {
+			s.capture(capAIOp, v)
+		}
 		if v.Type() != pcommon.ValueTypeStr {
 			return true
 		}
@@ -479,11 +528,21 @@ func (s *scan) visit(k string, v pcommon.Value) bool {
 // inference span returns a *MalformedError, with the call without its usage
 // and Invalid set to the error's text.
 func Extract(span ptrace.Span, scope Scope, conv *Conventions) (Call, Kind, error) {
-	var s scan
-	span.Attributes().Range(s.visit)
-	if !s.genai {
+	attrs := span.Attributes()
+	if !hasGenAISignal(attrs) {
 		return Call{}, NotGenAI, nil
 	}
+	return extractGenAI(span, attrs, scope, conv)
+}
+
+// extractGenAI is Extract on a span that hasGenAISignal kept. It is a
+// function of its own so that Extract, for every other span, neither sets
+// up nor zeroes the scan.
+//
+//go:noinline
+func extractGenAI(span ptrace.Span, attrs pcommon.Map, scope Scope, conv *Conventions) (Call, Kind, error) {
+	var s scan
+	attrs.Range(s.visit)
 	kind, op := s.classify(span.Name())
 	switch {
 	case kind == Wrapper && s.err != nil:
@@ -558,8 +617,22 @@ func Extract(span ptrace.Span, scope Scope, conv *Conventions) (Call, Kind, erro
 		c.Streamed = s.streamWrapper
 		return c, Wrapper, nil
 	}
-	judgeCompletion(span, &c, res)
+	judgeCompletion(span, &s, &c, res)
 	return c, Inference, nil
+}
+
+// hasGenAISignal says whether any attribute makes the span a GenAI span (the
+// scan would set genai): most spans of a pipeline are not, and are rejected
+// here at the cost of one byte-table test per attribute name (genaiFirst),
+// without the scan.
+func hasGenAISignal(attrs pcommon.Map) bool {
+	found := false
+	attrs.Range(func(k string, _ pcommon.Value) bool {
+		// The byte test inline: most names of other spans stop here.
+		found = k != "" && genaiFirst[k[0]] && genaiKey(k)
+		return !found
+	})
+	return found
 }
 
 // jsonCount reads the non-negative integer that follows key in a JSON text
@@ -622,31 +695,41 @@ func (s *scan) signal() string {
 	return ""
 }
 
-// inferenceOps are the normalized gen_ai.operation.name values of a model call.
-var inferenceOps = map[string]bool{
-	"chat": true, "generate_content": true, "text_completion": true, "embeddings": true,
+// inferenceOp says whether a normalized gen_ai.operation.name value is a
+// model call's.
+func inferenceOp(op string) bool {
+	switch op {
+	case "chat", "generate_content", "text_completion", "embeddings":
+		return true
+	}
+	return false
 }
 
-// aggregateOps are operations whose spans may carry their children's totals, or
-// that are GenAI but never a model call.
-var aggregateOps = map[string]bool{
-	"invoke_agent": true, "create_agent": true, "invoke_workflow": true, "execute_tool": true,
-	"retrieval": true, "plan": true, "agent_step": true,
-	"framework": true, // Spring AI ChatClient span
+// aggregateOp says whether spans of an operation may carry their children's
+// totals, or are GenAI but never a model call.
+func aggregateOp(op string) bool {
+	switch op {
+	case "invoke_agent", "create_agent", "invoke_workflow", "execute_tool",
+		"retrieval", "plan", "agent_step",
+		"framework": // Spring AI ChatClient span
+		return true
+	}
+	return false
 }
 
-// vercelWrappers are the Vercel AI SDK spans around exactly one kind of model
-// call (their do* child): the operation of that call and whether it streams.
-var vercelWrappers = map[string]struct {
-	op     string
-	stream bool
-}{
-	"ai.generateText":   {"chat", false},
-	"ai.streamText":     {"chat", true},
-	"ai.generateObject": {"chat", false},
-	"ai.streamObject":   {"chat", true},
-	"ai.embed":          {"embeddings", false},
-	"ai.embedMany":      {"embeddings", false},
+// vercelWrapper says whether a Vercel AI SDK span is a wrapper around
+// exactly one kind of model call (its do* child), and gives the operation of
+// that call and whether it streams.
+func vercelWrapper(id string) (op string, stream, ok bool) {
+	switch id {
+	case "ai.generateText", "ai.generateObject":
+		return "chat", false, true
+	case "ai.streamText", "ai.streamObject":
+		return "chat", true, true
+	case "ai.embed", "ai.embedMany":
+		return "embeddings", false, true
+	}
+	return "", false, false
 }
 
 // normalizeOp maps non-standard operation names onto semconv values.
@@ -693,7 +776,7 @@ func (s *scan) classify(name string) (Kind, string) {
 
 	// Aggregates first: whatever else a span says, these never are metered.
 	switch {
-	case s.aggUsage, aggregateOps[op], s.tlKind != "":
+	case s.aggUsage, aggregateOp(op), s.tlKind != "":
 		return Aggregate, ""
 	case s.oiKind == "AGENT", s.oiKind == "CHAIN":
 		return Aggregate, ""
@@ -706,17 +789,17 @@ func (s *scan) classify(name string) (Kind, string) {
 		if id == "" {
 			id = name
 		}
-		if w, ok := vercelWrappers[id]; ok {
+		if wop, stream, ok := vercelWrapper(id); ok {
 			if op == "" {
-				op = w.op
+				op = wop
 			}
-			s.streamWrapper = w.stream
+			s.streamWrapper = stream
 			return Wrapper, op
 		}
 		return Aggregate, ""
 	}
 
-	call := vercelCall || inferenceOps[op]
+	call := vercelCall || inferenceOp(op)
 	switch s.oiKind {
 	case "":
 	case "LLM":

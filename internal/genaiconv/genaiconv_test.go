@@ -54,7 +54,9 @@ func runCases(t *testing.T, cases []extractCase) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, reverse := range []bool{false, true} {
-				call, kind, err := Extract(mkSpan(t, tc.span, tc.attrs, reverse), tc.scope, tc.conv)
+				span := mkSpan(t, tc.span, tc.attrs, reverse)
+				checkReference(t, span, tc.scope, tc.conv)
+				call, kind, err := Extract(span, tc.scope, tc.conv)
 				if tc.err != "" {
 					var me *MalformedError
 					if !errors.As(err, &me) || err.Error() != tc.err {

@@ -56,19 +56,11 @@ func (s *Store) WriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // were new and their rowids, then runs the hook. Within a statement the first
 // of repeated event ids is the one stored.
 func (s *Store) insertReturning(ctx context.Context, tx *sql.Tx, recs []usage.Record) (int, error) {
-	var full *sql.Stmt
-	var err error
-	if len(recs) >= RowsPerStatement {
-		if full, err = tx.PrepareContext(ctx, fullInsertReturningSQL); err != nil {
-			return 0, fmt.Errorf("sqlitestore: insert: %w", err)
-		}
-		defer full.Close()
-	}
 	stored := make([]Stored, 0, len(recs))
 	args := make([]any, 0, insertArgCount*min(len(recs), RowsPerStatement))
 	index := make(map[string]int, min(len(recs), RowsPerStatement))
-	for start := 0; start < len(recs); start += RowsPerStatement {
-		chunk := recs[start:min(start+RowsPerStatement, len(recs))]
+	for start := 0; start < len(recs); {
+		chunk := recs[start : start+chunkRows(len(recs)-start)]
 		args = args[:0]
 		clear(index)
 		for i := range chunk {
@@ -77,13 +69,13 @@ func (s *Store) insertReturning(ctx context.Context, tx *sql.Tx, recs []usage.Re
 				index[chunk[i].EventID] = start + i
 			}
 		}
-		var rows *sql.Rows
-		if len(chunk) == RowsPerStatement {
-			rows, err = full.QueryContext(ctx, args...)
-		} else {
-			rows, err = tx.QueryContext(ctx, insertSQL(len(chunk))+returning, args...)
-		}
+		st, err := s.insertStmt(ctx, tx, len(chunk), true)
 		if err != nil {
+			return 0, insertErr(start, chunk, err)
+		}
+		rows, err := st.QueryContext(ctx, args...)
+		if err != nil {
+			_ = st.Close()
 			return 0, insertErr(start, chunk, err)
 		}
 		for rows.Next() {
@@ -91,16 +83,20 @@ func (s *Store) insertReturning(ctx context.Context, tx *sql.Tx, recs []usage.Re
 			var id string
 			if err := rows.Scan(&seq, &id); err != nil {
 				_ = rows.Close()
+				_ = st.Close()
 				return 0, fmt.Errorf("sqlitestore: insert: %w", err)
 			}
 			stored = append(stored, Stored{Seq: seq, Record: &recs[index[id]]})
 		}
-		if err := rows.Close(); err != nil {
+		err = rows.Close()
+		_ = st.Close()
+		if err != nil {
 			return 0, insertErr(start, chunk, err)
 		}
 		if err := rows.Err(); err != nil {
 			return 0, insertErr(start, chunk, err)
 		}
+		start += len(chunk)
 	}
 	slices.SortFunc(stored, func(a, b Stored) int { return cmp.Compare(a.Seq, b.Seq) })
 	if err := s.hook(ctx, tx, stored); err != nil {

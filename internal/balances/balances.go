@@ -36,6 +36,9 @@ import (
 type Ledger struct {
 	plans *entitlement.Source
 	be    backend
+	// cache is the insert hook's cache of balances and grants (SQLite
+	// only; nil otherwise), see bookCache.
+	cache *bookCache
 
 	// chunk overrides catchUpChunk and rebuiltChunk is called after each
 	// chunk a rebuild applies: tests stop a rebuild half-way with them.
@@ -59,13 +62,20 @@ const maxParams = 30000
 
 // apply allocates the records stored by one insert (in ledger order) and any
 // earlier records not applied yet, in the insert's transaction.
-func (l *Ledger) apply(ctx context.Context, q querier, stored []item) error {
+// With c (the SQLite hook's cache; gen the Store's write generation), the
+// batch loads only what c does not hold.
+func (l *Ledger) apply(ctx context.Context, q querier, stored []item, c *bookCache, gen uint64) error {
 	if len(stored) == 0 {
 		return nil
 	}
 	applied, err := appliedSeq(ctx, q)
 	if err != nil {
 		return err
+	}
+	if c != nil {
+		if err := c.begin(ctx, q, applied, gen); err != nil {
+			return err
+		}
 	}
 	var todo []item
 	if stored[0].seq > applied+1 {
@@ -83,15 +93,18 @@ func (l *Ledger) apply(ctx context.Context, q querier, stored []item) error {
 			todo = append(todo, it)
 		}
 	}
-	return l.applyItems(ctx, q, todo)
+	return l.applyItems(ctx, q, todo, c)
 }
 
-func (l *Ledger) applyItems(ctx context.Context, q querier, todo []item) error {
+// applyItems applies todo (in ledger order) in q's transaction. With c, it
+// loads through it and, on success, leaves in it what it wrote.
+func (l *Ledger) applyItems(ctx context.Context, q querier, todo []item, c *bookCache) error {
 	if len(todo) == 0 {
 		return nil
 	}
 	book := entitlement.NewBook(l.plans.Plans())
-	if err := loadFor(ctx, q, book, todo); err != nil {
+	tps, tenants, err := loadFor(ctx, q, book, todo, c)
+	if err != nil {
 		return err
 	}
 	days := newDaily()
@@ -119,8 +132,12 @@ func (l *Ledger) applyItems(ctx context.Context, q querier, todo []item) error {
 	if err := saveBook(ctx, q, book); err != nil {
 		return err
 	}
-	if err := q.exec(ctx, `UPDATE genaimeter_balance_state SET applied_seq = $1`, todo[len(todo)-1].seq); err != nil {
+	last := todo[len(todo)-1].seq
+	if err := q.exec(ctx, `UPDATE genaimeter_balance_state SET applied_seq = $1`, last); err != nil {
 		return fmt.Errorf("balances: state: %w", err)
+	}
+	if c != nil {
+		return c.commit(book, tps, tenants, last)
 	}
 	return nil
 }
@@ -142,29 +159,52 @@ func appliedSeq(ctx context.Context, q querier) (int64, error) {
 }
 
 // loadFor loads into book the balances of the tenants and periods the items
-// fall in, and those tenants' grants.
-func loadFor(ctx context.Context, q querier, book *entitlement.Book, todo []item) error {
-	byPeriod := map[int64]map[string]bool{}
+// fall in, and those tenants' grants, from c (if not nil) where it holds
+// them, else from the database; it returns those tenants and periods.
+func loadFor(ctx context.Context, q querier, book *entitlement.Book, todo []item, c *bookCache) (map[tenantPeriod]bool, map[string]bool, error) {
+	tps := map[tenantPeriod]bool{}
 	tenants := map[string]bool{}
+	byPeriod := map[int64]map[string]bool{}
+	missingGrants := map[string]bool{}
 	for _, it := range todo {
 		tenant, start, ok := book.PeriodOf(it.r)
 		if !ok {
 			continue
 		}
-		ts := byPeriod[start.Unix()]
-		if ts == nil {
-			ts = map[string]bool{}
-			byPeriod[start.Unix()] = ts
+		tp := tenantPeriod{tenant, start.Unix()}
+		if tps[tp] {
+			continue
 		}
-		ts[tenant] = true
-		tenants[tenant] = true
+		tps[tp] = true
+		if bs, hit := c.lookupPeriod(tp); hit {
+			for _, b := range bs {
+				book.Balances[b.BalanceKey] = b
+			}
+		} else {
+			ts := byPeriod[tp.period]
+			if ts == nil {
+				ts = map[string]bool{}
+				byPeriod[tp.period] = ts
+			}
+			ts[tenant] = true
+		}
+		if !tenants[tenant] {
+			tenants[tenant] = true
+			if gs, hit := c.lookupGrants(tenant); hit {
+				if len(gs) > 0 {
+					book.Grants[tenant] = gs
+				}
+			} else {
+				missingGrants[tenant] = true
+			}
+		}
 	}
 	for period, ts := range byPeriod {
 		if err := loadBalances(ctx, q, book.Balances, period, keys(ts)); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
-	return loadGrants(ctx, q, book, keys(tenants))
+	return tps, tenants, loadGrants(ctx, q, book, keys(missingGrants))
 }
 
 const balanceColumns = `tenant_id, period_start, allowance, period_end, plan, meter, amount::text, used::text, included::text,
@@ -241,6 +281,7 @@ func scanGrant(scan func(...any) error) (*entitlement.Grant, error) {
 }
 
 func loadGrants(ctx context.Context, q querier, book *entitlement.Book, tenants []string) error {
+	all := tenants
 	for len(tenants) > 0 {
 		n := chunkSizes(len(tenants), inListChunk)[0]
 		args := make([]any, 0, n)
@@ -261,8 +302,10 @@ func loadGrants(ctx context.Context, q querier, book *entitlement.Book, tenants 
 		}
 		tenants = tenants[n:]
 	}
-	for _, gs := range book.Grants {
-		entitlement.SortGrants(gs)
+	for _, t := range all {
+		if gs := book.Grants[t]; len(gs) > 1 {
+			entitlement.SortGrants(gs)
+		}
 	}
 	return nil
 }

@@ -38,12 +38,13 @@ func ForSQLite(st *sqlitestore.Store, plans *entitlement.Source, attach bool) *L
 	be := sqliteBackend{st: st, stmts: newStmtCache(st.DB())}
 	l := &Ledger{plans: plans, be: be}
 	if attach {
+		l.cache = newBookCache()
 		st.SetInsertHook(func(ctx context.Context, tx *sql.Tx, stored []sqlitestore.Stored) error {
 			items := make([]item, len(stored))
 			for i, s := range stored {
 				items[i] = item{seq: s.Seq, r: s.Record}
 			}
-			return l.apply(ctx, sqlQuerier{q: tx, tx: tx, stmts: be.stmts}, items)
+			return l.apply(ctx, sqlQuerier{q: tx, tx: tx, stmts: be.stmts}, items, l.cache, st.WriteGeneration())
 		})
 	}
 	return l
@@ -60,7 +61,7 @@ func ForPostgres(st *pgstore.Store, plans *entitlement.Source, attach bool) *Led
 			for i, s := range stored {
 				items[i] = item{seq: s.Seq, r: s.Record}
 			}
-			return l.apply(ctx, pgQuerier{tx}, items)
+			return l.apply(ctx, pgQuerier{tx}, items, nil, 0)
 		})
 	}
 	return l
@@ -84,7 +85,7 @@ func (l *Ledger) applyPending(ctx context.Context, q querier, limit int) (int, e
 	}); err != nil {
 		return 0, fmt.Errorf("balances: catch up: %w", err)
 	}
-	return len(todo), l.applyItems(ctx, q, todo)
+	return len(todo), l.applyItems(ctx, q, todo, nil)
 }
 
 func (l *Ledger) chunkSize() int {

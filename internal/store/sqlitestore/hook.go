@@ -38,6 +38,7 @@ func (s *Store) SetInsertHook(h InsertHook) {
 func (s *Store) WriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	s.writeGen.Add(1)
 	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("sqlitestore: %w", err)
@@ -51,6 +52,14 @@ func (s *Store) WriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	return nil
 }
+
+// WriteGeneration counts the writes through this Store other than Inserts
+// (WriteTx, Migrate), begun so far. An insert hook that keeps state across
+// Inserts (the balances' cache of their rows) compares it between Inserts to
+// learn whether anything else wrote through the writer connection, which
+// SQLite's data_version does not report (it counts other connections'
+// commits only).
+func (s *Store) WriteGeneration() uint64 { return s.writeGen.Load() }
 
 // insertReturning is insertChunks with RETURNING: it learns which records
 // were new and their rowids, then runs the hook. Within a statement the first

@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/apd/v3"
@@ -66,6 +67,8 @@ type Store struct {
 	// inserts are the prepared INSERTs of 1, 2, 4, ... RowsPerStatement rows,
 	// then their RETURNING forms (see insertStmt); guarded by writeMu.
 	inserts [2 * insertSizes]*sql.Stmt
+	// writeGen counts WriteTx and Migrate calls (see WriteGeneration).
+	writeGen atomic.Uint64
 }
 
 // insertSizes is how many INSERT texts chunkRows uses: 1, 2, 4, ...,
@@ -318,6 +321,7 @@ var migrations = []string{
 func (s *Store) Migrate(ctx context.Context) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	s.writeGen.Add(1)
 	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("sqlitestore: migrate: %w", err)

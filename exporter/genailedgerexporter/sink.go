@@ -95,7 +95,8 @@ func (s *sqliteSink) Start(ctx context.Context, host component.Host) error {
 }
 
 func (s *sqliteSink) Write(ctx context.Context, recs []usage.Record) (writeResult, error) {
-	ins, dup, err := s.store.Insert(ctx, recs)
+	// The exporter has validated every record (pushLogs): not again.
+	ins, dup, err := s.store.InsertValidated(ctx, recs)
 	switch {
 	case err == nil:
 		return writeResult{Written: ins, Duplicates: dup}, nil

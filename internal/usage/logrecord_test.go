@@ -43,6 +43,18 @@ func TestEventIDIsTraceAndSpan(t *testing.T) {
 	tid := pcommon.TraceID{0x0a, 0xf7, 0x65, 0x19, 0x16, 0xcd, 0x43, 0xdd, 0x84, 0x48, 0xeb, 0x21, 0x1c, 0x80, 0x31, 0x9c}
 	sid := pcommon.SpanID{0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0x31}
 	assert.Equal(t, "0af7651916cd43dd8448eb211c80319cb7ad6b7169203331", EventID(tid, sid))
+
+	// Every byte value, in both ids, is spelled as TraceID.String and
+	// SpanID.String spell it.
+	for b := 0; b < 256; b += 24 {
+		for i := range tid {
+			tid[i] = byte(b + i)
+		}
+		for i := range sid {
+			sid[i] = byte(b + 16 + i)
+		}
+		assert.Equal(t, tid.String()+sid.String(), EventID(tid, sid))
+	}
 }
 
 // TestFromLogRecordRejectsBadRecords: FromLogRecord refuses what does not

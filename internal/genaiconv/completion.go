@@ -115,6 +115,9 @@ func (s *scan) finishReasons() finishState {
 			}
 		}
 	}
+	if s.seen&(1<<(mLLMFinish-mFinishReasons)|1<<(mAIFinish-mFinishReasons)) == 0 {
+		return state
+	}
 	for _, f := range [...]field{mLLMFinish, mAIFinish} {
 		if v, ok := s.value(f - mFinishReasons); ok {
 			if v.Type() == pcommon.ValueTypeStr && v.Str() != "" {
@@ -131,10 +134,8 @@ func (s *scan) finishReasons() finishState {
 // gen_ai.request.is_stream (OpenLIT), a Vercel doStream span, or the
 // request parameters OpenInference and Langfuse record.
 func (s *scan) streamed(name string) bool {
-	for _, f := range [...]field{mStream, mIsStream} {
-		if v, ok := s.value(f - mFinishReasons); ok && v.Type() == pcommon.ValueTypeBool && v.Bool() {
-			return true
-		}
+	if s.flag(mStream) || s.flag(mIsStream) {
+		return true
 	}
 	if strings.HasSuffix(name, ".doStream") {
 		return true
@@ -142,10 +143,18 @@ func (s *scan) streamed(name string) bool {
 	if v, ok := s.value(capAIOp); ok && v.Type() == pcommon.ValueTypeStr && strings.HasSuffix(v.Str(), ".doStream") {
 		return true
 	}
-	for _, f := range [...]field{mOIParams, mLFParams} {
-		if v, ok := s.value(f - mFinishReasons); ok && v.Type() == pcommon.ValueTypeStr && strings.Contains(v.Str(), `"stream":true`) {
-			return true
-		}
-	}
-	return false
+	return s.streamParam(mOIParams) || s.streamParam(mLFParams)
+}
+
+// flag says whether a captured signal is the boolean true.
+func (s *scan) flag(f field) bool {
+	v, ok := s.value(f - mFinishReasons)
+	return ok && v.Type() == pcommon.ValueTypeBool && v.Bool()
+}
+
+// streamParam says whether captured request parameters (JSON) ask for a
+// stream.
+func (s *scan) streamParam(f field) bool {
+	v, ok := s.value(f - mFinishReasons)
+	return ok && v.Type() == pcommon.ValueTypeStr && strings.Contains(v.Str(), `"stream":true`)
 }

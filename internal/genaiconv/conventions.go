@@ -3,6 +3,7 @@ package genaiconv
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"strings"
 )
 
@@ -91,26 +92,62 @@ func (t StreamTraits) String() string {
 // built-in table only.
 type Conventions struct {
 	rules []Rule
-	last  lastSides
+	index ruleIndex
 }
 
-// lastSides are the indexes of the last rules of a list that set an input
-// and an output convention (-1: none). Past them, once a rule named the
-// emitter, no rule can change a resolution: matchRules stops there instead
-// of trying the rest of the list on every call.
-type lastSides struct{ in, out int }
+// ruleIndex lets matchRules try, of a list of rules, only those that can
+// match a call, in list order, and stop once none can change the result: it
+// runs on every call, and most calls match one of the first rules they may.
+type ruleIndex struct {
+	// byFirst has bit i set for rule i when its ScopePrefix starts with the
+	// byte or is empty (a rule without a prefix can match any scope).
+	byFirst [256]uint64
+	// noPrefix has the bits of the rules without a ScopePrefix.
+	noPrefix uint64
+	// all: more than 64 rules, no index; every rule is tried.
+	all bool
+	// lastIn and lastOut are the indexes of the last rules that set an input
+	// and an output convention (-1: none). Past them, once a rule named the
+	// emitter, no rule can change a resolution.
+	lastIn, lastOut int
+}
 
-func lastSidesOf(rules []Rule) lastSides {
-	l := lastSides{-1, -1}
+func indexRules(rules []Rule) ruleIndex {
+	x := ruleIndex{lastIn: -1, lastOut: -1, all: len(rules) > 64}
 	for i, r := range rules {
 		if r.Input != "" {
-			l.in = i
+			x.lastIn = i
 		}
 		if r.Output != "" {
-			l.out = i
+			x.lastOut = i
 		}
+		if x.all {
+			continue
+		}
+		if r.ScopePrefix == "" {
+			x.noPrefix |= 1 << i
+			for b := range x.byFirst {
+				x.byFirst[b] |= 1 << i
+			}
+			continue
+		}
+		x.byFirst[r.ScopePrefix[0]] |= 1 << i
 	}
-	return l
+	return x
+}
+
+// candidates are the rules that can match a scope name or an emitter
+// signal: those whose prefix starts with the first byte of either, and those
+// without a prefix.
+func (x *ruleIndex) candidates(scope, signal string) uint64 {
+	m := x.noPrefix
+	if scope != "" {
+		m |= x.byFirst[scope[0]]
+	}
+	if signal != "" {
+		m |= x.byFirst[signal[0]]
+	}
+	return m
 }
 
 // NewConventions validates rules and returns them in precedence order (the
@@ -131,7 +168,7 @@ func NewConventions(rules ...Rule) (*Conventions, error) {
 			return nil, fmt.Errorf("token convention rule %d: version_below %q is not a dotted version", i, r.VersionBelow)
 		}
 	}
-	return &Conventions{rules: append([]Rule(nil), rules...), last: lastSidesOf(rules)}, nil
+	return &Conventions{rules: append([]Rule(nil), rules...), index: indexRules(rules)}, nil
 }
 
 // builtin is the built-in emitter table: each row was verified against the
@@ -179,7 +216,7 @@ var builtin = []Rule{
 	{ScopePrefix: "logfire", Provider: "anthropic", Input: Inclusive},
 }
 
-var builtinLast = lastSidesOf(builtin)
+var builtinIndex = indexRules(builtin)
 
 // exclusiveAPIs are the providers whose own API reports input without cache
 // reads and writes: an emitter that passes their count through is exclusive,
@@ -207,7 +244,7 @@ type resolution struct {
 func (c *Conventions) resolve(scope Scope, signal, provider string, langfuse bool) resolution {
 	var r resolution
 	if c != nil {
-		r = matchRules(c.rules, c.last, scope, signal, provider, r)
+		r = matchRules(c.rules, &c.index, scope, signal, provider, r)
 	}
 	if langfuse {
 		// Langfuse usage_details are disjoint buckets whose sum is the total:
@@ -222,12 +259,12 @@ func (c *Conventions) resolve(scope Scope, signal, provider string, langfuse boo
 		}
 	}
 	configured := r.known
-	r = matchRules(builtin, builtinLast, scope, signal, provider, r)
+	r = matchRules(builtin, &builtinIndex, scope, signal, provider, r)
 	if configured && r.stream == 0 {
 		// A configured rule states a convention, not stream behaviour: take
 		// that from the first built-in row for the emitter, if any.
-		for i := range builtin {
-			if builtin[i].matches(scope, signal, provider) {
+		for m := builtinIndex.candidates(scope.Name, signal); m != 0; m &= m - 1 {
+			if i := bits.TrailingZeros64(m); builtin[i].matches(scope, signal, provider) {
 				r.stream = builtin[i].Stream
 				break
 			}
@@ -242,29 +279,46 @@ func (c *Conventions) resolve(scope Scope, signal, provider string, langfuse boo
 	return r
 }
 
-func matchRules(rules []Rule, last lastSides, scope Scope, signal, provider string, r resolution) resolution {
-	for i := range rules {
-		if r.known && (r.in != "" || i > last.in) && (r.out != "" || i > last.out) {
-			break // no later rule can change r
+// matchRules applies rules, in order, to r: the first matching rule names
+// the emitter (and its stream traits), and each side takes the first
+// non-empty convention of a matching rule. x indexes rules.
+func matchRules(rules []Rule, x *ruleIndex, scope Scope, signal, provider string, r resolution) resolution {
+	if x.all {
+		for i := range rules {
+			if r.apply(&rules[i], i, x, scope, signal, provider) {
+				break
+			}
 		}
-		rule := &rules[i]
-		if !rule.matches(scope, signal, provider) {
-			continue
-		}
-		if !r.known {
-			r.known, r.stream = true, rule.Stream
-		}
-		if r.in == "" {
-			r.in = rule.Input
-		}
-		if r.out == "" {
-			r.out = rule.Output
-		}
-		if r.in != "" && r.out != "" {
+		return r
+	}
+	for m := x.candidates(scope.Name, signal); m != 0; m &= m - 1 {
+		i := bits.TrailingZeros64(m)
+		if r.apply(&rules[i], i, x, scope, signal, provider) {
 			break
 		}
 	}
 	return r
+}
+
+// apply applies rule i of the list x indexes to r, and says whether no
+// later rule can change r.
+func (r *resolution) apply(rule *Rule, i int, x *ruleIndex, scope Scope, signal, provider string) (done bool) {
+	if r.known && (r.in != "" || i > x.lastIn) && (r.out != "" || i > x.lastOut) {
+		return true
+	}
+	if !rule.matches(scope, signal, provider) {
+		return false
+	}
+	if !r.known {
+		r.known, r.stream = true, rule.Stream
+	}
+	if r.in == "" {
+		r.in = rule.Input
+	}
+	if r.out == "" {
+		r.out = rule.Output
+	}
+	return r.in != "" && r.out != ""
 }
 
 func (r *Rule) matches(scope Scope, signal, provider string) bool {

@@ -436,13 +436,14 @@ func (s *scan) value(i field) (pcommon.Value, bool) {
 }
 
 func (s *scan) visit(k string, v pcommon.Value) bool {
-	src, ok := keys.lookup(k)
-	if !ok {
+	e := keys.find(k)
+	if e == nil {
 		if strings.HasPrefix(k, aggregatedUsagePrefix) {
 			s.aggUsage, s.genai = true, true
 		}
 		return true
 	}
+	src := *e
 	if src.genai {
 		s.genai = true
 	}
@@ -532,17 +533,21 @@ func Extract(span ptrace.Span, scope Scope, conv *Conventions) (Call, Kind, erro
 	if !hasGenAISignal(attrs) {
 		return Call{}, NotGenAI, nil
 	}
-	return extractGenAI(span, attrs, scope, conv)
+	var c Call
+	kind, err := extractGenAI(span, attrs, scope, conv, &c)
+	return c, kind, err
 }
 
-// extractGenAI is Extract on a span that hasGenAISignal kept. It is a
-// function of its own so that Extract, for every other span, neither sets
-// up nor zeroes the scan.
+// extractGenAI is Extract on a span that hasGenAISignal kept; it fills c. It
+// is a function of its own so that Extract, for every other span, neither
+// sets up nor zeroes the scan.
 //
 //go:noinline
-func extractGenAI(span ptrace.Span, attrs pcommon.Map, scope Scope, conv *Conventions) (Call, Kind, error) {
+func extractGenAI(span ptrace.Span, attrs pcommon.Map, scope Scope, conv *Conventions, c *Call) (Kind, error) {
 	var s scan
-	attrs.Range(s.visit)
+	for k, v := range attrs.All() {
+		s.visit(k, v)
+	}
 	kind, op := s.classify(span.Name())
 	switch {
 	case kind == Wrapper && s.err != nil:
@@ -552,16 +557,14 @@ func extractGenAI(span ptrace.Span, attrs pcommon.Map, scope Scope, conv *Conven
 		s.counts = [numFields]int64{}
 		s.err = nil
 	case kind != Inference && kind != Wrapper:
-		return Call{}, kind, nil
+		return kind, nil
 	}
-	c := Call{
-		Operation:     op,
-		Provider:      normalizeProviderFrom(s.strs[fProvider], s.provSub),
-		RequestModel:  s.strs[fRequestModel],
-		ResponseModel: s.strs[fResponseModel],
-		ReportedCost:  s.strs[fCost],
-		Feature:       s.strs[fFeature],
-	}
+	c.Operation = op
+	c.Provider = normalizeProviderFrom(s.strs[fProvider], s.provSub)
+	c.RequestModel = s.strs[fRequestModel]
+	c.ResponseModel = s.strs[fResponseModel]
+	c.ReportedCost = s.strs[fCost]
+	c.Feature = s.strs[fFeature]
 	if c.Provider == "" && s.server != "" {
 		c.Provider = providerFromHost(s.server)
 	}
@@ -615,10 +618,10 @@ func extractGenAI(span ptrace.Span, attrs pcommon.Map, scope Scope, conv *Conven
 		// Its completion is judged by the processor, from whether its
 		// model-call child arrives.
 		c.Streamed = s.streamWrapper
-		return c, Wrapper, nil
+		return Wrapper, nil
 	}
-	judgeCompletion(span, &s, &c, res)
-	return c, Inference, nil
+	judgeCompletion(span, &s, c, res)
+	return Inference, nil
 }
 
 // hasGenAISignal says whether any attribute makes the span a GenAI span (the
@@ -658,28 +661,30 @@ func jsonCount(text, key string) (int64, bool) {
 // (after the token convention was applied): such a span cannot be priced
 // right, so it is malformed, never priced with a negative text part.
 func (s *scan) checkParts(u *Usage) error {
-	for _, p := range [...]struct {
-		f         field
-		part, all int64
-		what      string
-	}{{fInputAudio, u.InputAudio, u.Input, "input tokens"}, {fOutputAudio, u.OutputAudio, u.Output, "output tokens"},
-		{fCacheWrite1h, u.CacheWrite1h, u.CacheWrite, "cache write tokens"}} {
-		if p.part > p.all {
-			return &MalformedError{Attr: s.partKeys[p.f-fInputAudio],
-				Reason: fmt.Sprintf("%d is more than the %d %s it is a part of", p.part, p.all, p.what)}
-		}
+	switch {
+	case u.InputAudio > u.Input:
+		return s.partError(fInputAudio, u.InputAudio, u.Input, "input tokens")
+	case u.OutputAudio > u.Output:
+		return s.partError(fOutputAudio, u.OutputAudio, u.Output, "output tokens")
+	case u.CacheWrite1h > u.CacheWrite:
+		return s.partError(fCacheWrite1h, u.CacheWrite1h, u.CacheWrite, "cache write tokens")
 	}
 	return nil
 }
 
-// malformed returns c, without usage, as the call of a span whose usage
-// cannot be trusted, with err: the meter still records the call (flagged
-// invalid) under its operation, provider and models.
-func (c Call) malformed(kind Kind, err error) (Call, Kind, error) {
+func (s *scan) partError(f field, part, all int64, what string) error {
+	return &MalformedError{Attr: s.partKeys[f-fInputAudio],
+		Reason: fmt.Sprintf("%d is more than the %d %s it is a part of", part, all, what)}
+}
+
+// malformed makes c, without usage, the call of a span whose usage cannot
+// be trusted, with err: the meter still records the call (flagged invalid)
+// under its operation, provider and models.
+func (c *Call) malformed(kind Kind, err error) (Kind, error) {
 	c.Usage = Usage{}
 	c.ReportedCost = ""
 	c.Invalid = err.Error()
-	return c, kind, err
+	return kind, err
 }
 
 // signal names the emitter when only span attributes reveal it (no scope, as in

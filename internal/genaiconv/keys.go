@@ -1,6 +1,7 @@
 package genaiconv
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/bits"
 	"sort"
@@ -48,11 +49,11 @@ var genaiFirst = func() (t [256]bool) {
 	return t
 }()
 
-// load64 reads 8 bytes of s from i, little endian (one load once compiled).
+// load64 reads 8 bytes of s from i, little endian: one load once compiled
+// (the compiler does not copy a []byte conversion it only reads), and cheap
+// enough for keyMix to be inlined into find.
 func load64(s string, i int) uint64 {
-	s = s[i : i+8]
-	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	return binary.LittleEndian.Uint64([]byte(s[i : i+8]))
 }
 
 // keyMix mixes a name's length with 8 bytes from its end, 8 bytes from 16
@@ -114,19 +115,20 @@ func (t *keyTable) fill(mixes []uint64, seed uint64) bool {
 	return true
 }
 
-// lookup returns the source of an attribute name, as the sources map would.
-func (t *keyTable) lookup(k string) (source, bool) {
+// find returns the source of an attribute name, as the sources map would;
+// nil when it has none.
+func (t *keyTable) find(k string) *source {
 	if len(k) < t.minLen || len(k) > t.maxLen {
-		return source{}, false
+		return nil
 	}
 	i := t.slots[keySlot(keyMix(k), t.seed)]
 	if i == 0 {
-		return source{}, false
+		return nil
 	}
 	if e := &t.entries[i-1]; e.key == k {
-		return e.src, true
+		return &e.src
 	}
-	return source{}, false
+	return nil
 }
 
 // genaiKey says whether the attribute name alone makes a span a GenAI span:
@@ -135,7 +137,7 @@ func genaiKey(k string) bool {
 	if k == "" || !genaiFirst[k[0]] {
 		return false
 	}
-	if src, ok := keys.lookup(k); ok {
+	if src := keys.find(k); src != nil {
 		return src.genai
 	}
 	return strings.HasPrefix(k, aggregatedUsagePrefix)

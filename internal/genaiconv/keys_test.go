@@ -17,9 +17,13 @@ func TestKeyTable(t *testing.T) {
 	check := func(k string) {
 		t.Helper()
 		want, wantOK := sources[k]
-		got, ok := keys.lookup(k)
-		if ok != wantOK || got != want {
-			t.Fatalf("lookup(%q) = %+v, %v; sources has %+v, %v", k, got, ok, want, wantOK)
+		var got source
+		src := keys.find(k)
+		if src != nil {
+			got = *src
+		}
+		if (src != nil) != wantOK || got != want {
+			t.Fatalf("find(%q) = %+v, %v; sources has %+v, %v", k, got, src != nil, want, wantOK)
 		}
 		wantGenAI := wantOK && want.genai || !wantOK && strings.HasPrefix(k, aggregatedUsagePrefix)
 		if genaiKey(k) != wantGenAI {

@@ -2,18 +2,27 @@ package genaiconv
 
 import "strings"
 
-// providerAliases maps provider spellings as emitted onto the current
-// gen_ai.provider.name values. Semconv values map to themselves so that a
-// dotted value is never mistaken for an AI SDK provider id; framework names map
-// to "" (unknown: pricing falls back to the model name).
+// semconvProvider says whether p is a gen_ai.provider.name value of the
+// semconv: it is kept as it is, and so a dotted value is never mistaken for
+// an AI SDK provider id. A switch, not a map: most calls name one of these,
+// and this costs them a few comparisons instead of hashing.
+func semconvProvider(p string) bool {
+	switch p {
+	case "openai", "anthropic", "aws.bedrock",
+		"azure.ai.openai", "azure.ai.inference",
+		"gcp.vertex_ai", "gcp.gemini", "gcp.gen_ai",
+		"cohere", "ibm.watsonx.ai", "perplexity",
+		"deepseek", "groq", "mistral_ai", "x_ai",
+		"moonshot_ai":
+		return true
+	}
+	return false
+}
+
+// providerAliases maps other provider spellings as emitted onto the current
+// gen_ai.provider.name values; framework names map to "" (unknown: pricing
+// falls back to the model name).
 var providerAliases = map[string]string{
-	// semconv values
-	"openai": "openai", "anthropic": "anthropic", "aws.bedrock": "aws.bedrock",
-	"azure.ai.openai": "azure.ai.openai", "azure.ai.inference": "azure.ai.inference",
-	"gcp.vertex_ai": "gcp.vertex_ai", "gcp.gemini": "gcp.gemini", "gcp.gen_ai": "gcp.gen_ai",
-	"cohere": "cohere", "ibm.watsonx.ai": "ibm.watsonx.ai", "perplexity": "perplexity",
-	"deepseek": "deepseek", "groq": "groq", "mistral_ai": "mistral_ai", "x_ai": "x_ai",
-	"moonshot_ai": "moonshot_ai",
 
 	// deprecated gen_ai.system values [sc-dep-141]
 	"az.ai.openai":    "azure.ai.openai",
@@ -87,6 +96,9 @@ func normalizeProviderFrom(p string, from sub) string {
 		if a, ok := oiProviderAliases[p]; ok {
 			return a
 		}
+	}
+	if semconvProvider(p) {
+		return p
 	}
 	if a, ok := providerAliases[p]; ok {
 		return a

@@ -8,6 +8,7 @@ package genaiconv
 // TestExtractMatchesReference and FuzzExtract compare the two.
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -124,12 +125,12 @@ func refExtract(span ptrace.Span, scope Scope, conv *Conventions) (Call, Kind, e
 		c.Provider = providerFromHost(s.server)
 	}
 	if s.err != nil {
-		return c.malformed(kind, s.err)
+		return refMalformed(c, kind, s.err)
 	}
 	lfUsage := false
 	if s.hasLFUse && s.ranks[fInput] == 0 && s.ranks[fOutput] == 0 {
 		if err := s.langfuseUsage(); err != nil {
-			return c.malformed(kind, err)
+			return refMalformed(c, kind, err)
 		}
 		lfUsage = s.ranks[fInput] != 0 || s.ranks[fOutput] != 0
 	}
@@ -160,12 +161,12 @@ func refExtract(span ptrace.Span, scope Scope, conv *Conventions) (Call, Kind, e
 		var err error
 		if c.TokenConvention, c.OutputConvention, err = normalizeUsage(&u, res, c.Provider); err != nil {
 			c.TokenConvention, c.OutputConvention = "", ""
-			return c.malformed(kind, err)
+			return refMalformed(c, kind, err)
 		}
 	}
 	if kind == Inference {
 		if err := s.checkParts(&u); err != nil {
-			return c.malformed(kind, err)
+			return refMalformed(c, kind, err)
 		}
 	}
 	c.Usage = u
@@ -495,6 +496,13 @@ func refMatchRules(rules []Rule, scope Scope, signal, provider string, r resolut
 	return r
 }
 
+func refMalformed(c Call, kind Kind, err error) (Call, Kind, error) {
+	c.Usage = Usage{}
+	c.ReportedCost = ""
+	c.Invalid = err.Error()
+	return c, kind, err
+}
+
 // checkReference fails t when Extract and the reference disagree on a span.
 func checkReference(t testing.TB, span ptrace.Span, scope Scope, conv *Conventions) {
 	t.Helper()
@@ -578,4 +586,57 @@ func TestExtractRepeatedNames(t *testing.T) {
 		call.Streamed || call.Usage.Input != 10 {
 		t.Fatalf("%v %v %+v", kind, err, call)
 	}
+}
+
+// TestResolveMatchesReference: the indexed rule matching resolves every
+// scope, signal and provider as trying every rule in order did, for the
+// built-in table alone and under configured rules: without a prefix, with
+// prefixes sharing a first byte, output-only rules, and more than 64 rules
+// (no index).
+func TestResolveMatchesReference(t *testing.T) {
+	few, err := NewConventions(
+		Rule{ScopePrefix: "opentelemetry.instrumentation.openai", Input: Exclusive},
+		Rule{Provider: "anthropic", Output: Exclusive},
+		Rule{ScopePrefix: "openlit", VersionBelow: "1.30", Input: Inclusive, Output: Inclusive},
+		Rule{ScopePrefix: "@traceloop", Output: Inclusive},
+		Rule{Input: Inclusive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules []Rule
+	for i := range 70 {
+		rules = append(rules, Rule{ScopePrefix: fmt.Sprintf("app-%d", i), Input: Exclusive})
+	}
+	many, err := NewConventions(append(rules, Rule{ScopePrefix: "openlit", Output: Exclusive}, Rule{Provider: "openai", Input: Exclusive})...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !many.index.all || few.index.all {
+		t.Fatalf("index: many.all %v, few.all %v", many.index.all, few.index.all)
+	}
+	var scopes []Scope
+	for _, r := range append(append(builtin, few.rules...), many.rules...) {
+		for _, v := range []string{"", "0.1.0", "0.27.0", "0.27.1", "1.29.9", "2.0"} {
+			scopes = append(scopes, Scope{Name: r.ScopePrefix, Version: v}, Scope{Name: r.ScopePrefix + ".x", Version: v})
+		}
+	}
+	scopes = append(scopes, Scope{Name: "x"}, Scope{Name: "@"}, Scope{Name: "app-69"}, Scope{Name: "app-7"})
+	n := 0
+	for _, conv := range []*Conventions{nil, few, many} {
+		for _, scope := range scopes {
+			for _, signal := range []string{"", "openlit", "strands.telemetry.tracer"} {
+				for _, provider := range []string{"", "openai", "anthropic", "aws.bedrock"} {
+					for _, lf := range []bool{false, true} {
+						got := conv.resolve(scope, signal, provider, lf)
+						want := refResolve(conv, scope, signal, provider, lf)
+						if got != want {
+							t.Fatalf("resolve(%+v, %q, %q, %v) = %+v, the reference %+v", scope, signal, provider, lf, got, want)
+						}
+						n++
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d resolutions", n)
 }

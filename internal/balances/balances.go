@@ -330,14 +330,41 @@ func saveBook(ctx context.Context, q querier, book *entitlement.Book) error {
 		15, rows); err != nil {
 		return fmt.Errorf("balances: save: %w", err)
 	}
+	return saveGrants(ctx, q, book)
+}
+
+// saveGrants writes the used amount of the grants the batch burned, in
+// UPDATEs of up to inListChunk grants each (one statement per grant was one
+// round of the statement machinery per tenant with a grant), in grant id
+// order: two writers of one PostgreSQL ledger lock rows alike.
+func saveGrants(ctx context.Context, q querier, book *entitlement.Book) error {
+	var dirty []*entitlement.Grant
 	for _, gs := range book.Grants {
 		for _, g := range gs {
 			if g.Dirty {
-				if err := q.exec(ctx, `UPDATE genaimeter_grants SET used = $1 WHERE grant_id = $2`, money.Format(&g.Used), g.ID); err != nil {
-					return fmt.Errorf("balances: save grant %s: %w", g.ID, err)
-				}
+				dirty = append(dirty, g)
 			}
 		}
+	}
+	sort.Slice(dirty, func(i, j int) bool { return dirty[i].ID < dirty[j].ID })
+	for _, n := range chunkSizes(len(dirty), inListChunk) {
+		args := make([]any, 0, 2*n)
+		for _, g := range dirty[:n] {
+			args = append(args, g.ID, money.Format(&g.Used))
+		}
+		// A VALUES list of (id, used) joined to the grants: SQLite names its
+		// columns column1, column2; PostgreSQL takes them named and reads
+		// the text as numeric.
+		stmt := `UPDATE genaimeter_grants AS g SET used = v.used::numeric FROM (VALUES ` + placeholders(n, 2, 1) +
+			`) AS v(id, used) WHERE g.grant_id = v.id`
+		if q.sqlite() {
+			stmt = `UPDATE genaimeter_grants SET used = v.column2 FROM (VALUES ` + placeholders(n, 2, 1) +
+				`) AS v WHERE genaimeter_grants.grant_id = v.column1`
+		}
+		if err := q.exec(ctx, stmt, args...); err != nil {
+			return fmt.Errorf("balances: save grants %s..%s: %w", dirty[0].ID, dirty[n-1].ID, err)
+		}
+		dirty = dirty[n:]
 	}
 	return nil
 }

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 	"go.opentelemetry.io/collector/processor/processorhelper"
 	"go.opentelemetry.io/collector/processor/processortest"
 
+	"github.com/genaimeter/genaimeter/internal/usage"
 	"github.com/genaimeter/genaimeter/processor/genaicostprocessor/internal/metadata"
 )
 
@@ -399,4 +402,184 @@ func BenchmarkHoldThenRelease(b *testing.B) {
 			b.ReportMetric(float64(mallocs)/float64(b.N*perBatch), "allocs/call")
 		})
 	}
+}
+
+// benchLLMModels are the models of the pipeline harness's traffic
+// (test/pipelinebench/traffic.go): three OTel JS OpenAI calls and a Traceloop
+// Anthropic call with cache reads and writes, as their instrumentations write
+// them.
+var benchLLMModels = []struct {
+	scope, request, response string
+	anthropic                bool
+	input, output            int64
+	cacheRead, cacheNew      int64
+}{
+	{scope: "@opentelemetry/instrumentation-openai", request: "gpt-4o-mini", response: "gpt-4o-mini-2024-07-18", input: 1200, output: 310},
+	{scope: "@opentelemetry/instrumentation-openai", request: "gpt-4o", response: "gpt-4o-2024-08-06", input: 4100, output: 730},
+	{scope: "@traceloop/instrumentation-anthropic", request: "claude-sonnet-4-5", response: "claude-sonnet-4-5-20250929", anthropic: true, input: 3000, output: 600, cacheRead: 2000, cacheNew: 500},
+	{scope: "@opentelemetry/instrumentation-openai", request: "o4-mini", response: "o4-mini-2025-04-16", input: 3300, output: 2600},
+}
+
+// llmBatch is the LLM-only request of the pipeline harness (make
+// bench-pipeline, shape llm): traces of two spans, an HTTP server span with
+// tenant.id and user.id (tenants spread over 1,000) and its chat span, the
+// chat spans first (children end, and are exported, before their parent),
+// one resource, a scope per instrumentation.
+func llmBatch(traces int) ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	ra := rs.Resource().Attributes()
+	ra.PutStr("service.name", "support-bot")
+	ra.PutStr("service.version", "2.14.1")
+	ra.PutStr("deployment.environment.name", "production")
+	ra.PutStr("host.name", "support-bot-7d9f8c6b5-x2k4p")
+	ra.PutStr("telemetry.sdk.language", "nodejs")
+	ra.PutStr("telemetry.sdk.name", "opentelemetry")
+	ra.PutStr("telemetry.sdk.version", "1.30.0")
+	scopes := map[string]ptrace.SpanSlice{}
+	scope := func(name, version string) ptrace.SpanSlice {
+		s, ok := scopes[name]
+		if !ok {
+			ss := rs.ScopeSpans().AppendEmpty()
+			ss.Scope().SetName(name)
+			ss.Scope().SetVersion(version)
+			s = ss.Spans()
+			scopes[name] = s
+		}
+		return s
+	}
+	scope("@opentelemetry/instrumentation-openai", "0.22.0")
+	scope("@traceloop/instrumentation-anthropic", "0.27.0")
+	http := scope("@opentelemetry/instrumentation-http", "0.57.0")
+	end := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	for n := range traces {
+		var tid pcommon.TraceID
+		binary.BigEndian.PutUint64(tid[:8], 0x6c6c6d) // "llm"
+		binary.BigEndian.PutUint64(tid[8:], uint64(n))
+		server := pcommon.SpanID{0, 0, 0, 1, byte(n >> 16), byte(n >> 8), byte(n), 1}
+		tEnd := end.Add(time.Duration(n) * time.Millisecond)
+
+		m := benchLLMModels[n%len(benchLLMModels)]
+		sp := scope(m.scope, "").AppendEmpty()
+		sp.SetTraceID(tid)
+		sp.SetSpanID(pcommon.SpanID{0, 0, 0, 1, byte(n >> 16), byte(n >> 8), byte(n), 2})
+		sp.SetParentSpanID(server)
+		sp.SetName("chat " + m.request)
+		sp.SetKind(ptrace.SpanKindClient)
+		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(tEnd.Add(-980 * time.Millisecond)))
+		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(tEnd.Add(-180 * time.Millisecond)))
+		a := sp.Attributes()
+		a.PutStr("gen_ai.operation.name", "chat")
+		if m.anthropic {
+			a.PutStr("gen_ai.provider.name", "anthropic")
+			a.PutStr("gen_ai.request.model", m.request)
+			a.PutInt("gen_ai.request.max_tokens", 2048)
+			a.PutStr("gen_ai.response.model", m.response)
+			a.PutEmptySlice("gen_ai.response.finish_reasons").AppendEmpty().SetStr("stop")
+			a.PutInt("gen_ai.usage.total_tokens", m.input+m.output)
+			a.PutInt("gen_ai.usage.output_tokens", m.output)
+			a.PutInt("gen_ai.usage.input_tokens", m.input)
+			a.PutInt("gen_ai.usage.cache_creation.input_tokens", m.cacheNew)
+			a.PutInt("gen_ai.usage.cache_read.input_tokens", m.cacheRead)
+		} else {
+			a.PutStr("gen_ai.request.model", m.request)
+			a.PutStr("gen_ai.system", "openai")
+			a.PutStr("server.address", "api.openai.com")
+			a.PutInt("server.port", 443)
+			a.PutEmptySlice("gen_ai.response.finish_reasons").AppendEmpty().SetStr("stop")
+			a.PutStr("gen_ai.response.id", fmt.Sprintf("chatcmpl-%08d", n))
+			a.PutStr("gen_ai.response.model", m.response)
+			a.PutInt("gen_ai.usage.input_tokens", m.input+int64(n%97))
+			a.PutInt("gen_ai.usage.output_tokens", m.output)
+		}
+
+		s := http.AppendEmpty()
+		s.SetTraceID(tid)
+		s.SetSpanID(server)
+		s.SetName("POST /v1/answers")
+		s.SetKind(ptrace.SpanKindServer)
+		s.SetStartTimestamp(pcommon.NewTimestampFromTime(tEnd.Add(-1100 * time.Millisecond)))
+		s.SetEndTimestamp(pcommon.NewTimestampFromTime(tEnd))
+		sa := s.Attributes()
+		sa.PutStr("http.request.method", "POST")
+		sa.PutStr("http.route", "/v1/answers")
+		sa.PutStr("url.path", "/v1/answers")
+		sa.PutStr("url.scheme", "https")
+		sa.PutInt("http.response.status_code", 200)
+		sa.PutStr("server.address", "api.support-bot.example")
+		sa.PutStr("client.address", "10.4.7.19")
+		sa.PutStr("user_agent.original", "support-widget/3.2 (+https://support-bot.example)")
+		sa.PutStr("tenant.id", fmt.Sprintf("tenant-%05d", n%1000))
+		sa.PutStr("user.id", fmt.Sprintf("user-%d", n%50000))
+	}
+	return td
+}
+
+// BenchmarkProcessLLMBatch: one op is a request of the pipeline harness's
+// LLM-only traffic (make bench-pipeline, shape llm): 500 spans, 250 traces of
+// a server span with tenant.id and its chat span (OpenAI, and Anthropic with
+// cache tokens), under the harness's configuration of genai_cost. Every
+// trace is complete in its batch, so nothing is held. Reported per LLM call.
+func BenchmarkProcessLLMBatch(b *testing.B) {
+	const calls = 250
+	src := llmBatch(calls)
+	cfg := createDefaultConfig().(*Config)
+	cfg.Attribution.Tenant = []string{"tenant.id", "tenant_id"}
+	cfg.Attribution.User = []string{"user.id", "enduser.id"}
+	// The first batch is checked: every call priced and attributed to its
+	// server span's tenant.
+	checked := false
+	next, _ := consumer.NewTraces(func(_ context.Context, td ptrace.Traces) error {
+		if checked {
+			return nil
+		}
+		checked = true
+		n := 0
+		forEachSpan(td, func(s ptrace.Span) {
+			a := s.Attributes()
+			if _, ok := a.Get("gen_ai.operation.name"); !ok {
+				return
+			}
+			n++
+			st, _ := a.Get(usage.AttrPricingStatus)
+			tenant, _ := a.Get(usage.AttrTenantID)
+			if st.Str() != usage.StatusPriced || !strings.HasPrefix(tenant.Str(), "tenant-") {
+				b.Errorf("call %s: pricing_status %q, tenant %q", s.Name(), st.Str(), tenant.Str())
+			}
+		})
+		if n != calls {
+			b.Errorf("%d calls metered, want %d", n, calls)
+		}
+		return nil
+	})
+	p, tp := newBenchProcessor(b, cfg, next)
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	ctx := context.Background()
+
+	var ms runtime.MemStats
+	var mallocs uint64
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		td := ptrace.NewTraces()
+		src.CopyTo(td)
+		retrace(td, uint64(i+1)<<20)
+		runtime.ReadMemStats(&ms)
+		before := ms.Mallocs
+		b.StartTimer()
+		if err := tp.ConsumeTraces(ctx, td); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		runtime.ReadMemStats(&ms)
+		mallocs += ms.Mallocs - before
+		b.StartTimer()
+	}
+	b.StopTimer()
+	if n := p.held.Len(); n != 0 {
+		b.Fatalf("%d calls held: the batch is meant to be complete", n)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*calls), "ns/call")
+	b.ReportMetric(float64(mallocs)/float64(b.N*calls), "allocs/call")
 }

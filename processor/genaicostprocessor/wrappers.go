@@ -30,33 +30,16 @@ const maxCallDepth = 8
 
 // callIndex remembers the spans that have an LLM call below them, for the
 // most recent calls: bounded like the ancestry memory, oldest forgotten first.
-type callIndex struct {
-	set  map[ancestry.Key]struct{}
-	ring []ancestry.Key
-	next int
-	max  int
-}
+type callIndex struct{ keys *ancestry.KeyRing }
 
 func newCallIndex(capacity int) *callIndex {
-	return &callIndex{set: map[ancestry.Key]struct{}{}, max: max(capacity, 1)}
+	return &callIndex{keys: ancestry.NewKeyRing(capacity)}
 }
 
-func (c *callIndex) add(k ancestry.Key) {
-	if _, ok := c.set[k]; ok {
-		return
-	}
-	if len(c.ring) < c.max {
-		c.ring = append(c.ring, k)
-	} else {
-		delete(c.set, c.ring[c.next])
-		c.ring[c.next] = k
-		c.next = (c.next + 1) % c.max
-	}
-	c.set[k] = struct{}{}
-}
+func (c *callIndex) add(k ancestry.Key) { c.keys.Add(k) }
 
 func (c *callIndex) has(k ancestry.Key) bool {
-	_, ok := c.set[k]
+	_, ok := c.keys.Find(k)
 	return ok
 }
 

@@ -41,13 +41,6 @@ type Key struct {
 	Span  pcommon.SpanID
 }
 
-type slot struct {
-	key    Key
-	parent pcommon.SpanID
-	id     Identity
-	used   bool
-}
-
 // maxDepth bounds a walk up the ancestors, so that a malformed trace with a
 // parent cycle cannot loop.
 const maxDepth = 256
@@ -55,36 +48,31 @@ const maxDepth = 256
 // Memory is a bounded map of recently seen spans. It is not safe for
 // concurrent use: the processor serializes access.
 type Memory struct {
-	index map[Key]int32
-	ring  []slot
-	next  int
+	keys *KeyRing
+	// By slot of keys: the parent and the identity of each span.
+	parents []pcommon.SpanID
+	ids     []Identity
 }
 
-// New returns a Memory that remembers at most capacity spans.
+// New returns a Memory that remembers at most capacity spans. Its memory
+// grows with the spans it remembers, up to capacity.
 func New(capacity int) *Memory {
-	if capacity < 1 {
-		capacity = 1
-	}
-	return &Memory{index: make(map[Key]int32, capacity), ring: make([]slot, capacity)}
+	return &Memory{keys: NewKeyRing(capacity)}
 }
 
 // Len is the number of spans remembered.
-func (m *Memory) Len() int { return len(m.index) }
+func (m *Memory) Len() int { return m.keys.Len() }
 
 // Put remembers a span with its parent and the identity values on it. A span
 // seen again (a retry) only refreshes its values.
 func (m *Memory) Put(k Key, parent pcommon.SpanID, id *Identity) {
-	if i, ok := m.index[k]; ok {
-		m.ring[i].parent, m.ring[i].id = parent, *id
+	s, _ := m.keys.Add(k)
+	if s == len(m.ids) {
+		m.parents = append(m.parents, parent)
+		m.ids = append(m.ids, *id)
 		return
 	}
-	s := &m.ring[m.next]
-	if s.used {
-		delete(m.index, s.key)
-	}
-	*s = slot{key: k, parent: parent, id: *id, used: true}
-	m.index[k] = int32(m.next)
-	m.next = (m.next + 1) % len(m.ring)
+	m.parents[s], m.ids[s] = parent, *id
 }
 
 // Resolve fills the empty fields of id from the ancestors of a span, nearest
@@ -96,13 +84,12 @@ func (m *Memory) Resolve(trace pcommon.TraceID, parent pcommon.SpanID, id *Ident
 		if id.Complete() || parent.IsEmpty() {
 			return true
 		}
-		i, ok := m.index[Key{Trace: trace, Span: parent}]
+		i, ok := m.keys.Find(Key{Trace: trace, Span: parent})
 		if !ok {
 			return false
 		}
-		s := &m.ring[i]
-		id.FillFrom(&s.id)
-		parent = s.parent
+		id.FillFrom(&m.ids[i])
+		parent = m.parents[i]
 	}
 	return true
 }
@@ -110,9 +97,9 @@ func (m *Memory) Resolve(trace pcommon.TraceID, parent pcommon.SpanID, id *Ident
 // Parent returns the parent of a remembered span; ok is false when the span
 // is not remembered.
 func (m *Memory) Parent(k Key) (parent pcommon.SpanID, ok bool) {
-	i, ok := m.index[k]
+	i, ok := m.keys.Find(k)
 	if !ok {
 		return pcommon.SpanID{}, false
 	}
-	return m.ring[i].parent, true
+	return m.parents[i], true
 }

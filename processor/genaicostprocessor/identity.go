@@ -47,15 +47,121 @@ func (p *costProcessor) remember(td ptrace.Traces) []pcommon.TraceID {
 }
 
 // ownIdentity reads the identity values on one span's attributes.
-// It runs for every span of every batch (any span may be an ancestor), so the
-// span is scanned for SDK metadata once, not once per key.
+// It runs for every span of every batch (any span may be an ancestor). Most
+// spans carry no identity at all (HTTP, database, queue spans): one pass over
+// their keys (identityKeys.scan) proves it. A span with an identity key, and
+// no SDK metadata that could hold one, costs a look-up per key found. Only a
+// span with SDK metadata pays genaiconv's full look-up, which scans it for
+// metadata once, not once per key.
 func (p *costProcessor) ownIdentity(attrs pcommon.Map) ancestry.Identity {
 	var id ancestry.Identity
+	if found, meta := p.idKeys.scan(attrs); !meta {
+		if found == 0 {
+			return id
+		}
+		for f, keys := range p.keys {
+			for i, k := range keys {
+				if found&p.idKeys.bits[f][i] == 0 {
+					continue // not on the span
+				}
+				if s, ok := genaiconv.LookupIdentity(attrs, k); ok && s != "" {
+					id[f] = s
+					break
+				}
+			}
+		}
+		return id
+	}
 	l := genaiconv.NewIdentityLookup(attrs)
 	for f, keys := range p.keys {
 		id[f] = lookup(keys, l)
 	}
 	return id
+}
+
+// identityKeys are the configured identity keys, prepared for one pass over
+// a span's attribute keys (scan).
+//
+// genaiconv.LookupIdentity finds a key's value under the key itself, under
+// the key behind an SDK metadata prefix, or in OpenInference's "metadata"
+// JSON: whatever the prefixes, an attribute that can hold an identity has a
+// configured key as its key or as its key's suffix, or is "metadata". tails,
+// a bitmap of the last two bytes of those, rejects nearly every other key
+// with one load.
+type identityKeys struct {
+	// keys are the configured keys, each once; key i is bit i of scan's
+	// found.
+	keys []string
+	// bits are the bits of the keys of each field, in the configured order.
+	bits  [ancestry.NumFields][]uint64
+	tails [1 << 16 / 64]uint64
+	// off: a key too short for tails, or too many keys for found's bits;
+	// scan then always reports meta (genaiconv's full look-up).
+	off bool
+}
+
+// metadataKey is OpenInference's metadata JSON attribute.
+const metadataKey = "metadata"
+
+func newIdentityKeys(fields [ancestry.NumFields][]string) identityKeys {
+	var k identityKeys
+	for f, keys := range fields {
+		for _, key := range keys {
+			i := slices.Index(k.keys, key)
+			if i < 0 {
+				i = len(k.keys)
+				k.keys = append(k.keys, key)
+				k.setTail(key)
+			}
+			if len(key) < 2 || i >= 64 {
+				k.off = true
+			}
+			k.bits[f] = append(k.bits[f], 1<<(i%64))
+		}
+	}
+	k.setTail(metadataKey)
+	return k
+}
+
+func tail(s string) uint16 { return uint16(s[len(s)-2])<<8 | uint16(s[len(s)-1]) }
+
+func (k *identityKeys) setTail(s string) {
+	if len(s) >= 2 {
+		t := tail(s)
+		k.tails[t/64] |= 1 << (t % 64)
+	}
+}
+
+// scan reads a span's attribute keys once. found has the bit of every
+// configured key that is an attribute key. meta says that an attribute may
+// hold an identity value under another key (a configured key behind a
+// prefix, or "metadata"): the caller then needs genaiconv's full look-up.
+func (k *identityKeys) scan(attrs pcommon.Map) (found uint64, meta bool) {
+	if k.off {
+		return 0, true
+	}
+	for a := range attrs.All() {
+		if len(a) < 2 {
+			continue // shorter than any configured key
+		}
+		if t := tail(a); k.tails[t/64]&(1<<(t%64)) == 0 {
+			continue
+		}
+		if a == metadataKey {
+			return found, true
+		}
+		for i, key := range k.keys {
+			switch {
+			case len(a) == len(key):
+				if a == key {
+					found |= 1 << (i % 64)
+				}
+			case len(a) > len(key) && a[len(a)-len(key):] == key:
+				return found, true
+			}
+		}
+	}
+	return found, false
 }
 
 // callIdentity is an LLM call's own identity: the values on its span, and
@@ -87,12 +193,8 @@ func lookup(keys []string, l genaiconv.IdentityLookup) string {
 // what is still missing; a call without a tenant is unattributed, and
 // counted.
 func (p *costProcessor) attribute(m *metered, id *ancestry.Identity, rs ptrace.ResourceSpans, t *tally) {
-	res := genaiconv.NewIdentityLookup(rs.Resource().Attributes())
-	for f, keys := range p.keys {
-		if id[f] == "" {
-			id[f] = lookup(keys, res)
-		}
-	}
+	res := p.ownIdentity(rs.Resource().Attributes())
+	id.FillFrom(&res)
 	if id[idTenant] == "" {
 		id[idTenant] = usage.Unattributed
 		t.unattributed++

@@ -35,6 +35,7 @@ type costProcessor struct {
 	reconciler *reconciler // compares reported costs with ours (pricing.reported_cost)
 	billing    *biller
 	keys       [ancestry.NumFields][]string
+	idKeys     identityKeys // keys, for ownIdentity's one pass
 	now        func() time.Time
 	id         component.ID
 	stopOnce   sync.Once
@@ -84,6 +85,7 @@ func newCostProcessor(set processor.Settings, cfg *Config, next consumer.Traces)
 		meteredCalls: newCallIndex(a.Ancestors.MaxRememberedSpans),
 		counters:     newCounters(),
 	}
+	p.idKeys = newIdentityKeys(p.keys)
 	p.held = hold.New(hold.Settings[heldCall]{
 		Wait: a.Ancestors.Wait, MaxHeld: a.Ancestors.MaxPendingSpans, Durable: a.Ancestors.Storage != nil,
 		Lock: &p.mu, Now: func() time.Time { return p.now() }, Finish: p.meterReleased,

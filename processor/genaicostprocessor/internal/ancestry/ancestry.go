@@ -54,10 +54,13 @@ type Memory struct {
 	ids     []Identity
 }
 
-// New returns a Memory that remembers at most capacity spans. Its memory
-// grows with the spans it remembers, up to capacity.
+// New returns a Memory that remembers at most capacity spans, its memory
+// allocated up front: it fills up as soon as spans flow.
 func New(capacity int) *Memory {
-	return &Memory{keys: NewKeyRing(capacity)}
+	capacity = max(capacity, 1)
+	m := &Memory{keys: NewKeyRing(capacity), parents: make([]pcommon.SpanID, 0, capacity), ids: make([]Identity, 0, capacity)}
+	m.keys.Reserve()
+	return m
 }
 
 // Len is the number of spans remembered.

@@ -44,6 +44,15 @@ func NewKeyRing(capacity int) *KeyRing {
 	return &KeyRing{max: max(capacity, 1), seed: maphash.MakeSeed()}
 }
 
+// Reserve allocates now the memory of a full ring.
+func (r *KeyRing) Reserve() {
+	keys, hashes := make([]Key, len(r.keys), r.max), make([]uint32, len(r.keys), r.max)
+	copy(keys, r.keys)
+	copy(hashes, r.hashes)
+	r.keys, r.hashes, r.table = keys, hashes, nil
+	r.grow()
+}
+
 // Len is the number of keys held.
 func (r *KeyRing) Len() int { return len(r.keys) }
 
@@ -130,10 +139,11 @@ func (r *KeyRing) unindex(slot int) {
 	r.table[i] = entry{}
 }
 
-// grow doubles the table (at least 16 entries) and indexes every key again.
+// grow doubles the table (at least 16 entries, at least twice the keys'
+// capacity) and indexes every key again.
 func (r *KeyRing) grow() {
 	n := max(16, 2*len(r.table))
-	for n < 2*len(r.keys) {
+	for n < 2*len(r.keys) || n < 2*cap(r.keys) {
 		n *= 2
 	}
 	r.table = make([]entry, n)

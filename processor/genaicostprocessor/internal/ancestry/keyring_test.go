@@ -64,6 +64,9 @@ func TestKeyRingIsAMapAndARing(t *testing.T) {
 		got := NewKeyRing(capacity)
 		want := &refRing{index: map[Key]int{}, max: capacity}
 		for op := range 20 * len(universe) {
+			if op == capacity/2 {
+				got.Reserve() // what New does up front, here with keys held
+			}
 			k := universe[rng.IntN(len(universe))]
 			if rng.IntN(3) == 0 {
 				gs, gok := got.Find(k)

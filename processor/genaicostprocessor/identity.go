@@ -49,32 +49,33 @@ func (p *costProcessor) remember(td ptrace.Traces) []pcommon.TraceID {
 // ownIdentity reads the identity values on one span's attributes.
 // It runs for every span of every batch (any span may be an ancestor). Most
 // spans carry no identity at all (HTTP, database, queue spans): one pass over
-// their keys (identityKeys.scan) proves it. A span with an identity key, and
-// no SDK metadata that could hold one, costs a look-up per key found. Only a
-// span with SDK metadata pays genaiconv's full look-up, which scans it for
-// metadata once, not once per key.
+// their keys (identityKeys.scan) proves it. Otherwise only the keys found in
+// that pass, as attribute keys or behind a prefix, are looked up. Only a
+// span with OpenInference's metadata JSON, which may hold any key, pays
+// genaiconv's full look-up of every key.
 func (p *costProcessor) ownIdentity(attrs pcommon.Map) ancestry.Identity {
 	var id ancestry.Identity
-	if found, meta := p.idKeys.scan(attrs); !meta {
-		if found == 0 {
-			return id
-		}
+	found, all := p.idKeys.scan(attrs)
+	if all {
+		l := genaiconv.NewIdentityLookup(attrs)
 		for f, keys := range p.keys {
-			for i, k := range keys {
-				if found&p.idKeys.bits[f][i] == 0 {
-					continue // not on the span
-				}
-				if s, ok := genaiconv.LookupIdentity(attrs, k); ok && s != "" {
-					id[f] = s
-					break
-				}
-			}
+			id[f] = lookup(keys, l)
 		}
 		return id
 	}
-	l := genaiconv.NewIdentityLookup(attrs)
+	if found == 0 {
+		return id
+	}
 	for f, keys := range p.keys {
-		id[f] = lookup(keys, l)
+		for i, k := range keys {
+			if found&p.idKeys.bits[f][i] == 0 {
+				continue // neither on the span nor behind a prefix
+			}
+			if s, ok := genaiconv.LookupIdentity(attrs, k); ok && s != "" {
+				id[f] = s
+				break
+			}
+		}
 	}
 	return id
 }
@@ -96,7 +97,7 @@ type identityKeys struct {
 	bits  [ancestry.NumFields][]uint64
 	tails [1 << 16 / 64]uint64
 	// off: a key too short for tails, or too many keys for found's bits;
-	// scan then always reports meta (genaiconv's full look-up).
+	// scan then always reports all (genaiconv's full look-up).
 	off bool
 }
 
@@ -133,10 +134,11 @@ func (k *identityKeys) setTail(s string) {
 }
 
 // scan reads a span's attribute keys once. found has the bit of every
-// configured key that is an attribute key. meta says that an attribute may
-// hold an identity value under another key (a configured key behind a
-// prefix, or "metadata"): the caller then needs genaiconv's full look-up.
-func (k *identityKeys) scan(attrs pcommon.Map) (found uint64, meta bool) {
+// configured key that is an attribute key or the suffix of one (the key
+// behind an SDK metadata prefix, or behind any other: genaiconv judges).
+// all says that every key must be looked up: the span has the metadata JSON,
+// or the keys are off.
+func (k *identityKeys) scan(attrs pcommon.Map) (found uint64, all bool) {
 	if k.off {
 		return 0, true
 	}
@@ -148,16 +150,11 @@ func (k *identityKeys) scan(attrs pcommon.Map) (found uint64, meta bool) {
 			continue
 		}
 		if a == metadataKey {
-			return found, true
+			return 0, true
 		}
 		for i, key := range k.keys {
-			switch {
-			case len(a) == len(key):
-				if a == key {
-					found |= 1 << (i % 64)
-				}
-			case len(a) > len(key) && a[len(a)-len(key):] == key:
-				return found, true
+			if len(a) >= len(key) && a[len(a)-len(key):] == key {
+				found |= 1 << (i % 64)
 			}
 		}
 	}

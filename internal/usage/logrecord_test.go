@@ -88,3 +88,35 @@ func TestCallTimeIsTheEndElseTheStart(t *testing.T) {
 	s.SetEndTimestamp(20)
 	assert.Equal(t, pcommon.Timestamp(20), CallTime(s))
 }
+
+// TestWriteToPastTheTemplateCap: once maxKeyTemplates shapes have key
+// templates, a record of a new shape is written key by key, the same.
+func TestWriteToPastTheTemplateCap(t *testing.T) {
+	r := fullRecord()
+	r.UserID, r.Feature, r.InputAudioTokens, r.Credits = "", "", 0, ""
+	blank := map[string]bool{AttrUserID: true, AttrFeature: true, AttrInputAudioTokens: true, AttrCredits: true}
+	var want []string
+	var shape uint64 // the fields written: all but the blank ones
+	for i := range logFields {
+		if k := logFields[i].key; !blank[k] {
+			want = append(want, k)
+			shape |= 1 << i
+		}
+	}
+	_, cached := keyTemplates.Load(shape)
+	require.False(t, cached, "the shape must be new for the test to write it key by key")
+
+	saved := keyTemplateCount.Load()
+	keyTemplateCount.Store(maxKeyTemplates)
+	defer keyTemplateCount.Store(saved)
+	lr := plog.NewLogRecord()
+	r.ToLogRecord(lr)
+	var got []string
+	lr.Attributes().Range(func(k string, _ pcommon.Value) bool { got = append(got, k); return true })
+	assert.Equal(t, want, got)
+	_, cached = keyTemplates.Load(shape)
+	assert.False(t, cached, "no template is added past the cap")
+	back, err := FromLogRecord(lr)
+	require.NoError(t, err)
+	assert.Equal(t, r, back)
+}

@@ -55,9 +55,17 @@ const statusInvalid = usage.StatusInvalidUsage
 // span claimed), no cost, no revenue, and is not billable: finance finds it
 // under pricing_status invalid_usage instead of nowhere. decide is not called.
 func writeMeter(attrs pcommon.Map, call *genaiconv.Call, m *metered, decide func() *decision) {
-	// At most usage.SpanAttrs attributes follow: the span's attribute slice
-	// is grown once, not doubled several times per call.
-	attrs.EnsureCapacity(attrs.Len() + usage.SpanAttrs)
+	var cost string
+	if m.status == usage.StatusPriced {
+		cost = money.Format(&m.priced.Cost)
+	}
+	// The writes are counted first, so that the span's attribute slice is
+	// grown once, to the size it ends with: not doubled several times per
+	// call, nor sized for every attribute genai_cost may write (usage.SpanAttrs,
+	// a third more than a call's usual writes).
+	count := meterWriter{counting: true}
+	count.meter(call, m, cost)
+	attrs.EnsureCapacity(attrs.Len() + count.n)
 	// A span that arrives metered (a replay, a second genai_cost) loses,
 	// once this metering is written, every genaimeter.* value it did not
 	// write: a stale cost or catalog model next to an unpriced status would
@@ -66,6 +74,20 @@ func writeMeter(attrs pcommon.Map, call *genaiconv.Call, m *metered, decide func
 	// nothing but the scan in hasMeter. The sweep runs before decide: the
 	// billing rules see this metering only, never a stale billable or cost.
 	w := meterWriter{attrs: attrs, track: hasMeter(attrs)}
+	w.meter(call, m, cost)
+	w.sweep()
+	if m.status == statusInvalid {
+		return
+	}
+	d := decide()
+	w.flag(usage.AttrBillable, d.billable)
+	w.str(usage.AttrBillableReason, d.reason)
+}
+
+// meter writes (or counts) the attributes of a metering up to the billing
+// decision; an invalid call's decision too (it is not billable). cost is the
+// formatted cost of a priced call.
+func (w *meterWriter) meter(call *genaiconv.Call, m *metered, cost string) {
 	w.str(usage.AttrTenantID, m.id[idTenant])
 	w.nonEmpty(usage.AttrUserID, m.id[idUser])
 	w.nonEmpty(usage.AttrSessionID, m.id[idSession])
@@ -85,7 +107,6 @@ func writeMeter(attrs pcommon.Map, call *genaiconv.Call, m *metered, decide func
 		w.str(usage.AttrPricingDetail, call.Invalid)
 		w.flag(usage.AttrBillable, false)
 		w.str(usage.AttrBillableReason, statusInvalid)
-		w.sweep()
 		return
 	}
 	w.int(usage.AttrInputTokens, call.Usage.Input)
@@ -107,7 +128,7 @@ func writeMeter(attrs pcommon.Map, call *genaiconv.Call, m *metered, decide func
 	if m.status == usage.StatusPriced {
 		w.nonEmpty(usage.AttrCatalogProvider, m.priced.ProviderID)
 		w.nonEmpty(usage.AttrCatalogModel, m.priced.ModelID)
-		w.str(usage.AttrCostUSD, money.Format(&m.priced.Cost))
+		w.str(usage.AttrCostUSD, cost)
 		w.nonEmpty(usage.AttrPricingDetail, m.detail)
 	} else {
 		w.str(usage.AttrPricingDetail, m.detail)
@@ -117,10 +138,8 @@ func writeMeter(attrs pcommon.Map, call *genaiconv.Call, m *metered, decide func
 	w.nonEmpty(usage.AttrPlan, m.plan)
 	w.nonEmpty(usage.AttrRevenueUSD, m.revenue)
 	w.nonEmpty(usage.AttrCredits, m.credits)
-	w.sweep()
-	d := decide()
-	w.flag(usage.AttrBillable, d.billable)
-	w.str(usage.AttrBillableReason, d.reason)
+	// The billing decision follows (writeMeter): counted here.
+	w.n += 2
 }
 
 // meterWriter writes the genaimeter.* attributes of one metering. With
@@ -137,6 +156,9 @@ type meterWriter struct {
 	attrs   pcommon.Map
 	track   bool
 	written uint64
+	// counting: the writes are only counted, in n.
+	counting bool
+	n        int
 }
 
 // spanKeyBits gives each attribute key genai_cost writes on a span (the
@@ -185,11 +207,32 @@ func (w *meterWriter) sweep() {
 	})
 }
 
-func (w *meterWriter) str(k, v string) { w.attrs.PutStr(k, v); w.note(k) }
+func (w *meterWriter) str(k, v string) {
+	if w.counting {
+		w.n++
+		return
+	}
+	w.attrs.PutStr(k, v)
+	w.note(k)
+}
 
-func (w *meterWriter) int(k string, v int64) { w.attrs.PutInt(k, v); w.note(k) }
+func (w *meterWriter) int(k string, v int64) {
+	if w.counting {
+		w.n++
+		return
+	}
+	w.attrs.PutInt(k, v)
+	w.note(k)
+}
 
-func (w *meterWriter) flag(k string, v bool) { w.attrs.PutBool(k, v); w.note(k) }
+func (w *meterWriter) flag(k string, v bool) {
+	if w.counting {
+		w.n++
+		return
+	}
+	w.attrs.PutBool(k, v)
+	w.note(k)
+}
 
 // nonZero writes a count that is not 0; sweep removes a stale one.
 func (w *meterWriter) nonZero(k string, v int64) {

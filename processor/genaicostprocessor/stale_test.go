@@ -7,7 +7,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/genaimeter/genaimeter/internal/genaiconv"
 	"github.com/genaimeter/genaimeter/internal/usage"
+	"github.com/genaimeter/genaimeter/processor/genaicostprocessor/internal/ancestry"
 )
 
 // meteredBefore are the genaimeter.* attributes an earlier metering left on a
@@ -126,5 +130,37 @@ func TestRemeteredSpanKeepsNoStaleMeter(t *testing.T) {
 			want[k] = v
 		}
 		assert.Equal(t, want, outSpan(out, i), c.name+" (never metered)")
+	}
+}
+
+// TestWriteMeterSizesTheAttributesOnce: writeMeter's count of its writes,
+// by which it grows a span's attributes once, is the number of attributes it
+// writes on a fresh span, whatever the metering: priced with every optional
+// value, priced with none, unpriced, no usage, invalid.
+func TestWriteMeterSizesTheAttributesOnce(t *testing.T) {
+	full := genaiconv.Call{Provider: "openai", Operation: "chat", RequestModel: "gpt-4o", ResponseModel: "gpt-4o-2024-08-06",
+		Completion: genaiconv.CompletionComplete, TokenConvention: "semconv", ReportedCost: "0.01",
+		Usage: genaiconv.Usage{Reported: true, Input: 10, Output: 5, CacheRead: 1, CacheWrite: 2, Reasoning: 3, InputAudio: 4, OutputAudio: 5, CacheWrite1h: 1}}
+	everything := metered{id: ancestry.Identity{"acme", "u-1", "s-1", "search"}, status: usage.StatusPriced, detail: "a note",
+		costSource: usage.CostSourceCatalog, reconciliation: usage.ReconcileMatches, tier: "flex", priceRef: "ref",
+		plan: "pro", revenue: "0.02", credits: "2"}
+	everything.priced.ProviderID, everything.priced.ModelID = "openai", "gpt-4o"
+	for name, c := range map[string]struct {
+		call genaiconv.Call
+		m    metered
+	}{
+		"priced, everything": {full, everything},
+		"priced, nothing optional": {genaiconv.Call{Usage: genaiconv.Usage{Reported: true}},
+			metered{status: usage.StatusPriced, reconciliation: usage.ReconcileNone}},
+		"unpriced":            {full, metered{id: ancestry.Identity{"acme"}, status: usage.StatusUnpriced, detail: "unknown model"}},
+		"no usage":            {genaiconv.Call{Provider: "openai"}, metered{status: usage.StatusNoUsage}},
+		"invalid":             {genaiconv.Call{Provider: "openai", Invalid: "negative count"}, metered{status: statusInvalid}},
+		"invalid, everything": {full, metered{id: everything.id, status: statusInvalid}},
+	} {
+		count := meterWriter{counting: true}
+		count.meter(&c.call, &c.m, "0.01755")
+		attrs := pcommon.NewMap()
+		writeMeter(attrs, &c.call, &c.m, func() *decision { return &decision{billable: true, reason: "default"} })
+		assert.Equal(t, attrs.Len(), count.n, name)
 	}
 }

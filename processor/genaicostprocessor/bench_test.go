@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -185,6 +186,7 @@ func BenchmarkProcessMixedBatch(b *testing.B) {
 	src, calls := mixedBatch(b)
 	spans := src.SpanCount()
 	cfg := createDefaultConfig().(*Config)
+	benchRemembered(b, cfg)
 	p, tp := newBenchProcessor(b, cfg, consumertest.NewNop())
 	defer func() { _ = tp.Shutdown(context.Background()) }()
 	ctx := context.Background()
@@ -217,6 +219,21 @@ func BenchmarkProcessMixedBatch(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spans), "ns/span")
 	b.ReportMetric(float64(mallocs)/float64(b.N*spans), "allocs/span")
 	b.ReportMetric(float64(b.N*calls)/b.Elapsed().Seconds(), "calls/s")
+}
+
+// benchRemembered sets max_remembered_spans of the batch benchmarks from
+// GENAIMETER_BENCH_REMEMBERED_SPANS when set: instruction counts under
+// callgrind, where filling the default 100,000 spans takes minutes (the
+// instructions per span do not depend on the capacity; the cache misses do,
+// which callgrind does not count).
+func benchRemembered(b *testing.B, cfg *Config) {
+	if v := os.Getenv("GENAIMETER_BENCH_REMEMBERED_SPANS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("GENAIMETER_BENCH_REMEMBERED_SPANS=%q: want a positive number", v)
+		}
+		cfg.Attribution.Ancestors.MaxRememberedSpans = n
+	}
 }
 
 // fill sends copies of src with trace ids of their own (none a benchmark
@@ -544,6 +561,7 @@ func BenchmarkProcessLLMBatch(b *testing.B) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Attribution.Tenant = []string{"tenant.id", "tenant_id"}
 	cfg.Attribution.User = []string{"user.id", "enduser.id"}
+	benchRemembered(b, cfg)
 	// The first batch is checked: every call priced and attributed to its
 	// server span's tenant.
 	checked := false

@@ -395,11 +395,13 @@ func keys(m map[string]bool) []string {
 	return out
 }
 
-// dayKey is one row of genaimeter_daily_usage.
+// dayKey is one row of genaimeter_daily_usage. The plan is the record's
+// (usage.Record.Plan): with the day it places the row's calls in one billing
+// period, which the finance reports need (Ledger.DailyUsage).
 type dayKey struct {
-	tenant                   string
-	day                      int64
-	feature, provider, model string
+	tenant                         string
+	day                            int64
+	feature, provider, model, plan string
 }
 
 type dayRow struct {
@@ -407,7 +409,7 @@ type dayRow struct {
 	cost, revenue                  apd.Decimal
 }
 
-// daily accumulates a batch's usage per tenant, day, feature and model.
+// daily accumulates a batch's usage per tenant, day, feature, model and plan.
 type daily struct {
 	rows map[dayKey]*dayRow
 }
@@ -424,7 +426,7 @@ func (d *daily) add(r *usage.Record) {
 	if tenant == "" {
 		tenant = usage.Unattributed
 	}
-	k := dayKey{tenant: tenant, day: dayOf(r.Time), feature: r.Feature, provider: entitlement.ProviderOf(r), model: entitlement.ModelOf(r)}
+	k := dayKey{tenant: tenant, day: dayOf(r.Time), feature: r.Feature, provider: entitlement.ProviderOf(r), model: entitlement.ModelOf(r), plan: r.Plan}
 	row := d.rows[k]
 	if row == nil {
 		row = &dayRow{}
@@ -454,7 +456,7 @@ func (d *daily) save(ctx context.Context, q querier) error {
 	}
 	rows := make([][]any, 0, len(d.rows))
 	for k, r := range d.rows {
-		rows = append(rows, []any{k.tenant, k.day, k.feature, k.provider, k.model, r.calls, r.unpriced, r.input, r.output,
+		rows = append(rows, []any{k.tenant, k.day, k.feature, k.provider, k.model, k.plan, r.calls, r.unpriced, r.input, r.output,
 			money.Format(&r.cost), money.Format(&r.revenue)})
 	}
 	set := `calls = t.calls + excluded.calls, unpriced_calls = t.unpriced_calls + excluded.unpriced_calls,
@@ -465,8 +467,8 @@ func (d *daily) save(ctx context.Context, q querier) error {
 		input_tokens = t.input_tokens + excluded.input_tokens, output_tokens = t.output_tokens + excluded.output_tokens,
 		cost_usd = ` + sqlitestore.DecimalAdd + `(t.cost_usd, excluded.cost_usd), revenue_usd = ` + sqlitestore.DecimalAdd + `(t.revenue_usd, excluded.revenue_usd)`
 	}
-	if err := upsert(ctx, q, `genaimeter_daily_usage AS t`, `tenant_id, day, feature, provider, model, calls, unpriced_calls, input_tokens, output_tokens, cost_usd, revenue_usd`,
-		`tenant_id, day, feature, provider, model`, set, 11, rows); err != nil {
+	if err := upsert(ctx, q, `genaimeter_daily_usage AS t`, sqlitestore.DailyUsageColumns,
+		`tenant_id, day, feature, provider, model, plan`, set, 12, rows); err != nil {
 		return fmt.Errorf("balances: save daily usage: %w", err)
 	}
 	return nil

@@ -201,6 +201,51 @@ func queryRecords(ctx context.Context, q querier, stmt string, args []any, fn fu
 		})
 }
 
+// DailyUsage calls fn with the rows of the daily usage rollup of the days in
+// [from, to) (whole UTC days: a day counts if it starts before to) of one
+// tenant, or of every tenant when tenant is "", in no particular order. The
+// row passed is reused between calls. It reports false, without calling fn,
+// while the rollups lag the records (a writer without the balances hook left
+// records they do not count yet): a caller then reads the records.
+//
+// This is how per-tenant reports read the ledger: a tenant's month is a few
+// dozen rollup rows (its primary key starts with the tenant), where its raw
+// records are a scan of the month's (time, tenant_id) index.
+func (l *Ledger) DailyUsage(ctx context.Context, tenant string, from, to time.Time, fn func(d *usage.DailyUsage) error) (bool, error) {
+	if !from.Before(to) {
+		return true, nil
+	}
+	q := l.be.read()
+	current, err := rollupsCurrent(ctx, q)
+	if err != nil || !current {
+		if err != nil {
+			err = fmt.Errorf("balances: daily usage: %w", err)
+		}
+		return false, err
+	}
+	stmt := `SELECT tenant_id, day, plan, feature, provider, model, calls, unpriced_calls, input_tokens, output_tokens, cost_usd::text, revenue_usd::text
+		FROM genaimeter_daily_usage WHERE day >= $1 AND day < $2`
+	args := []any{dayOf(from), to.Unix()}
+	if tenant != "" {
+		stmt += ` AND tenant_id = $3`
+		args = append(args, tenant)
+	}
+	d := &usage.DailyUsage{}
+	err = q.query(ctx, stmt, args, func(scan func(...any) error) error {
+		var day int64
+		if err := scan(&d.Tenant, &day, &d.Plan, &d.Feature, &d.Provider, &d.Model, &d.Calls, &d.UnpricedCalls,
+			&d.InputTokens, &d.OutputTokens, &d.CostUSD, &d.RevenueUSD); err != nil {
+			return err
+		}
+		d.Day = time.Unix(day, 0).UTC()
+		return fn(d)
+	})
+	if err != nil {
+		return false, fmt.Errorf("balances: daily usage: %w", err)
+	}
+	return true, nil
+}
+
 // PeriodBalances returns every tenant's balances of the billing periods
 // starting in [from, to), by tenant, period and allowance: what an invoice
 // bills (included use, grants, overage and its price), as the ledger's

@@ -23,6 +23,7 @@ package finance
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -33,10 +34,15 @@ import (
 	"github.com/genaimeter/genaimeter/internal/usage"
 )
 
-// Ledger is what the reports read: *balances.Ledger.
+// Ledger is what the reports read: *balances.Ledger. The reports are built
+// from the balances and the daily usage rollup (DailyUsage, kept in the
+// insert's transaction); the records are read only while the rollup lags
+// them (a writer without the balances hook), and one tenant's records of one
+// day when that day's rollup rows cannot say which of two plans came first.
 type Ledger interface {
 	Plans() *entitlement.Plans
 	PeriodBalances(ctx context.Context, from, to time.Time) ([]*entitlement.Balance, error)
+	DailyUsage(ctx context.Context, tenant string, from, to time.Time, fn func(d *usage.DailyUsage) error) (bool, error)
 	Records(ctx context.Context, since, until time.Time, fn func(r *usage.Record) error) error
 	TenantRecords(ctx context.Context, tenant string, since, until time.Time, fn func(r *usage.Record) error) error
 }
@@ -170,11 +176,15 @@ type acc struct {
 
 // MarginReport builds the margin report of p.
 func MarginReport(ctx context.Context, l Ledger, p Period) (*Margin, error) {
-	cur, err := collect(ctx, l, p, "")
+	return marginReport(ctx, l, p, fromRollups)
+}
+
+func marginReport(ctx context.Context, l Ledger, p Period, src source) (*Margin, error) {
+	cur, err := collect(ctx, l, p, "", src)
 	if err != nil {
 		return nil, err
 	}
-	prev, err := collect(ctx, l, p.Previous(), "")
+	prev, err := collect(ctx, l, p.Previous(), "", src)
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +223,11 @@ func MarginReport(ctx context.Context, l Ledger, p Period) (*Margin, error) {
 // (nil if it has neither records, balances nor a plan). It has no
 // previous-period comparison or plan segment: see MarginReport.
 func Tenant(ctx context.Context, l Ledger, p Period, tenant string) (*TenantMargin, error) {
-	cur, err := collect(ctx, l, p, tenant)
+	return tenantMargin(ctx, l, p, tenant, fromRollups)
+}
+
+func tenantMargin(ctx context.Context, l Ledger, p Period, tenant string, src source) (*TenantMargin, error) {
+	cur, err := collect(ctx, l, p, tenant, src)
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +241,7 @@ func Tenant(ctx context.Context, l Ledger, p Period, tenant string) (*TenantMarg
 
 // collect reads p's balances and records into one accumulator per tenant
 // (only = "": every tenant).
-func collect(ctx context.Context, l Ledger, p Period, only string) (map[string]*acc, error) {
+func collect(ctx context.Context, l Ledger, p Period, only string, src source) (map[string]*acc, error) {
 	ps := l.Plans()
 	out := map[string]*acc{}
 	get := func(tenant string) *acc {
@@ -284,81 +298,216 @@ func collect(ctx context.Context, l Ledger, p Period, only string) (map[string]*
 			}
 		}
 	}
-	// Records: a call belongs to the billing period it was allocated to
+	// Calls: a call belongs to the billing period it was allocated to
 	// (entitlement's PeriodOf), or to its calendar month without a plan.
-	var book *entitlement.Book
-	if ps != nil {
-		book = entitlement.NewBook(ps)
-	}
-	var perr error
-	read := l.Records
-	if only != "" {
-		read = func(ctx context.Context, since, until time.Time, fn func(r *usage.Record) error) error {
-			return l.TenantRecords(ctx, only, since, until, fn)
+	u := &usageOf{ps: ps, p: p, get: get, firstPlans: map[string]*firstPlan{}}
+	since, until := p.Start, p.End.AddDate(0, 0, 32)
+	done := false
+	if src == fromRollups {
+		// A period's calls of a tenant are a few rollup rows per day; the
+		// records are read only while the rollups lag them.
+		done, err = l.DailyUsage(ctx, only, since, until, u.addDay)
+		if u.err != nil {
+			return nil, u.err
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
-	err = read(ctx, p.Start, p.End.AddDate(0, 0, 32), func(r *usage.Record) error {
-		tenant := r.TenantID
-		if tenant == "" {
-			tenant = usage.Unattributed
-		}
-		start, end := monthOf(r.Time).Start, monthOf(r.Time).End
-		planName := ""
-		if book != nil {
-			if pl, t := ps.PlanFor(tenant, r.Plan); pl != nil {
-				start, end = entitlement.Period(pl, t, r.Time)
-				planName = pl.Name
+	if !done {
+		read := l.Records
+		if only != "" {
+			read = func(ctx context.Context, since, until time.Time, fn func(r *usage.Record) error) error {
+				return l.TenantRecords(ctx, only, since, until, fn)
 			}
 		}
-		if start.Before(p.Start) || !start.Before(p.End) {
-			return nil
+		err = read(ctx, since, until, u.addRecord)
+		if u.err != nil {
+			return nil, u.err
 		}
-		a := get(tenant)
-		if planName != "" {
-			setPlan(a, planName, start, end)
+		if err != nil {
+			return nil, err
 		}
-		m := a.m
-		m.Calls++
-		f, md := group(a.features, r.Feature), group(a.models, entitlement.ProviderOf(r)+"/"+entitlement.ModelOf(r))
-		f.Calls++
-		md.Calls++
-		if r.CostUSD == "" {
-			m.UnpricedCalls++
-			f.UnpricedCalls++
-			md.UnpricedCalls++
-		} else {
-			c, err := money.Parse(r.CostUSD)
-			if err != nil {
-				perr = fmt.Errorf("finance: event %s: cost_usd %q: %w", r.EventID, r.CostUSD, err)
-				return perr
-			}
-			m.PricedCalls++
-			add(&m.CostUSD, &c)
-			add(&f.CostUSD, &c)
-			add(&md.CostUSD, &c)
-		}
-		if r.RevenueUSD != "" {
-			v, err := money.Parse(r.RevenueUSD)
-			if err != nil {
-				perr = fmt.Errorf("finance: event %s: revenue_usd %q: %w", r.EventID, r.RevenueUSD, err)
-				return perr
-			}
-			add(&m.UsageRevenueUSD, &v)
-			add(&f.UsageRevenueUSD, &v)
-			add(&md.UsageRevenueUSD, &v)
-		}
-		return nil
-	})
-	if perr != nil {
-		return nil, perr
 	}
-	if err != nil {
+	if err := u.setFirstPlans(ctx, l, setPlan); err != nil {
 		return nil, err
 	}
 	for _, a := range out {
 		finish(a)
 	}
 	return out, nil
+}
+
+// source is what collect reads calls from.
+type source int
+
+const (
+	// fromRollups: the daily usage rollup, or the records while it lags.
+	fromRollups source = iota
+	// fromRecords: the records (the reports as they were built before the
+	// rollup had the plan; tests hold the two equal).
+	fromRecords
+)
+
+// usageOf adds calls, one record or one rollup row at a time, to the
+// tenants' accumulators of period p.
+type usageOf struct {
+	ps  *entitlement.Plans
+	p   Period
+	get func(tenant string) *acc
+	// firstPlans is, per tenant, the plan of its first call in the period:
+	// the plan of a tenant without balances (see setFirstPlans).
+	firstPlans map[string]*firstPlan
+	err        error
+}
+
+// firstPlan is the plan of a tenant's first call in the period (call time,
+// then event id), or the candidates of the first day its rollup rows have
+// (the rows do not order calls within a day).
+type firstPlan struct {
+	day   time.Time // the first call's day
+	at    time.Time // the first call's time; zero from rollup rows
+	event string
+	plans []planOf // more than one: the day's records decide
+}
+
+type planOf struct {
+	name       string
+	start, end time.Time
+}
+
+// add adds n calls of tenant at time at (a record's time, or a rollup row's
+// day: billing periods start at 00:00 UTC, so every call of the day falls in
+// the day's period) under the record's plan recPlan.
+func (u *usageOf) add(tenant string, at time.Time, recPlan, feature, model string, n, unpriced int64, cost, revenue *apd.Decimal) (planOf, bool) {
+	start, end := monthOf(at).Start, monthOf(at).End
+	planName := ""
+	if u.ps != nil {
+		if pl, t := u.ps.PlanFor(tenant, recPlan); pl != nil {
+			start, end = entitlement.Period(pl, t, at)
+			planName = pl.Name
+		}
+	}
+	if start.Before(u.p.Start) || !start.Before(u.p.End) {
+		return planOf{}, false
+	}
+	a := u.get(tenant)
+	m := a.m
+	f, md := group(a.features, feature), group(a.models, model)
+	m.Calls += n
+	f.Calls += n
+	md.Calls += n
+	m.UnpricedCalls += unpriced
+	f.UnpricedCalls += unpriced
+	md.UnpricedCalls += unpriced
+	m.PricedCalls += n - unpriced
+	add(&m.CostUSD, cost)
+	add(&f.CostUSD, cost)
+	add(&md.CostUSD, cost)
+	add(&m.UsageRevenueUSD, revenue)
+	add(&f.UsageRevenueUSD, revenue)
+	add(&md.UsageRevenueUSD, revenue)
+	return planOf{name: planName, start: start, end: end}, planName != ""
+}
+
+func (u *usageOf) addRecord(r *usage.Record) error {
+	tenant := r.TenantID
+	if tenant == "" {
+		tenant = usage.Unattributed
+	}
+	var cost, revenue apd.Decimal
+	var unpriced int64
+	if r.CostUSD == "" {
+		unpriced = 1
+	} else {
+		c, err := money.Parse(r.CostUSD)
+		if err != nil {
+			u.err = fmt.Errorf("finance: event %s: cost_usd %q: %w", r.EventID, r.CostUSD, err)
+			return u.err
+		}
+		cost = c
+	}
+	if r.RevenueUSD != "" {
+		v, err := money.Parse(r.RevenueUSD)
+		if err != nil {
+			u.err = fmt.Errorf("finance: event %s: revenue_usd %q: %w", r.EventID, r.RevenueUSD, err)
+			return u.err
+		}
+		revenue = v
+	}
+	pl, ok := u.add(tenant, r.Time, r.Plan, r.Feature, entitlement.ProviderOf(r)+"/"+entitlement.ModelOf(r), 1, unpriced, &cost, &revenue)
+	if ok {
+		fp := u.firstPlans[tenant]
+		if fp == nil || r.Time.Before(fp.at) || (r.Time.Equal(fp.at) && r.EventID < fp.event) {
+			u.firstPlans[tenant] = &firstPlan{day: r.Time, at: r.Time, event: r.EventID, plans: []planOf{pl}}
+		}
+	}
+	return nil
+}
+
+func (u *usageOf) addDay(d *usage.DailyUsage) error {
+	cost, err := money.Parse(d.CostUSD)
+	if err != nil {
+		u.err = fmt.Errorf("finance: daily usage of %s on %s: cost_usd %q: %w", d.Tenant, d.Day.Format(time.DateOnly), d.CostUSD, err)
+		return u.err
+	}
+	revenue, err := money.Parse(d.RevenueUSD)
+	if err != nil {
+		u.err = fmt.Errorf("finance: daily usage of %s on %s: revenue_usd %q: %w", d.Tenant, d.Day.Format(time.DateOnly), d.RevenueUSD, err)
+		return u.err
+	}
+	pl, ok := u.add(d.Tenant, d.Day, d.Plan, d.Feature, d.Provider+"/"+d.Model, d.Calls, d.UnpricedCalls, &cost, &revenue)
+	if !ok {
+		return nil
+	}
+	fp := u.firstPlans[d.Tenant]
+	switch {
+	case fp == nil || d.Day.Before(fp.day):
+		u.firstPlans[d.Tenant] = &firstPlan{day: d.Day, plans: []planOf{pl}}
+	case d.Day.Equal(fp.day) && !slices.Contains(fp.plans, pl):
+		fp.plans = append(fp.plans, pl)
+	}
+	return nil
+}
+
+// setFirstPlans gives a tenant without balances in the period (a plan
+// without allowances) the plan of its first call in the period, as the
+// records show it. From the rollup, a first day with calls under two plans
+// (a plan change that day) is decided by that day's records of the tenant.
+func (u *usageOf) setFirstPlans(ctx context.Context, l Ledger, setPlan func(a *acc, name string, start, end time.Time)) error {
+	for _, tenant := range sortedKeys(u.firstPlans) {
+		fp := u.firstPlans[tenant]
+		a := u.get(tenant)
+		if a.hasPlan {
+			continue
+		}
+		if len(fp.plans) > 1 {
+			day := &usageOf{ps: u.ps, p: u.p, firstPlans: map[string]*firstPlan{},
+				get: func(string) *acc {
+					return &acc{m: &TenantMargin{}, features: map[string]*Group{}, models: map[string]*Group{}}
+				}}
+			if err := l.TenantRecords(ctx, tenant, fp.day, fp.day.AddDate(0, 0, 1), day.addRecord); err != nil {
+				return err
+			}
+			if day.err != nil {
+				return day.err
+			}
+			if first := day.firstPlans[tenant]; first != nil {
+				fp = first
+			}
+		}
+		setPlan(a, fp.plans[0].name, fp.plans[0].start, fp.plans[0].end)
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // periodStartingIn is the tenant's billing period that starts in p.

@@ -30,7 +30,7 @@ import (
 )
 
 // SchemaVersion is the version Migrate brings a database to: len(migrations).
-const SchemaVersion = 7
+const SchemaVersion = 8
 
 // migrations[i] takes the schema from version i to version i+1. Append only.
 // Version 1 is sqlitestore's version 2 in PostgreSQL types.
@@ -95,6 +95,9 @@ var migrations = []string{
 	// 7 (sqlitestore's 8): the call's exact credits on a rate card in
 	// credits; NULL in rows written before.
 	`ALTER TABLE usage_records ADD COLUMN credits numeric;`,
+	// 8 (sqlitestore's 9): the call's plan in the daily usage rollup; see
+	// dailyByPlanSchema.
+	dailyByPlanSchema,
 }
 
 // columns are the columns of the record's fields (usage.Fields), in the

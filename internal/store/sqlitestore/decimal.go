@@ -4,6 +4,8 @@ import (
 	"database/sql/driver"
 	"fmt"
 
+	"github.com/cockroachdb/apd/v3"
+
 	"modernc.org/sqlite"
 
 	"github.com/genaimeter/genaimeter/internal/money"
@@ -22,11 +24,61 @@ import (
 // statement that calls it.
 const DecimalAdd = "genaimeter_decimal_add"
 
+// DecimalSum is the SQL aggregate genaimeter_decimal_sum(x): the exact sum
+// of a column of decimal texts, as canonical decimal text, "0" over no
+// values. NULL and empty values (an unpriced call's cost) are skipped; any
+// other value that is not a decimal fails the statement. It is SQLite's SUM
+// without the float: a migration rebuilding a money rollup from the records
+// sums with it.
+const DecimalSum = "genaimeter_decimal_sum"
+
 func init() {
 	if err := sqlite.RegisterDeterministicScalarFunction(DecimalAdd, 2, decimalAdd); err != nil {
 		panic(err)
 	}
+	if err := sqlite.RegisterFunction(DecimalSum, &sqlite.FunctionImpl{NArgs: 1, Deterministic: true,
+		MakeAggregate: func(sqlite.FunctionContext) (sqlite.AggregateFunction, error) { return &decimalSum{}, nil }}); err != nil {
+		panic(err)
+	}
 }
+
+// decimalSum is one evaluation of DecimalSum.
+type decimalSum struct{ sum apd.Decimal }
+
+func (s *decimalSum) Step(_ *sqlite.FunctionContext, args []driver.Value) error {
+	var text string
+	switch v := args[0].(type) {
+	case nil:
+		return nil
+	case string:
+		text = v
+	case []byte:
+		text = string(v)
+	default:
+		return fmt.Errorf("%s: want decimal text, got %T", DecimalSum, args[0])
+	}
+	if text == "" {
+		return nil
+	}
+	x, err := money.Parse(text)
+	if err != nil {
+		return fmt.Errorf("%s: %w", DecimalSum, err)
+	}
+	if err := money.Add(&s.sum, &s.sum, &x); err != nil {
+		return fmt.Errorf("%s: %w", DecimalSum, err)
+	}
+	return nil
+}
+
+func (s *decimalSum) WindowInverse(*sqlite.FunctionContext, []driver.Value) error {
+	return fmt.Errorf("%s: not a window function", DecimalSum)
+}
+
+func (s *decimalSum) WindowValue(*sqlite.FunctionContext) (driver.Value, error) {
+	return money.Format(&s.sum), nil
+}
+
+func (s *decimalSum) Final(*sqlite.FunctionContext) {}
 
 func decimalAdd(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 	var sum [2]string

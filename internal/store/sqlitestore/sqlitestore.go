@@ -242,7 +242,7 @@ func (s *Store) beginWrite(ctx context.Context) (*sql.Tx, error) {
 
 // SchemaVersion is the version Migrate brings a database to: len(migrations)
 // (a test holds the two together).
-const SchemaVersion = 8
+const SchemaVersion = 9
 
 // migrations[i] takes the schema from version i to version i+1. Append only:
 // a database records the version it reached and later binaries run forward
@@ -313,6 +313,9 @@ var migrations = []string{
 	// Credits); rows written before have none (NULL), and plans count their
 	// revenue at credits_per_usd as before.
 	`ALTER TABLE usage_records ADD COLUMN credits TEXT;`,
+	// 9: the call's plan in the daily usage rollup, for the finance reports;
+	// see dailyByPlanSchema.
+	dailyByPlanSchema,
 }
 
 // Migrate creates the schema or brings it forward to SchemaVersion, in one

@@ -146,15 +146,15 @@ func snapshot(t *testing.T, l *Ledger) string {
 		fmt.Fprintf(&b, "grant %s used=%s\n", id, canon(used))
 		return nil
 	}))
-	require.NoError(t, q.query(ctx, `SELECT tenant_id, day, feature, provider, model, calls, unpriced_calls, input_tokens, output_tokens, cost_usd::text, revenue_usd::text
-		FROM genaimeter_daily_usage ORDER BY tenant_id, day, feature, provider, model`, nil, func(scan func(...any) error) error {
-		var tenant, feature, provider, model, cost, rev string
+	require.NoError(t, q.query(ctx, `SELECT tenant_id, day, feature, provider, model, plan, calls, unpriced_calls, input_tokens, output_tokens, cost_usd::text, revenue_usd::text
+		FROM genaimeter_daily_usage ORDER BY tenant_id, day, feature, provider, model, plan`, nil, func(scan func(...any) error) error {
+		var tenant, feature, provider, model, plan, cost, rev string
 		var day, calls, unpriced, in, out int64
-		if err := scan(&tenant, &day, &feature, &provider, &model, &calls, &unpriced, &in, &out, &cost, &rev); err != nil {
+		if err := scan(&tenant, &day, &feature, &provider, &model, &plan, &calls, &unpriced, &in, &out, &cost, &rev); err != nil {
 			return err
 		}
-		fmt.Fprintf(&b, "day %s %d %s %s/%s calls=%d unpriced=%d in=%d out=%d cost=%s revenue=%s\n", tenant, day, feature, provider, model,
-			calls, unpriced, in, out, canon(cost), canon(rev))
+		fmt.Fprintf(&b, "day %s %d %s %s/%s plan=%s calls=%d unpriced=%d in=%d out=%d cost=%s revenue=%s\n", tenant, day, feature, provider, model,
+			plan, calls, unpriced, in, out, canon(cost), canon(rev))
 		return nil
 	}))
 	return b.String()

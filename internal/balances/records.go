@@ -29,8 +29,11 @@ func (l *Ledger) Records(ctx context.Context, since, until time.Time, fn func(r 
 // by tenant (a random-order index on the hot table cost two thirds of the
 // insert rate, see sqlitestore's migration 7): this walks the (time,
 // tenant_id) index over the days the daily rollup shows the tenant active
-// (activeRanges) and reads only the tenant's rows from the table. Per-tenant
-// totals come from the rollups (Usage, PeriodBalances) instead.
+// (activeRanges) and reads only the tenant's rows from the table, so an
+// active tenant's month costs a scan of the month's index entries of every
+// tenant. Per-tenant totals and the finance reports come from the rollups
+// instead (DailyUsage, Usage, PeriodBalances); a page of a tenant's latest
+// calls is LatestRecords.
 func (l *Ledger) TenantRecords(ctx context.Context, tenant string, since, until time.Time, fn func(r *usage.Record) error) error {
 	return l.records(ctx, tenant, since, until, fn)
 }

@@ -1,9 +1,13 @@
 // Package finance answers the questions metering is for: is a customer
 // profitable (margin per tenant, plan, feature and model over a billing
-// period) and what will it be invoiced (invoice preview). It reads the
-// ledger's records and the entitlement balances its writers keep: plan fees,
-// included use and overage come from package entitlement's plans and the
-// stored balances (package balances), never from a second computation here.
+// period) and what will it be invoiced (invoice preview). It reads what the
+// ledger's writers keep in the insert's transaction: the entitlement balances
+// (plan fees, included use and overage come from package entitlement's plans
+// and the stored balances, never from a second computation here) and the
+// daily usage rollup (calls, cost and revenue per tenant, day, plan, feature
+// and model), not the raw records: a tenant's month is a few dozen rollup
+// rows, where its records are a scan of the month's index of the whole
+// ledger. The records are read only while the rollup lags them (see Ledger).
 //
 // Money is exact: every amount is a decimal read from the ledger as text and
 // added with package money's arithmetic in Go. SQLite stores money as text

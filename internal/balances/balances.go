@@ -455,8 +455,16 @@ func (d *daily) save(ctx context.Context, q querier) error {
 		return nil
 	}
 	rows := make([][]any, 0, len(d.rows))
+	// A batch's plans are a handful: each is boxed into an interface once,
+	// not once per row (the plan column cost an allocation per row).
+	plans := map[string]any{}
 	for k, r := range d.rows {
-		rows = append(rows, []any{k.tenant, k.day, k.feature, k.provider, k.model, k.plan, r.calls, r.unpriced, r.input, r.output,
+		plan, ok := plans[k.plan]
+		if !ok {
+			plan = k.plan
+			plans[k.plan] = plan
+		}
+		rows = append(rows, []any{k.tenant, k.day, k.feature, k.provider, k.model, plan, r.calls, r.unpriced, r.input, r.output,
 			money.Format(&r.cost), money.Format(&r.revenue)})
 	}
 	set := `calls = t.calls + excluded.calls, unpriced_calls = t.unpriced_calls + excluded.unpriced_calls,

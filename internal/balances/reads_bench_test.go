@@ -26,8 +26,8 @@ var readBenchMonth = [2]time.Time{time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), 
 // minute or two) and reused by later runs. The rows are inserted without
 // the balances hook (fast); the ledger is then marked applied and the daily
 // rollup filled from the records as the hook would have left it (the
-// statement of the migration that gave it the plan). The balances stay
-// empty: the reports read them, but they are a few rows per tenant.
+// statement of the migration that gave it the plan), and the balances get
+// each tenant's two allowances of plan pro (readBenchBalances).
 func readBenchLedger(b *testing.B) *Ledger {
 	path := filepath.Join(os.TempDir(), fmt.Sprintf("genaimeter-readbench-v%d-%d.db", sqlitestore.SchemaVersion, readBenchRows))
 	if _, err := os.Stat(path); err != nil {
@@ -59,6 +59,7 @@ func readBenchLedger(b *testing.B) *Ledger {
 		}
 		if _, err := st.DB().ExecContext(ctx, `UPDATE genaimeter_balance_state SET applied_seq = (SELECT max(rowid) FROM usage_records);
 			INSERT INTO genaimeter_daily_usage (`+sqlitestore.DailyUsageColumns+`) `+sqlitestore.DailyUsageFromRecords+`;
+			`+readBenchBalances+`;
 			PRAGMA wal_checkpoint(TRUNCATE);`); err != nil {
 			b.Fatal(err)
 		}
@@ -76,6 +77,16 @@ func readBenchLedger(b *testing.B) *Ledger {
 	b.Cleanup(func() { _ = st.Close() })
 	return ForSQLite(st, plansSource(b), false)
 }
+
+// readBenchBalances gives every tenant of the readers' ledger the balances
+// of plan pro's two allowances for the month, as many rows as the writers
+// keep (their amounts are not the allocation's: the readers only read them).
+const readBenchBalances = `INSERT INTO genaimeter_balances (tenant_id, period_start, allowance, period_end, plan, meter, amount, used,
+		included, granted, overage, overage_usd, calls, unmetered, overage_unpriced)
+	SELECT tenant_id, unixepoch('2026-11-01'), a.name, unixepoch('2026-12-01'), 'pro', a.meter, a.amount, CAST(count(*) AS TEXT),
+		CAST(count(*) AS TEXT), '0', '0', '0', count(*), 0, 0
+	FROM usage_records, (SELECT 'credits' AS name, 'credits' AS meter, '10000' AS amount UNION ALL SELECT 'output', 'tokens', '5000') a
+	GROUP BY tenant_id, a.name`
 
 // BenchmarkReadsAt1M measures the readers of raw records at 1M rows: a
 // tenant's month (an invoice's read, TenantRecords, period + 32 days as

@@ -249,14 +249,20 @@ func (l *Ledger) DailyUsage(ctx context.Context, tenant string, from, to time.Ti
 	return true, nil
 }
 
-// PeriodBalances returns every tenant's balances of the billing periods
-// starting in [from, to), by tenant, period and allowance: what an invoice
-// bills (included use, grants, overage and its price), as the ledger's
-// writers allocated it.
-func (l *Ledger) PeriodBalances(ctx context.Context, from, to time.Time) ([]*entitlement.Balance, error) {
+// PeriodBalances returns the balances of the billing periods starting in
+// [from, to) of one tenant, or of every tenant when tenant is "", by tenant,
+// period and allowance: what an invoice bills (included use, grants, overage
+// and its price), as the ledger's writers allocated it. One tenant's are a
+// seek of the table's primary key.
+func (l *Ledger) PeriodBalances(ctx context.Context, tenant string, from, to time.Time) ([]*entitlement.Balance, error) {
 	var out []*entitlement.Balance
-	err := l.be.read().query(ctx, `SELECT `+balanceColumns+` FROM genaimeter_balances WHERE period_start >= $1 AND period_start < $2
-		ORDER BY tenant_id, period_start, allowance`, []any{from.Unix(), to.Unix()}, func(scan func(...any) error) error {
+	stmt := `SELECT ` + balanceColumns + ` FROM genaimeter_balances WHERE period_start >= $1 AND period_start < $2`
+	args := []any{from.Unix(), to.Unix()}
+	if tenant != "" {
+		stmt += ` AND tenant_id = $3`
+		args = append(args, tenant)
+	}
+	err := l.be.read().query(ctx, stmt+` ORDER BY tenant_id, period_start, allowance`, args, func(scan func(...any) error) error {
 		b, err := scanBalance(scan)
 		if err != nil {
 			return err

@@ -45,7 +45,7 @@ import (
 // day when that day's rollup rows cannot say which of two plans came first.
 type Ledger interface {
 	Plans() *entitlement.Plans
-	PeriodBalances(ctx context.Context, from, to time.Time) ([]*entitlement.Balance, error)
+	PeriodBalances(ctx context.Context, tenant string, from, to time.Time) ([]*entitlement.Balance, error)
 	DailyUsage(ctx context.Context, tenant string, from, to time.Time, fn func(d *usage.DailyUsage) error) (bool, error)
 	Records(ctx context.Context, since, until time.Time, fn func(r *usage.Record) error) error
 	TenantRecords(ctx context.Context, tenant string, since, until time.Time, fn func(r *usage.Record) error) error
@@ -270,7 +270,7 @@ func collect(ctx context.Context, l Ledger, p Period, only string, src source) (
 		}
 	}
 	// Allowances and overage: as the writers allocated them.
-	bals, err := l.PeriodBalances(ctx, p.Start, p.End)
+	bals, err := l.PeriodBalances(ctx, only, p.Start, p.End)
 	if err != nil {
 		return nil, err
 	}

@@ -292,14 +292,15 @@ func TestExporterStartFailsOnANewerSchema(t *testing.T) {
 	s, err := sqlitestore.Open(cfg.SQLite.Path)
 	require.NoError(t, err)
 	require.NoError(t, s.Migrate(context.Background()))
-	_, err = s.DB().Exec(`UPDATE schema_version SET version = 9`)
+	newer := sqlitestore.SchemaVersion + 1
+	_, err = s.DB().Exec(`UPDATE schema_version SET version = ?`, newer)
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 
 	exp, err := NewFactory().CreateLogs(context.Background(), exportertest.NewNopSettings(metadata.Type), cfg)
 	require.NoError(t, err)
 	err = exp.Start(context.Background(), componenttest.NewNopHost())
-	assert.EqualError(t, err, fmt.Sprintf("sqlitestore: database %q has schema version 9, this binary knows up to %d", cfg.SQLite.Path, sqlitestore.SchemaVersion))
+	assert.EqualError(t, err, fmt.Sprintf("sqlitestore: database %q has schema version %d, this binary knows up to %d", cfg.SQLite.Path, newer, sqlitestore.SchemaVersion))
 	require.NoError(t, exp.Shutdown(context.Background()))
 }
 

@@ -49,16 +49,24 @@ const maxDepth = 256
 // concurrent use: the processor serializes access.
 type Memory struct {
 	keys *KeyRing
-	// By slot of keys: the parent and the identity of each span.
+	// By slot of keys: the parent of each span, and where its identity is
+	// in idents (its index plus one; 0 for a span without any).
 	parents []pcommon.SpanID
-	ids     []Identity
+	ids     []int32
+	// idents are the identities of the spans that have one. Most spans
+	// (HTTP, database, queue spans, LLM calls below the span the
+	// application annotated) have none: an empty identity costs 4 bytes
+	// here, not 64 bytes of string headers the garbage collector scans at
+	// every cycle. free are the indexes of idents no span uses.
+	idents []Identity
+	free   []int32
 }
 
-// New returns a Memory that remembers at most capacity spans, its memory
-// allocated up front: it fills up as soon as spans flow.
+// New returns a Memory that remembers at most capacity spans, allocated up
+// front (but for the identities): it fills up as soon as spans flow.
 func New(capacity int) *Memory {
 	capacity = max(capacity, 1)
-	m := &Memory{keys: NewKeyRing(capacity), parents: make([]pcommon.SpanID, 0, capacity), ids: make([]Identity, 0, capacity)}
+	m := &Memory{keys: NewKeyRing(capacity), parents: make([]pcommon.SpanID, 0, capacity), ids: make([]int32, 0, capacity)}
 	m.keys.Reserve()
 	return m
 }
@@ -70,12 +78,31 @@ func (m *Memory) Len() int { return m.keys.Len() }
 // seen again (a retry) only refreshes its values.
 func (m *Memory) Put(k Key, parent pcommon.SpanID, id *Identity) {
 	s, _ := m.keys.Add(k)
-	if s == len(m.ids) {
+	if s == len(m.parents) {
 		m.parents = append(m.parents, parent)
-		m.ids = append(m.ids, *id)
-		return
+		m.ids = append(m.ids, 0)
+	} else {
+		m.parents[s] = parent
 	}
-	m.parents[s], m.ids[s] = parent, *id
+	i := m.ids[s] - 1 // the identity of the span this slot held, if any
+	switch {
+	case *id == Identity{}:
+		if i >= 0 {
+			m.idents[i] = Identity{} // its strings are not kept alive
+			m.free = append(m.free, i)
+			m.ids[s] = 0
+		}
+	case i >= 0:
+		m.idents[i] = *id
+	case len(m.free) > 0:
+		i = m.free[len(m.free)-1]
+		m.free = m.free[:len(m.free)-1]
+		m.idents[i] = *id
+		m.ids[s] = i + 1
+	default:
+		m.idents = append(m.idents, *id)
+		m.ids[s] = int32(len(m.idents))
+	}
 }
 
 // Resolve fills the empty fields of id from the ancestors of a span, nearest
@@ -91,7 +118,9 @@ func (m *Memory) Resolve(trace pcommon.TraceID, parent pcommon.SpanID, id *Ident
 		if !ok {
 			return false
 		}
-		id.FillFrom(&m.ids[i])
+		if x := m.ids[i]; x != 0 {
+			id.FillFrom(&m.idents[x-1])
+		}
 		parent = m.parents[i]
 	}
 	return true

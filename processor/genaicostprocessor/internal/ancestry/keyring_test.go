@@ -93,3 +93,66 @@ func TestKeyRingIsAMapAndARing(t *testing.T) {
 		}
 	}
 }
+
+// refMemory is what Memory was before KeyRing and the identity pool: a Go
+// map, a ring of slots, each with its parent and identity.
+type refMemory struct {
+	ring    refRing
+	parents map[int]pcommon.SpanID
+	ids     map[int]Identity
+}
+
+func (m *refMemory) put(k Key, parent pcommon.SpanID, id Identity) {
+	s, _ := m.ring.add(k)
+	m.parents[s], m.ids[s] = parent, id
+}
+
+func (m *refMemory) resolve(trace pcommon.TraceID, parent pcommon.SpanID, id *Identity) bool {
+	for range maxDepth {
+		if id.Complete() || parent.IsEmpty() {
+			return true
+		}
+		s, ok := m.ring.index[Key{Trace: trace, Span: parent}]
+		if !ok {
+			return false
+		}
+		o := m.ids[s]
+		id.FillFrom(&o)
+		parent = m.parents[s]
+	}
+	return true
+}
+
+// TestMemoryIsTheMapItReplaced: random puts (spans of a few traces, with and
+// without identities, retries that change or clear one) and resolutions
+// from random spans give what a Go map and a ring of parents and identities
+// give, through evictions that free and reuse the identities' places.
+func TestMemoryIsTheMapItReplaced(t *testing.T) {
+	for _, capacity := range []int{1, 2, 5, 64} {
+		rng := rand.New(rand.NewPCG(uint64(capacity), 7))
+		traces := []pcommon.TraceID{{1}, {2}, {3}}
+		span := func() pcommon.SpanID { return pcommon.SpanID{byte(rng.IntN(2 * capacity))} }
+		values := []string{"", "", "a", "b"}
+		got := New(capacity)
+		want := &refMemory{ring: refRing{index: map[Key]int{}, max: capacity}, parents: map[int]pcommon.SpanID{}, ids: map[int]Identity{}}
+		for op := range 5000 {
+			tr := traces[rng.IntN(len(traces))]
+			if rng.IntN(2) == 0 {
+				var id Identity
+				for f := range id {
+					id[f] = values[rng.IntN(len(values))]
+				}
+				k, parent := Key{Trace: tr, Span: span()}, span()
+				got.Put(k, parent, &id)
+				want.put(k, parent, id)
+				continue
+			}
+			parent := span()
+			gid := Identity{"", values[rng.IntN(len(values))], "", ""}
+			wid := gid
+			require.Equal(t, want.resolve(tr, parent, &wid), got.Resolve(tr, parent, &gid), "capacity %d, op %d", capacity, op)
+			require.Equal(t, wid, gid, "capacity %d, op %d", capacity, op)
+		}
+		require.Equal(t, len(want.ring.index), got.Len())
+	}
+}

@@ -27,6 +27,7 @@ package finance
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -479,7 +480,7 @@ func (u *usageOf) addDay(d *usage.DailyUsage) error {
 // records show it. From the rollup, a first day with calls under two plans
 // (a plan change that day) is decided by that day's records of the tenant.
 func (u *usageOf) setFirstPlans(ctx context.Context, l Ledger, setPlan func(a *acc, name string, start, end time.Time)) error {
-	for _, tenant := range sortedKeys(u.firstPlans) {
+	for _, tenant := range slices.Sorted(maps.Keys(u.firstPlans)) {
 		fp := u.firstPlans[tenant]
 		a := u.get(tenant)
 		if a.hasPlan {
@@ -503,15 +504,6 @@ func (u *usageOf) setFirstPlans(ctx context.Context, l Ledger, setPlan func(a *a
 		setPlan(a, fp.plans[0].name, fp.plans[0].start, fp.plans[0].end)
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // periodStartingIn is the tenant's billing period that starts in p.

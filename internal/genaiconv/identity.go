@@ -16,6 +16,10 @@ var metadataPrefixes = [...]string{
 	"langfuse.observation.metadata.",
 }
 
+// MetadataAttr is OpenInference's metadata JSON attribute, one of the places
+// LookupIdentity looks for an identity.
+const MetadataAttr = "metadata"
+
 // LookupIdentity finds an identity attribute (a tenant, user or session key)
 // on a span: the key itself, then the key under the SDK metadata prefixes
 // ai.telemetry.metadata., traceloop.association.properties.,
@@ -38,7 +42,7 @@ func LookupIdentity(attrs pcommon.Map, key string) (string, bool) {
 	var meta pcommon.Value
 	hasMeta := false
 	attrs.Range(func(k string, v pcommon.Value) bool {
-		if k == "metadata" {
+		if k == MetadataAttr {
 			meta, hasMeta = v, true
 			return true
 		}
@@ -124,7 +128,7 @@ type IdentityLookup struct {
 func NewIdentityLookup(attrs pcommon.Map) IdentityLookup {
 	meta := false
 	attrs.Range(func(k string, _ pcommon.Value) bool {
-		if k == "metadata" {
+		if k == MetadataAttr {
 			meta = true
 			return false
 		}

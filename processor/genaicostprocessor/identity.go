@@ -101,9 +101,6 @@ type identityKeys struct {
 	off bool
 }
 
-// metadataKey is OpenInference's metadata JSON attribute.
-const metadataKey = "metadata"
-
 func newIdentityKeys(fields [ancestry.NumFields][]string) identityKeys {
 	var k identityKeys
 	for f, keys := range fields {
@@ -120,7 +117,7 @@ func newIdentityKeys(fields [ancestry.NumFields][]string) identityKeys {
 			k.bits[f] = append(k.bits[f], 1<<(i%64))
 		}
 	}
-	k.setTail(metadataKey)
+	k.setTail(genaiconv.MetadataAttr)
 	return k
 }
 
@@ -149,7 +146,7 @@ func (k *identityKeys) scan(attrs pcommon.Map) (found uint64, all bool) {
 		if t := tail(a); k.tails[t/64]&(1<<(t%64)) == 0 {
 			continue
 		}
-		if a == metadataKey {
+		if a == genaiconv.MetadataAttr {
 			return 0, true
 		}
 		for i, key := range k.keys {

@@ -194,7 +194,7 @@ func marginReport(ctx context.Context, l Ledger, p Period, src source) (*Margin,
 		return nil, err
 	}
 	rep := &Margin{Period: p}
-	for _, t := range sortedTenants(cur) {
+	for _, t := range slices.Sorted(maps.Keys(cur)) {
 		a := cur[t]
 		m := a.m
 		if pa := prev[t]; pa != nil {
@@ -570,15 +570,6 @@ func pct(num, den *apd.Decimal) *apd.Decimal {
 	_, _ = ratio.Mul(&q, &q, apd.New(100, 0))
 	_, _ = ratio.Quantize(&q, &q, -2)
 	return &q
-}
-
-func sortedTenants(m map[string]*acc) []string {
-	out := make([]string, 0, len(m))
-	for t := range m {
-		out = append(out, t)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // segments groups tenants by plan ("" : no plan) and marks heavy users.
